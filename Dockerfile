@@ -1,0 +1,22 @@
+# edgebridge agent and controller image. Built in CI elsewhere; here it is linted
+# (scripts/lint-dockerfile.sh), as this machine has no Docker engine.
+FROM node:24.11-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY discovery-handlers ./discovery-handlers
+RUN npm run build && npm prune --omit=dev
+
+FROM node:24.11-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /opt/edgebridge
+COPY --from=build /src/package.json ./
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+# The agent keeps its spool and embedded registry here; the DaemonSet mounts a hostPath.
+VOLUME ["/var/lib/edgebridge"]
+USER 1000:1000
+ENTRYPOINT ["node", "/opt/edgebridge/dist/src/cli/main.js"]
+CMD ["version"]
