@@ -1,0 +1,85 @@
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { requireProgram } from './processes.ts';
+
+const run = promisify(execFile);
+
+export interface ControlPlaneCerts {
+  caCert: string;
+  caKey: string;
+  /** Serving certificate for kube-apiserver on 127.0.0.1/localhost. */
+  servingCert: string;
+  servingKey: string;
+  /** Key pair that signs and verifies service account tokens. */
+  serviceAccountKey: string;
+  serviceAccountPub: string;
+}
+
+/** Makes a throw-away CA, an API server serving certificate and a service account key pair with openssl. */
+export async function makeControlPlaneCerts(dir: string): Promise<ControlPlaneCerts> {
+  const openssl = requireProgram('openssl');
+  const f = (name: string): string => path.join(dir, name);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await run(openssl, [
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+    '-days',
+    '7',
+    '-subj',
+    '/CN=edgebridge-test-ca',
+  ]);
+  await run(openssl, [
+    'req',
+    ...ec,
+    '-keyout',
+    f('serving.key'),
+    '-out',
+    f('serving.csr'),
+    '-subj',
+    '/CN=kube-apiserver',
+  ]);
+  await writeFile(
+    f('serving.ext'),
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc',
+      '',
+    ].join('\n'),
+  );
+  await run(openssl, [
+    'x509',
+    '-req',
+    '-in',
+    f('serving.csr'),
+    '-CA',
+    f('ca.crt'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    f('serving.crt'),
+    '-days',
+    '7',
+    '-extfile',
+    f('serving.ext'),
+  ]);
+  await run(openssl, ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', f('sa.key')]);
+  await run(openssl, ['ec', '-in', f('sa.key'), '-pubout', '-out', f('sa.pub')]);
+  return {
+    caCert: f('ca.crt'),
+    caKey: f('ca.key'),
+    servingCert: f('serving.crt'),
+    servingKey: f('serving.key'),
+    serviceAccountKey: f('sa.key'),
+    serviceAccountPub: f('sa.pub'),
+  };
+}
