@@ -101,9 +101,8 @@ export async function createReadyNode(
     ],
   };
   const withStatus = await core.replaceNodeStatus({ name, body: node });
-  withStatus.spec = {
-    ...withStatus.spec,
-    taints: (withStatus.spec?.taints ?? []).filter((t) => t.key !== 'node.kubernetes.io/not-ready'),
-  };
+  const spec = withStatus.spec ?? {};
+  spec.taints = (spec.taints ?? []).filter((t) => t.key !== 'node.kubernetes.io/not-ready');
+  withStatus.spec = spec;
   return core.replaceNode({ name, body: withStatus });
 }
