@@ -19,6 +19,9 @@ const child = spawn(
   process.execPath,
   [
     '--test',
+    // A test that leaks a peer would otherwise keep its process alive; exiting
+    // runs the harness's exit hooks, which kill every peer by PID.
+    '--test-force-exit',
     // Most tests wait on peers rather than on the CPU.
     `--test-concurrency=${process.env.EDGEBRIDGE_TEST_CONCURRENCY ?? '3'}`,
     ...(files.length > 0

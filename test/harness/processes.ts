@@ -44,6 +44,12 @@ const running = new Set<PeerProcess>();
 process.on('exit', () => {
   for (const p of running) p.killNow();
 });
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    for (const p of running) p.killNow();
+    process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+  });
+}
 
 /** A peer program started as a direct child of this process, stopped by its PID. */
 export class PeerProcess {

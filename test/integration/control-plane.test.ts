@@ -1,4 +1,4 @@
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,6 +11,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { TEST_USERS } from '../harness/control-plane.ts';
+import { lazy, settled } from '../harness/lazy.ts';
 import { createReadyNode, kubeConfigFor, testNamespace, useControlPlane } from '../harness/kube.ts';
 
 const run = promisify(execFile);
@@ -42,19 +43,21 @@ async function eventually<T>(
 }
 
 describe('the test control plane (etcd + kube-apiserver, RBAC on)', () => {
-  let ns: Awaited<ReturnType<typeof testNamespace>>;
-  let admin: CoreV1Api;
-  let agent: CoreV1Api;
-
-  before(async () => {
+  let started: ReturnType<typeof make> | undefined;
+  const make = async () => {
     const info = await useControlPlane();
-    admin = kubeConfigFor(info, 'admin').makeApiClient(CoreV1Api);
-    agent = kubeConfigFor(info, 'agent').makeApiClient(CoreV1Api);
-    ns = await testNamespace(info, 'plumbing');
-  });
-  after(async () => ns.remove());
+    return {
+      info,
+      admin: kubeConfigFor(info, 'admin').makeApiClient(CoreV1Api),
+      agent: kubeConfigFor(info, 'agent').makeApiClient(CoreV1Api),
+      ns: await testNamespace(info, 'plumbing'),
+    };
+  };
+  const setup = lazy(() => (started = make()));
+  after(async () => (await settled(started))?.ns.remove());
 
   it('lets the admin create a ConfigMap and read it back', async () => {
+    const { admin, ns } = await setup();
     await admin.createNamespacedConfigMap({
       namespace: ns.name,
       body: { metadata: { name: 'greeting' }, data: { hello: 'edge' } },
@@ -64,7 +67,7 @@ describe('the test control plane (etcd + kube-apiserver, RBAC on)', () => {
   });
 
   it('authenticates the agent token as the agent service account', async () => {
-    const info = await useControlPlane();
+    const { info } = await setup();
     const auth = kubeConfigFor(info, 'agent').makeApiClient(AuthenticationV1Api);
     const review = await auth.createSelfSubjectReview({
       body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
@@ -73,6 +76,7 @@ describe('the test control plane (etcd + kube-apiserver, RBAC on)', () => {
   });
 
   it('refuses the agent token where RBAC gives it no right', async () => {
+    const { agent, ns } = await setup();
     assert.equal(await statusOf(agent.listNamespacedConfigMap({ namespace: ns.name })), 403);
     assert.equal(
       await statusOf(agent.readNamespacedConfigMap({ namespace: ns.name, name: 'greeting' })),
@@ -86,7 +90,7 @@ describe('the test control plane (etcd + kube-apiserver, RBAC on)', () => {
   });
 
   it('answers kubectl as the admin and refuses it as the agent', async () => {
-    const info = await useControlPlane();
+    const { info, ns } = await setup();
     const kubectl = (user: 'admin' | 'agent') =>
       run(info.kubectl, [
         '--kubeconfig',
@@ -108,7 +112,7 @@ describe('the test control plane (etcd + kube-apiserver, RBAC on)', () => {
   });
 
   it('refuses a token it does not know', async () => {
-    const info = await useControlPlane();
+    const { info } = await setup();
     const kc = kubeConfigFor(info, 'admin');
     const user = kc.getCurrentUser();
     assert.ok(user);
@@ -118,18 +122,21 @@ describe('the test control plane (etcd + kube-apiserver, RBAC on)', () => {
 });
 
 describe('kube-controller-manager, started on request', () => {
-  let ns: Awaited<ReturnType<typeof testNamespace>>;
-  let admin: CoreV1Api;
-
-  before(async () => {
+  let started: ReturnType<typeof make> | undefined;
+  const make = async () => {
     const info = await useControlPlane({ controllerManager: true });
     assert.equal(info.controllerManager, true);
-    admin = kubeConfigFor(info, 'admin').makeApiClient(CoreV1Api);
-    ns = await testNamespace(info, 'gc');
-  });
-  after(async () => ns.remove());
+    return {
+      info,
+      admin: kubeConfigFor(info, 'admin').makeApiClient(CoreV1Api),
+      ns: await testNamespace(info, 'gc'),
+    };
+  };
+  const setup = lazy(() => (started = make()));
+  after(async () => (await settled(started))?.ns.remove());
 
   it('garbage-collects an object whose owner was deleted', async () => {
+    const { admin, ns } = await setup();
     const owner = await admin.createNamespacedConfigMap({
       namespace: ns.name,
       body: { metadata: { name: 'owner' } },
@@ -155,7 +162,7 @@ describe('kube-controller-manager, started on request', () => {
   });
 
   it('finishes deleting a namespace with objects in it', async () => {
-    const info = await useControlPlane({ controllerManager: true });
+    const { info, admin } = await setup();
     const doomed = await testNamespace(info, 'doomed');
     await admin.createNamespacedConfigMap({
       namespace: doomed.name,
@@ -169,23 +176,25 @@ describe('kube-controller-manager, started on request', () => {
 });
 
 describe('kube-scheduler, started on request', () => {
-  let ns: Awaited<ReturnType<typeof testNamespace>>;
-  let admin: CoreV1Api;
   const nodeName = `edge-node-${process.pid}`;
-
-  before(async () => {
+  let started: ReturnType<typeof make> | undefined;
+  const make = async () => {
     const info = await useControlPlane({ controllerManager: true, scheduler: true });
     assert.equal(info.scheduler, true);
-    admin = kubeConfigFor(info, 'admin').makeApiClient(CoreV1Api);
-    ns = await testNamespace(info, 'sched');
+    const admin = kubeConfigFor(info, 'admin').makeApiClient(CoreV1Api);
+    const ns = await testNamespace(info, 'sched');
     await createReadyNode(info, nodeName, { 'edgebridge.io/test-node': nodeName });
-  });
+    return { info, admin, ns };
+  };
+  const setup = lazy(() => (started = make()));
   after(async () => {
-    await admin.deleteNode({ name: nodeName }).catch(() => undefined);
-    await ns.remove();
+    const s = await settled(started);
+    await s?.admin.deleteNode({ name: nodeName }).catch(() => undefined);
+    await s?.ns.remove();
   });
 
   it('places a pod on a Node object that the test created', async () => {
+    const { admin, ns } = await setup();
     // The ServiceAccount admission plugin needs the namespace's default service account.
     await eventually('the default service account', async () =>
       (await statusOf(
@@ -216,7 +225,7 @@ describe('kube-scheduler, started on request', () => {
   });
 
   it('allocates a DRA claim from a ResourceSlice on that Node and places the pod there', async () => {
-    const info = await useControlPlane({ controllerManager: true, scheduler: true });
+    const { info, admin, ns } = await setup();
     const resource = kubeConfigFor(info, 'admin').makeApiClient(ResourceV1Api);
     const driver = `${nodeName}.test.edgebridge.io`;
     await resource.createDeviceClass({
