@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need on a Debian machine (Debian packages, Node
+# 24, npm dependencies, the Kubernetes control plane built from its Go modules)
+# and runs the checks and the whole test suite. Run as root: the tests create
+# network namespaces and start avahi, mosquitto and umockdev.
+# Extra arguments are test files to run instead of the whole suite.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+[[ $(id -u) -eq 0 ]] || die "the tests need root (network namespaces, avahi, umockdev): run with sudo"
+
+ensure_apt_packages ca-certificates git openssl iproute2 dbus python3 python3-venv \
+  mosquitto mosquitto-clients avahi-daemon avahi-utils \
+  umockdev gir1.2-umockdev-1.0 python3-gi
+# Debian's Go (1.19 on bookworm) is only a bootstrap: a Go >= 1.21 fetches the
+# toolchain that k8s.io/kubernetes asks for through the module proxy by itself.
+command -v go >/dev/null || ensure_apt_packages golang-go
+ensure_node
+ensure_node_modules
+
+log "control plane (cached after the first build)"
+bash "$REPO_ROOT/scripts/build-control-plane.sh"
+
+cd "$REPO_ROOT"
+log "typecheck, lint, build"
+npm run --silent typecheck
+npm run --silent lint
+bash scripts/lint-dockerfile.sh
+npm run --silent build
+
+log "tests"
+exec node test/run.ts "$@"
