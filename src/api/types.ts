@@ -1,0 +1,140 @@
+// The edgebridge.io/v1alpha1 API as TypeScript types. The CRD schemas in
+// manifests/crds/ are generated from src/api/schema.ts; a type-level test keeps
+// these types and those schemas in agreement.
+
+export const GROUP = 'edgebridge.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export const HANDLER_NAMES = ['onvif', 'usb', 'mdns', 'mqtt', 'simulated'] as const;
+export type HandlerName = (typeof HANDLER_NAMES)[number];
+
+/** Labels every Device carries, so that label selectors work. */
+export const LABEL_DISCOVERY = 'edgebridge.io/discovery';
+export const LABEL_HANDLER = 'edgebridge.io/handler';
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+/** A key of a Secret or ConfigMap in the Discovery's own namespace. */
+export interface KeySelector {
+  name: string;
+  key: string;
+  optional?: boolean;
+}
+
+export interface DiscoveryProperty {
+  name: string;
+  /** Exactly one of value and valueFrom. */
+  value?: string;
+  valueFrom?: { secretKeyRef?: KeySelector; configMapKeyRef?: KeySelector };
+}
+
+export interface DiscoverySpec {
+  handler: {
+    name: HandlerName;
+    /** Handler-specific; validated by the handler, not by the API server. */
+    details?: Record<string, unknown>;
+  };
+  properties?: DiscoveryProperty[];
+  /** A Kubernetes label selector on Node objects; absent selects every node. */
+  nodeSelector?: LabelSelector;
+  /** How many pods may use one device at once (default 1). */
+  capacity?: number;
+  /** Polling interval for handlers that poll (default 30). */
+  intervalSeconds?: number;
+  /** How long a device may be unseen before this node's entry is removed (default 60). */
+  gracePeriodSeconds?: number;
+  broker?: { podSpec?: Record<string, unknown>; jobSpec?: Record<string, unknown> };
+  deviceService?: Record<string, unknown>;
+  discoveryService?: Record<string, unknown>;
+  uplink?: { enabled: boolean; priority?: number; ttlSeconds?: number };
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: {
+    key: string;
+    operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+    values?: string[];
+  }[];
+}
+
+export interface DiscoveryStatus {
+  conditions?: Condition[];
+  /** Devices currently registered for this Discovery. */
+  devices?: number;
+  observedGeneration?: number;
+}
+
+export interface Discovery {
+  apiVersion: typeof API_VERSION;
+  kind: 'Discovery';
+  metadata: ObjectMeta;
+  spec: DiscoverySpec;
+  status?: DiscoveryStatus;
+}
+
+export interface DeviceSpec {
+  discovery: string;
+  handler: HandlerName;
+  /** True for network devices seen by several nodes; false for node-local ones (USB). */
+  shared: boolean;
+  /** The handler's stable id of the device. */
+  id: string;
+  /** What a workload needs to use the device (ENV_STYLE keys); never secrets. */
+  properties?: Record<string, string>;
+  capacity: number;
+}
+
+export interface DeviceNodeStatus {
+  /** Node name; the list-map key. Each agent applies only its own entry. */
+  name: string;
+  deviceNodes?: { hostPath: string; containerPath?: string; permissions?: string }[];
+  mounts?: { hostPath: string; containerPath: string; readOnly?: boolean }[];
+}
+
+export interface DeviceStatus {
+  nodes?: DeviceNodeStatus[];
+  conditions?: Condition[];
+  /** Slot name to the pod (namespace/name) using it. */
+  usage?: Record<string, string>;
+  /** Where the device's data is published on the node broker. */
+  topics?: { data: string; state: string; events: string };
+}
+
+export interface Device {
+  apiVersion: typeof API_VERSION;
+  kind: 'Device';
+  metadata: ObjectMeta;
+  spec: DeviceSpec;
+  status?: DeviceStatus;
+}

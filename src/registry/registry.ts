@@ -1,0 +1,72 @@
+import type {
+  Device,
+  DeviceNodeStatus,
+  DeviceSpec,
+  Discovery,
+  DiscoveryStatus,
+} from '../api/types.ts';
+
+/** What one node says of one device: its spec and labels, and this node's entry in status.nodes. */
+export interface DeviceView {
+  namespace: string;
+  name: string;
+  discovery: { name: string; uid: string };
+  labels: Record<string, string>;
+  spec: DeviceSpec;
+  node: DeviceNodeStatus;
+}
+
+/** Which objects a list returns. */
+export interface Query {
+  /** Undefined: every namespace. */
+  namespace?: string;
+  /** A Kubernetes label selector, e.g. "edgebridge.io/handler=usb". */
+  labelSelector?: string;
+  /** A field selector on spec.handler / spec.discovery, e.g. "spec.handler=onvif". */
+  fieldSelector?: string;
+}
+
+/** A reference to a key of a Secret or ConfigMap in a namespace. */
+export interface ValueRef {
+  kind: 'Secret' | 'ConfigMap';
+  namespace: string;
+  name: string;
+  key: string;
+}
+
+/** Where the agent learns what to discover (Discoveries, referenced values, its Node's labels). */
+export interface DiscoverySource {
+  /**
+   * Keeps `onChange` informed until the signal aborts: called with the complete
+   * current set of Discoveries after the first list and after every change or relist.
+   */
+  watchDiscoveries(
+    onChange: (discoveries: Discovery[]) => void,
+    signal: AbortSignal,
+  ): Promise<void>;
+  /** Discoveries matching the query. */
+  listDiscoveries(query: Query): Promise<Discovery[]>;
+  /** Replaces the Discovery's status (conditions, device count). */
+  updateDiscoveryStatus(namespace: string, name: string, status: DiscoveryStatus): Promise<void>;
+  /** The value of a Secret or ConfigMap key; undefined if the object or key is missing. */
+  readValue(ref: ValueRef): Promise<string | undefined>;
+  /** The labels of a node, for spec.nodeSelector. */
+  nodeLabels(node: string): Promise<Record<string, string>>;
+}
+
+/** Where Devices are kept. Each node writes only its own entry of status.nodes. */
+export interface DeviceStore {
+  /** Creates or updates the Device and sets this node's entry in status.nodes. */
+  applyDevice(view: DeviceView): Promise<void>;
+  /** Removes `node`'s entry; deletes the Device when no node is left. */
+  removeDeviceNode(namespace: string, name: string, node: string): Promise<void>;
+  /** Devices matching the query. */
+  listDevices(query: Query): Promise<Device[]>;
+}
+
+/** A registry back end: the Kubernetes API, or the embedded store for running without a cluster. */
+export interface Registry extends DiscoverySource, DeviceStore {
+  readonly kind: 'kubernetes' | 'embedded';
+  /** Stops watches and releases connections. Idempotent. */
+  close(): Promise<void>;
+}
