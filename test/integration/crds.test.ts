@@ -1,0 +1,391 @@
+import { describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  ApiException,
+  ApiextensionsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import { DEVICE_PLURAL, DISCOVERY_PLURAL } from '../../src/api/crds.ts';
+import {
+  API_VERSION,
+  GROUP,
+  VERSION,
+  type Device,
+  type DeviceNodeStatus,
+  type DeviceSpec,
+  type Discovery,
+  type DiscoverySpec,
+  type HandlerName,
+} from '../../src/api/types.ts';
+import type { ControlPlaneInfo, TestUser } from '../harness/control-plane.ts';
+import { CRD_NAMES, installCrds } from '../harness/crds.ts';
+import { kubeConfigFor, testNamespace, useControlPlane } from '../harness/kube.ts';
+import { lazy } from '../harness/lazy.ts';
+import { installAgentRbac } from '../harness/rbac.ts';
+import { scratchDir } from '../harness/workdir.ts';
+
+const run = promisify(execFile);
+const applyPatch = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+
+const setup = lazy(async () => {
+  const info = await useControlPlane();
+  await installCrds(info);
+  return info;
+});
+
+/** A namespace for one test, deleted when the test ends. */
+async function namespace(t: TestContext, info: ControlPlaneInfo, prefix: string): Promise<string> {
+  const ns = await testNamespace(info, prefix);
+  t.after(ns.remove);
+  return ns.name;
+}
+
+function objects(info: ControlPlaneInfo, user: TestUser = 'admin'): CustomObjectsApi {
+  return kubeConfigFor(info, user).makeApiClient(CustomObjectsApi);
+}
+
+/** kubectl as a user would run it; a fresh discovery cache, so that new CRDs are always known. */
+async function kubectl(info: ControlPlaneInfo, ...args: string[]): Promise<string> {
+  const cache = scratchDir('kubectl-cache');
+  const { stdout } = await run(info.kubectl, [
+    '--kubeconfig',
+    info.kubeconfigs.admin,
+    '--cache-dir',
+    cache,
+    ...args,
+  ]);
+  return stdout;
+}
+
+/** The status code and Status message of a refused API call. */
+async function refusal(call: Promise<unknown>): Promise<{ code: number; message: string }> {
+  try {
+    await call;
+  } catch (err) {
+    if (!(err instanceof ApiException)) throw err;
+    const body: unknown = err.body;
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    try {
+      return {
+        code: err.code,
+        message: String((JSON.parse(text) as { message?: unknown }).message),
+      };
+    } catch {
+      return { code: err.code, message: text };
+    }
+  }
+  assert.fail('the API server accepted the request');
+}
+
+function discovery(name: string, spec: DiscoverySpec): Discovery {
+  return { apiVersion: API_VERSION, kind: 'Discovery', metadata: { name }, spec };
+}
+
+function device(name: string, spec: Partial<DeviceSpec> = {}): Device {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Device',
+    metadata: { name },
+    spec: { discovery: 'cams', handler: 'simulated', shared: true, id: name, capacity: 1, ...spec },
+  };
+}
+
+async function createDiscovery(info: ControlPlaneInfo, namespace: string, body: Discovery) {
+  const kind = { group: GROUP, version: VERSION, plural: DISCOVERY_PLURAL };
+  return (await objects(info).createNamespacedCustomObject({
+    ...kind,
+    namespace,
+    body,
+  })) as Discovery;
+}
+
+async function createDevice(info: ControlPlaneInfo, namespace: string, body: Device) {
+  const kind = { group: GROUP, version: VERSION, plural: DEVICE_PLURAL };
+  return (await objects(info).createNamespacedCustomObject({ ...kind, namespace, body })) as Device;
+}
+
+/** What one node's agent does: server-side-apply its own entry of status.nodes (or none). */
+async function applyNodes(
+  info: ControlPlaneInfo,
+  namespace: string,
+  name: string,
+  fieldManager: string,
+  nodes: DeviceNodeStatus[],
+  user: TestUser = 'admin',
+): Promise<Device> {
+  return (await objects(info, user).patchNamespacedCustomObjectStatus(
+    {
+      group: GROUP,
+      version: VERSION,
+      plural: DEVICE_PLURAL,
+      namespace,
+      name,
+      body: { apiVersion: API_VERSION, kind: 'Device', metadata: { name }, status: { nodes } },
+      fieldManager,
+      force: true,
+    },
+    applyPatch,
+  )) as Device;
+}
+
+describe('the edgebridge CRDs', () => {
+  it('are Established with their short names and category', async () => {
+    const info = await setup();
+    const ext = kubeConfigFor(info, 'admin').makeApiClient(ApiextensionsV1Api);
+    const found = await Promise.all(
+      CRD_NAMES.map((name) => ext.readCustomResourceDefinition({ name })),
+    );
+    for (const crd of found) {
+      const established = crd.status?.conditions?.find((c) => c.type === 'Established');
+      assert.equal(established?.status, 'True', crd.metadata?.name);
+      assert.deepEqual(crd.spec.names.categories, ['edgebridge']);
+    }
+    assert.deepEqual(
+      found.map((crd) => crd.spec.names.shortNames),
+      [['disc'], ['dev']],
+    );
+  });
+
+  it('accept a valid Discovery and fill in the defaults', async (t) => {
+    const info = await setup();
+    const ns = await namespace(t, info, 'crd-valid');
+    const created = await createDiscovery(
+      info,
+      ns,
+      discovery('cams', {
+        handler: { name: 'simulated', details: { devices: [{ id: 'cam-1' }], period: '1s' } },
+        properties: [
+          { name: 'user', value: 'viewer' },
+          { name: 'password', valueFrom: { secretKeyRef: { name: 'cams', key: 'password' } } },
+        ],
+        broker: { podSpec: { containers: [{ name: 'broker', image: 'example.invalid/b:1' }] } },
+      }),
+    );
+    assert.equal(created.spec.capacity, 1);
+    assert.equal(created.spec.intervalSeconds, 30);
+    assert.equal(created.spec.gracePeriodSeconds, 60);
+    // Preserved as given, not pruned.
+    assert.deepEqual(created.spec.handler.details, { devices: [{ id: 'cam-1' }], period: '1s' });
+    assert.deepEqual(created.spec.broker?.podSpec, {
+      containers: [{ name: 'broker', image: 'example.invalid/b:1' }],
+    });
+  });
+
+  it('reject invalid Discoveries with a message that names the problem', async (t) => {
+    const info = await setup();
+    const ns = await namespace(t, info, 'crd-invalid');
+    const secret = { secretKeyRef: { name: 's', key: 'k' } };
+    const cases: [string, DiscoverySpec, RegExp][] = [
+      [
+        'both-value-and-valuefrom',
+        { handler: { name: 'onvif' }, properties: [{ name: 'p', value: 'v', valueFrom: secret }] },
+        /spec\.properties\[0\].*exactly one of value and valueFrom must be set/,
+      ],
+      [
+        'neither-value-nor-valuefrom',
+        { handler: { name: 'onvif' }, properties: [{ name: 'p' }] },
+        /spec\.properties\[0\].*exactly one of value and valueFrom must be set/,
+      ],
+      [
+        'both-secret-and-configmap',
+        {
+          handler: { name: 'onvif' },
+          properties: [
+            { name: 'p', valueFrom: { ...secret, configMapKeyRef: { name: 'c', key: 'k' } } },
+          ],
+        },
+        /exactly one of secretKeyRef and configMapKeyRef must be set/,
+      ],
+      [
+        'duplicate-property',
+        {
+          handler: { name: 'onvif' },
+          properties: [
+            { name: 'p', value: 'a' },
+            { name: 'p', value: 'b' },
+          ],
+        },
+        /spec\.properties.*property names must be unique/,
+      ],
+      [
+        'unknown-handler',
+        { handler: { name: 'zigbee' as HandlerName } },
+        /spec\.handler\.name: Unsupported value: "zigbee"/,
+      ],
+      [
+        'capacity-zero',
+        { handler: { name: 'usb' }, capacity: 0 },
+        /spec\.capacity: Invalid value: 0: .*greater than or equal to 1/,
+      ],
+      [
+        'pod-and-job',
+        { handler: { name: 'usb' }, broker: { podSpec: {}, jobSpec: {} } },
+        /spec\.broker.*at most one of podSpec and jobSpec may be set/,
+      ],
+    ];
+    for (const [name, spec, message] of cases) {
+      const { code, message: got } = await refusal(
+        createDiscovery(info, ns, discovery(name, spec)),
+      );
+      assert.equal(code, 422, name);
+      assert.match(got, message, name);
+    }
+  });
+
+  it("let each node server-side-apply only its own entry of a Device's status.nodes", async (t) => {
+    const info = await setup();
+    const ns = await namespace(t, info, 'crd-ssa');
+    await createDevice(info, ns, device('cam-1'));
+    await applyNodes(info, ns, 'cam-1', 'node-a', [{ name: 'node-a' }]);
+    const both = await applyNodes(info, ns, 'cam-1', 'node-b', [
+      { name: 'node-b', deviceNodes: [{ hostPath: '/dev/video0', permissions: 'rw' }] },
+    ]);
+    assert.deepEqual(
+      both.status?.nodes?.map((n) => n.name),
+      ['node-a', 'node-b'],
+    );
+    // Each manager owns exactly its own list entry.
+    const owned = (manager: string) =>
+      JSON.stringify(
+        (
+          both.metadata as { managedFields?: { manager: string; fieldsV1?: unknown }[] }
+        ).managedFields?.find((f) => f.manager === manager)?.fieldsV1,
+      );
+    assert.match(owned('node-a'), /k:\{\\"name\\":\\"node-a\\"\}/);
+    assert.doesNotMatch(owned('node-a'), /node-b/);
+    assert.match(owned('node-b'), /k:\{\\"name\\":\\"node-b\\"\}/);
+    assert.doesNotMatch(owned('node-b'), /node-a/);
+
+    const left = await applyNodes(info, ns, 'cam-1', 'node-a', []);
+    assert.deepEqual(left.status?.nodes, [
+      { name: 'node-b', deviceNodes: [{ hostPath: '/dev/video0', permissions: 'rw' }] },
+    ]);
+  });
+
+  it('select Devices by spec.handler and spec.discovery with kubectl --field-selector', async (t) => {
+    const info = await setup();
+    const ns = await namespace(t, info, 'crd-fields');
+    await createDevice(info, ns, device('sim-1'));
+    await createDevice(info, ns, device('sim-2', { discovery: 'other' }));
+    await createDevice(info, ns, device('cam-1', { handler: 'onvif', discovery: 'other' }));
+    const names = async (selector: string) =>
+      (await kubectl(info, 'get', 'devices', '-n', ns, '--field-selector', selector, '-o', 'name'))
+        .trim()
+        .split('\n')
+        .sort();
+    assert.deepEqual(await names('spec.handler=simulated'), [
+      'device.edgebridge.io/sim-1',
+      'device.edgebridge.io/sim-2',
+    ]);
+    assert.deepEqual(await names('spec.discovery=other,spec.handler!=simulated'), [
+      'device.edgebridge.io/cam-1',
+    ]);
+  });
+
+  it('print handler, shared, nodes and age for kubectl get dev and get disc', async (t) => {
+    const info = await setup();
+    const ns = await namespace(t, info, 'crd-columns');
+    await createDiscovery(info, ns, discovery('cams', { handler: { name: 'onvif' } }));
+    await createDevice(info, ns, device('cam-1', { handler: 'onvif', shared: true }));
+    await applyNodes(info, ns, 'cam-1', 'node-a', [{ name: 'node-a' }]);
+    await applyNodes(info, ns, 'cam-1', 'node-b', [{ name: 'node-b' }]);
+    const rows = (out: string) =>
+      out
+        .trim()
+        .split('\n')
+        .map((line) => line.split(/\s+/));
+
+    const devices = rows(await kubectl(info, 'get', 'dev', '-n', ns));
+    assert.deepEqual(devices[0], ['NAME', 'HANDLER', 'SHARED', 'NODES', 'AGE']);
+    // The API server's table shows the first match of a JSONPath column only.
+    assert.deepEqual(devices[1]?.slice(0, 4), ['cam-1', 'onvif', 'true', 'node-a']);
+    // What the column's description tells users to run for all nodes.
+    const all = rows(
+      await kubectl(
+        info,
+        'get',
+        'devices',
+        '-n',
+        ns,
+        '-o',
+        'custom-columns=NAME:.metadata.name,NODES:.status.nodes[*].name',
+      ),
+    );
+    assert.deepEqual(all[1], ['cam-1', 'node-a,node-b']);
+
+    const discoveries = rows(await kubectl(info, 'get', 'disc', '-n', ns));
+    assert.deepEqual(discoveries[0], ['NAME', 'HANDLER', 'DEVICES', 'AGE']);
+    assert.deepEqual(discoveries[1]?.slice(0, 2), ['cams', 'onvif']);
+  });
+
+  it('list both kinds under the edgebridge category', async (t) => {
+    const info = await setup();
+    const ns = await namespace(t, info, 'crd-category');
+    await createDiscovery(info, ns, discovery('cams', { handler: { name: 'simulated' } }));
+    await createDevice(info, ns, device('cam-1'));
+    const out = await kubectl(info, 'get', 'edgebridge', '-n', ns, '-o', 'name');
+    assert.deepEqual(out.trim().split('\n').sort(), [
+      'device.edgebridge.io/cam-1',
+      'discovery.edgebridge.io/cams',
+    ]);
+  });
+});
+
+describe('the agent RBAC (manifests/rbac/)', () => {
+  const rbac = lazy(async () => {
+    const info = await setup();
+    await installAgentRbac(info);
+    return info;
+  });
+
+  it('lets the agent token list Devices and Discoveries in any namespace', async (t) => {
+    const info = await rbac();
+    const ns = await namespace(t, info, 'rbac-list');
+    await createDiscovery(info, ns, discovery('cams', { handler: { name: 'simulated' } }));
+    await createDevice(info, ns, device('cam-1'));
+    const agent = objects(info, 'agent');
+    const list = async (plural: string) =>
+      (
+        (await agent.listNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          plural,
+          namespace: ns,
+        })) as {
+          items: { metadata: { name: string } }[];
+        }
+      ).items.map((item) => item.metadata.name);
+    assert.deepEqual(await list(DISCOVERY_PLURAL), ['cams']);
+    assert.deepEqual(await list(DEVICE_PLURAL), ['cam-1']);
+  });
+
+  it("lets the agent token apply its node's entry of a Device's status", async (t) => {
+    const info = await rbac();
+    const ns = await namespace(t, info, 'rbac-status');
+    await createDevice(info, ns, device('cam-1'));
+    const applied = await applyNodes(info, ns, 'cam-1', 'edge-1', [{ name: 'edge-1' }], 'agent');
+    assert.deepEqual(applied.status?.nodes, [{ name: 'edge-1' }]);
+  });
+
+  it('refuses the agent token listing Secrets and deleting Discoveries', async (t) => {
+    const info = await rbac();
+    const ns = await namespace(t, info, 'rbac-refuse');
+    await createDiscovery(info, ns, discovery('cams', { handler: { name: 'simulated' } }));
+    const core = kubeConfigFor(info, 'agent').makeApiClient(CoreV1Api);
+    assert.equal((await refusal(core.listNamespacedSecret({ namespace: ns }))).code, 403);
+    assert.equal((await refusal(core.listSecretForAllNamespaces())).code, 403);
+    const deletion = objects(info, 'agent').deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: DISCOVERY_PLURAL,
+      namespace: ns,
+      name: 'cams',
+    });
+    assert.equal((await refusal(deletion)).code, 403);
+  });
+});
