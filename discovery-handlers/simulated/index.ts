@@ -1,0 +1,96 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { onlyChanges } from '../device-list.ts';
+import type { DiscoveredDevice, DiscoveryHandler, HandlerContext } from '../handler.ts';
+import { Wakeup } from '../wakeup.ts';
+import { parseDeviceList, parseSimulatedDetails, type SimulatedDetails } from './details.ts';
+
+const MAX_FILE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Devices from its details and from a file that tests and demos edit at run
+ * time; shared, so that several nodes can see the same device.
+ */
+export const simulatedHandler: DiscoveryHandler<SimulatedDetails> = {
+  name: 'simulated',
+  shared: true,
+  validate: parseSimulatedDetails,
+  discover: (details, ctx) => onlyChanges(poll(details, ctx)),
+};
+
+async function* poll(
+  details: SimulatedDetails,
+  ctx: HandlerContext,
+): AsyncGenerator<DiscoveredDevice[]> {
+  const wakeup = new Wakeup();
+  let watcher: FSWatcher | undefined;
+  if (details.file !== undefined) {
+    const base = path.basename(details.file);
+    try {
+      // Watch the directory: editors and tests replace the file by renaming over it.
+      watcher = watch(path.dirname(details.file), { persistent: false }, (_event, name) => {
+        if (name === null || name === base) wakeup.notify();
+      });
+      watcher.on('error', () => watcher?.close());
+    } catch (err) {
+      ctx.log.warn(
+        { file: details.file, err: (err as Error).message },
+        'cannot watch the devices file; polling it',
+      );
+    }
+  }
+  let fromFile: DiscoveredDevice[] = [];
+  let lastProblem: string | undefined;
+  try {
+    while (!ctx.signal.aborted) {
+      if (details.file !== undefined) {
+        const result = await readDeviceFile(details.file);
+        if (result.ok) {
+          fromFile = result.devices;
+          lastProblem = undefined;
+        } else if (result.problem !== lastProblem) {
+          // One line per distinct problem; the last good list stays in force.
+          lastProblem = result.problem;
+          ctx.log.warn(
+            { file: details.file, problem: result.problem },
+            'simulated devices file rejected',
+          );
+        }
+      }
+      const byId = new Map(details.devices.map((d) => [d.id, d]));
+      for (const d of fromFile) byId.set(d.id, d);
+      yield [...byId.values()];
+      await wakeup.wait(ctx.intervalSeconds * 1000, ctx.signal);
+    }
+  } finally {
+    watcher?.close();
+  }
+}
+
+type FileResult = { ok: true; devices: DiscoveredDevice[] } | { ok: false; problem: string };
+
+async function readDeviceFile(file: string): Promise<FileResult> {
+  let text: string;
+  try {
+    const buf = await readFile(file);
+    if (buf.length > MAX_FILE_BYTES)
+      return { ok: false, problem: `larger than ${MAX_FILE_BYTES} bytes` };
+    text = buf.toString('utf8');
+  } catch (err) {
+    // A missing file means no devices from it (yet).
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, devices: [] };
+    return { ok: false, problem: (err as Error).message };
+  }
+  try {
+    const doc: unknown = text.trim() === '' ? [] : parseYaml(text, { maxAliasCount: 100 });
+    const list =
+      doc !== null && typeof doc === 'object' && !Array.isArray(doc) && 'devices' in doc
+        ? doc.devices
+        : doc;
+    return { ok: true, devices: parseDeviceList(list, path.basename(file)) };
+  } catch (err) {
+    return { ok: false, problem: (err as Error).message };
+  }
+}

@@ -1,0 +1,136 @@
+// What the store remembers of each Discovery in the config file: the object as
+// last seen (uid, generation, creation time, spec) and its status, one JSON
+// file per Discovery at <root>/<namespace>/<name>.json, shaped like the custom
+// resource. The generation goes up when the spec in the file differs from the
+// recorded one, as the API server does on a spec update.
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'pino';
+import { API_VERSION, type Discovery, type DiscoveryStatus } from '../../api/types.ts';
+import { isCode, listDir, readTextIfExists, removeFile, writeFileAtomic } from './atomic-file.ts';
+import { isNamespace, plain, stableUid, timestamp } from './meta.ts';
+import { lockFileFor, withObjectLock, type LockOptions } from './object-lock.ts';
+
+/** Spec values may be credentials the user wrote inline, so only the owner reads these files. */
+const RECORD_MODE = 0o600;
+
+function isRecord(value: unknown): value is Discovery {
+  if (typeof value !== 'object' || value === null) return false;
+  const d = value as Partial<Discovery>;
+  return (
+    d.apiVersion === API_VERSION &&
+    d.kind === 'Discovery' &&
+    typeof d.metadata?.name === 'string' &&
+    typeof d.metadata.generation === 'number' &&
+    typeof d.spec === 'object'
+  );
+}
+
+/** A state directory this process may only read (the CLI as another user): work from memory. */
+function readOnly(err: unknown): boolean {
+  return isCode(err, 'EACCES') || isCode(err, 'EPERM') || isCode(err, 'EROFS');
+}
+
+export class DiscoveryRecords {
+  readonly #root: string;
+  readonly #log: Logger;
+  readonly #lock: LockOptions;
+
+  constructor(root: string, log: Logger, lock: LockOptions = {}) {
+    this.#root = root;
+    this.#log = log;
+    this.#lock = lock;
+  }
+
+  #file(namespace: string, name: string): string {
+    return path.join(this.#root, namespace, `${name}.json`);
+  }
+
+  async #read(file: string): Promise<Discovery | undefined> {
+    const text = await readTextIfExists(file);
+    if (text === undefined) return undefined;
+    try {
+      const value = JSON.parse(text) as unknown;
+      if (isRecord(value)) return value;
+    } catch {
+      // Reported below and replaced on the next write.
+    }
+    this.#log.warn({ file }, 'ignoring a discovery record that is not a Discovery');
+    return undefined;
+  }
+
+  /**
+   * The Discovery from the config file with what the store adds: uid,
+   * generation, creation time and status. Records it (and bumps the
+   * generation) if the spec is new or changed; `status`, if given, replaces the
+   * stored status.
+   */
+  async observe(configured: Discovery, status?: DiscoveryStatus): Promise<Discovery> {
+    const namespace = configured.metadata.namespace ?? 'default';
+    const file = this.#file(namespace, configured.metadata.name);
+    const update = async (persist: boolean): Promise<Discovery> => {
+      let recorded: Discovery | undefined;
+      try {
+        recorded = await this.#read(file);
+      } catch (err) {
+        if (persist || !readOnly(err)) throw err;
+      }
+      const next = merge(configured, recorded, status);
+      if (persist && (recorded === undefined || !isDeepStrictEqual(plain(recorded), next))) {
+        await writeFileAtomic(file, JSON.stringify(next, null, 2) + '\n', RECORD_MODE);
+      }
+      return next;
+    };
+    try {
+      return await withObjectLock(lockFileFor(file), () => update(true), this.#lock);
+    } catch (err) {
+      if (!readOnly(err) || status !== undefined) throw err;
+      this.#log.debug({ err, file }, 'state directory is read-only here; not recording');
+      return update(false);
+    }
+  }
+
+  /** Removes the records of Discoveries that are no longer in the config file. */
+  async removeAllExcept(keep: ReadonlySet<string>): Promise<void> {
+    for (const ns of (await listDir(this.#root)).filter(isNamespace)) {
+      for (const f of await listDir(path.join(this.#root, ns))) {
+        if (!f.endsWith('.json') || f.startsWith('.')) continue;
+        const name = f.slice(0, -'.json'.length);
+        if (keep.has(`${ns}/${name}`)) continue;
+        const file = this.#file(ns, name);
+        await withObjectLock(lockFileFor(file), () => removeFile(file), this.#lock);
+      }
+    }
+  }
+}
+
+function merge(
+  configured: Discovery,
+  recorded: Discovery | undefined,
+  status: DiscoveryStatus | undefined,
+): Discovery {
+  const namespace = configured.metadata.namespace ?? 'default';
+  const name = configured.metadata.name;
+  const spec = plain(configured.spec);
+  const generation =
+    recorded === undefined
+      ? 1
+      : isDeepStrictEqual(plain(recorded.spec), spec)
+        ? (recorded.metadata.generation ?? 1)
+        : (recorded.metadata.generation ?? 1) + 1;
+  const metadata: Discovery['metadata'] = {
+    name,
+    namespace,
+    uid: stableUid('Discovery', namespace, name),
+    generation,
+    creationTimestamp: recorded?.metadata.creationTimestamp ?? timestamp(),
+  };
+  if (configured.metadata.labels !== undefined) metadata.labels = { ...configured.metadata.labels };
+  if (configured.metadata.annotations !== undefined) {
+    metadata.annotations = { ...configured.metadata.annotations };
+  }
+  const next: Discovery = { apiVersion: API_VERSION, kind: 'Discovery', metadata, spec };
+  const nextStatus = status ?? recorded?.status;
+  if (nextStatus !== undefined) next.status = plain(nextStatus);
+  return next;
+}

@@ -1,0 +1,136 @@
+// Checks a value against the structural OpenAPI schema of a custom resource
+// (src/api/schema.ts) and fills in defaults, as the API server does for what
+// kubectl apply sends; so the config file accepts exactly what a cluster
+// would. CEL rules (x-kubernetes-validations) are not evaluated here; the
+// caller checks those by hand.
+
+/** The subset of OpenAPI v3 that structural CRD schemas use. */
+export interface SchemaNode {
+  readonly type?: string;
+  readonly required?: readonly string[];
+  readonly properties?: Readonly<Record<string, SchemaNode>>;
+  readonly additionalProperties?: SchemaNode | boolean;
+  readonly items?: SchemaNode;
+  readonly enum?: readonly unknown[];
+  readonly minimum?: number;
+  readonly maximum?: number;
+  readonly minLength?: number;
+  readonly maxLength?: number;
+  readonly maxItems?: number;
+  readonly maxProperties?: number;
+  readonly pattern?: string;
+  readonly default?: unknown;
+  readonly 'x-kubernetes-preserve-unknown-fields'?: boolean;
+}
+
+/** Where and why a value does not fit its schema. */
+export class SchemaError extends Error {
+  readonly code = 'EDGEBRIDGE_SCHEMA';
+  readonly field: string;
+  constructor(field: string, reason: string) {
+    super(`${field}: ${reason}`);
+    this.name = 'SchemaError';
+    this.field = field;
+  }
+}
+
+function typeOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
+  return typeof value;
+}
+
+/** The value with defaults filled in; throws a SchemaError naming the first field that does not fit. */
+export function checkSchema(schema: SchemaNode, value: unknown, field: string): unknown {
+  const fail = (reason: string): never => {
+    throw new SchemaError(field, reason);
+  };
+  const actual = typeOf(value);
+  if (schema.type !== undefined) {
+    const fits =
+      schema.type === actual ||
+      (schema.type === 'number' && actual === 'integer') ||
+      (schema.type === 'integer' && actual === 'integer' && Number.isSafeInteger(value));
+    if (!fits)
+      return fail(`must be ${schema.type === 'integer' ? 'an integer' : `a ${schema.type}`}`);
+  }
+  if (schema.enum !== undefined && !schema.enum.includes(value)) {
+    return fail(`must be one of ${schema.enum.map((v) => JSON.stringify(v)).join(', ')}`);
+  }
+  if (typeof value === 'number') {
+    if (schema.minimum !== undefined && value < schema.minimum) {
+      return fail(`must be at least ${schema.minimum}`);
+    }
+    if (schema.maximum !== undefined && value > schema.maximum) {
+      return fail(`must be at most ${schema.maximum}`);
+    }
+    return value;
+  }
+  if (typeof value === 'string') {
+    // Kubernetes counts characters (code points), not UTF-16 units.
+    const length = Array.from(value).length;
+    if (schema.minLength !== undefined && length < schema.minLength) {
+      return fail(`must be at least ${schema.minLength} characters`);
+    }
+    if (schema.maxLength !== undefined && length > schema.maxLength) {
+      return fail(`must be at most ${schema.maxLength} characters`);
+    }
+    if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(value)) {
+      return fail(`must match ${schema.pattern}`);
+    }
+    return value;
+  }
+  if (Array.isArray(value)) {
+    if (schema.maxItems !== undefined && value.length > schema.maxItems) {
+      return fail(`must have at most ${schema.maxItems} items`);
+    }
+    const items = schema.items;
+    return items === undefined
+      ? value
+      : value.map((v: unknown, i) => checkSchema(items, v, `${field}[${i}]`));
+  }
+  if (typeof value === 'object' && value !== null) {
+    return checkObject(schema, value as Record<string, unknown>, field);
+  }
+  return value;
+}
+
+function checkObject(
+  schema: SchemaNode,
+  value: Record<string, unknown>,
+  field: string,
+): Record<string, unknown> {
+  const keys = Object.keys(value);
+  if (schema.maxProperties !== undefined && keys.length > schema.maxProperties) {
+    throw new SchemaError(field, `must have at most ${schema.maxProperties} entries`);
+  }
+  for (const key of schema.required ?? []) {
+    if (!Object.hasOwn(value, key)) throw new SchemaError(`${field}.${key}`, 'is required');
+  }
+  if (schema['x-kubernetes-preserve-unknown-fields'] === true && schema.properties === undefined) {
+    return value;
+  }
+  const out: Record<string, unknown> = {};
+  const properties = schema.properties ?? {};
+  for (const key of keys) {
+    const sub = Object.hasOwn(properties, key) ? properties[key] : undefined;
+    const extra = schema.additionalProperties;
+    if (sub !== undefined) {
+      out[key] = checkSchema(sub, value[key], `${field}.${key}`);
+    } else if (typeof extra === 'object') {
+      out[key] = checkSchema(extra, value[key], `${field}.${key}`);
+    } else if (extra === true || schema['x-kubernetes-preserve-unknown-fields'] === true) {
+      out[key] = value[key];
+    } else {
+      // kubectl apply validates strictly (the default since Kubernetes 1.27): an unknown field is an error.
+      throw new SchemaError(`${field}.${key}`, 'unknown field');
+    }
+  }
+  for (const [key, sub] of Object.entries(properties)) {
+    if (!Object.hasOwn(out, key) && sub.default !== undefined) {
+      out[key] = structuredClone(sub.default);
+    }
+  }
+  return out;
+}
