@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { ControlPlaneInfo } from './control-plane.ts';
 
@@ -46,4 +47,18 @@ async function apply(info: ControlPlaneInfo): Promise<void> {
     '--timeout=60s',
     ...CRD_NAMES.map((name) => `crd/${name}`),
   );
+  // Established comes before the resources' storage is ready: until it is, the
+  // API server answers 429 "storage is (re)initializing". Wait for real lists.
+  const deadline = Date.now() + 60_000;
+  for (const plural of ['discoveries', 'devices']) {
+    for (;;) {
+      try {
+        await kubectl('get', `${plural}.edgebridge.io`, '-A', '-o', 'name');
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await sleep(200);
+      }
+    }
+  }
 }
