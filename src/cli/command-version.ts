@@ -3,8 +3,6 @@ import { versionInfo } from '../version.ts';
 import { UsageError } from './errors.ts';
 
 export const versionCommand = {
-  name: 'version',
-  summary: 'print the version of edgebridge and of the Node.js it runs on',
   run(argv: string[]): void {
     const { values } = parseArgs({
       args: argv,

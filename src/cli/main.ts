@@ -1,18 +1,50 @@
 #!/usr/bin/env node
-import { versionCommand } from './command-version.ts';
 import { UsageError } from './errors.ts';
 
 interface Command {
-  name: string;
-  summary: string;
   run(argv: string[]): void | Promise<void>;
 }
 
-const commands: Command[] = [versionCommand];
+interface CommandEntry {
+  name: string;
+  summary: string;
+  /** Imported on use: the Kubernetes client alone takes a second to load. */
+  load: () => Promise<Command>;
+}
+
+const commands: CommandEntry[] = [
+  {
+    name: 'agent',
+    summary: 'run the node agent: discovery, Device registration, health and metrics endpoint',
+    load: async () => (await import('./command-agent.ts')).agentCommand,
+  },
+  {
+    name: 'devices',
+    summary: 'list Devices (-n NS | -A, -l SELECTOR, --handler, --discovery, --node, -o, --watch)',
+    load: async () => (await import('./command-devices.ts')).devicesCommand,
+  },
+  {
+    name: 'discoveries',
+    summary: 'list Discoveries (-n NS | -A, -l SELECTOR, -o table|wide|json|yaml)',
+    load: async () => (await import('./command-discoveries.ts')).discoveriesCommand,
+  },
+  {
+    name: 'version',
+    summary: 'print the version of edgebridge and of the Node.js it runs on',
+    load: async () => (await import('./command-version.ts')).versionCommand,
+  },
+];
 
 function usage(): string {
   const lines = commands.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`);
   return ['usage: edgebridge <command> [options]', '', 'commands:', ...lines, ''].join('\n');
+}
+
+function isUsageError(err: unknown): err is Error {
+  return (
+    err instanceof UsageError ||
+    (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))
+  );
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -21,20 +53,25 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
   }
-  const command = commands.find((c) => c.name === name);
+  const entry = commands.find((c) => c.name === name);
   try {
-    if (command === undefined) throw new UsageError(`unknown command '${name}'`);
-    await command.run(rest);
+    if (entry === undefined) throw new UsageError(`unknown command '${name}'`);
+    await (await entry.load()).run(rest);
     return 0;
   } catch (err) {
-    if (
-      err instanceof UsageError ||
-      (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))
-    ) {
+    if (isUsageError(err)) {
       process.stderr.write(`edgebridge: ${err.message}\n\n${usage()}`);
       return 2;
     }
-    throw err;
+    // One line for the user; the stack only when asked for.
+    const code =
+      err !== null && typeof err === 'object' && 'code' in err ? ` [${String(err.code)}]` : '';
+    process.stderr.write(
+      `edgebridge: ${err instanceof Error ? err.message : String(err)}${code}\n`,
+    );
+    if (process.env.EDGEBRIDGE_DEBUG !== undefined && err instanceof Error)
+      process.stderr.write(`${err.stack ?? ''}\n`);
+    return 1;
   }
 }
 

@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Discovery } from '../api/types.ts';
+import type { DevicePublisher } from '../../discovery-handlers/handler.ts';
+import type { AgentMetrics } from '../metrics.ts';
+import type { Registry } from '../registry/registry.ts';
+import { matchLabelSelector } from '../registry/selectors.ts';
+import { Backoff, sleep } from '../util/backoff.ts';
+import { DiscoveryRun } from './discovery-run.ts';
+
+/** How often node labels are re-read, so a relabelled node converges without a Discovery change. */
+const RESYNC_MS = 60_000;
+
+export interface AgentOptions {
+  node: string;
+  registry: Registry;
+  log: Logger;
+  metrics: AgentMetrics;
+  publish: DevicePublisher;
+}
+
+interface Running {
+  run: DiscoveryRun;
+  fingerprint: string;
+  metricLabels: { namespace: string; discovery: string; handler: string };
+}
+
+/**
+ * The agent's reconciler: runs one DiscoveryRun per Discovery that selects
+ * this node, restarting it when the Discovery changes and stopping it when it
+ * no longer applies. Every pass starts from the complete current set.
+ */
+export class Agent {
+  readonly #opts: AgentOptions;
+  readonly #runs = new Map<string, Running>();
+  #latest: Discovery[] | undefined;
+  #ready = false;
+  #pass: Promise<void> = Promise.resolve();
+
+  constructor(opts: AgentOptions) {
+    this.#opts = opts;
+  }
+
+  /** True once the first set of Discoveries has been read and acted on. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Runs until the signal aborts; then stops every run (leaving their Devices in place) and resolves. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { registry, log } = this.#opts;
+    const resync = setInterval(() => this.#enqueue(), RESYNC_MS);
+    resync.unref();
+    const backoff = new Backoff();
+    try {
+      while (!signal.aborted) {
+        try {
+          await registry.watchDiscoveries((discoveries) => {
+            this.#latest = discoveries;
+            this.#enqueue();
+          }, signal);
+        } catch (err) {
+          if (signal.aborted) break;
+          const delay = backoff.nextDelay();
+          log.warn({ err: (err as Error).message, retryInMs: delay }, 'discovery watch failed');
+          await sleep(delay, signal).catch(() => undefined);
+        }
+      }
+    } finally {
+      clearInterval(resync);
+      await this.#pass;
+      await Promise.all([...this.#runs.values()].map((r) => r.run.stop(false)));
+      this.#runs.clear();
+    }
+  }
+
+  #enqueue(): void {
+    this.#pass = this.#pass
+      .then(() => this.#reconcile())
+      .catch((err: unknown) => {
+        this.#opts.metrics.reconcileErrors.inc({ kind: 'retryable' });
+        this.#opts.log.warn(
+          { err: (err as Error).message },
+          'reconcile of discoveries failed; retrying at the next change or resync',
+        );
+      });
+  }
+
+  async #reconcile(): Promise<void> {
+    const discoveries = this.#latest;
+    if (discoveries === undefined) return;
+    const { node, registry } = this.#opts;
+    const selective = discoveries.some((d) => d.spec.nodeSelector !== undefined);
+    const labels = selective ? await registry.nodeLabels(node) : {};
+    const wanted = new Map<string, Discovery>();
+    for (const d of discoveries) {
+      if (d.metadata.deletionTimestamp !== undefined) continue;
+      if (d.spec.nodeSelector !== undefined && !matchLabelSelector(d.spec.nodeSelector, labels))
+        continue;
+      wanted.set(`${d.metadata.namespace ?? 'default'}/${d.metadata.name}`, d);
+    }
+    for (const [key, running] of this.#runs) {
+      const d = wanted.get(key);
+      if (d !== undefined && fingerprint(d) === running.fingerprint) continue;
+      this.#runs.delete(key);
+      // Gone or no longer selecting this node: this node leaves its Devices.
+      // Changed: the new run reads them back and takes them over.
+      await running.run.stop(d === undefined);
+      if (d === undefined) this.#opts.metrics.devices.remove(running.metricLabels);
+    }
+    for (const [key, d] of wanted) {
+      if (this.#runs.has(key)) continue;
+      const metricLabels = {
+        namespace: d.metadata.namespace ?? 'default',
+        discovery: d.metadata.name,
+        handler: d.spec.handler.name,
+      };
+      this.#runs.set(key, {
+        run: this.#start(d, metricLabels),
+        fingerprint: fingerprint(d),
+        metricLabels,
+      });
+    }
+    this.#ready = true;
+  }
+
+  #start(d: Discovery, metricLabels: Running['metricLabels']): DiscoveryRun {
+    const { node, registry, log, metrics, publish } = this.#opts;
+    const runLog = log.child(metricLabels);
+    runLog.info('discovery started on this node');
+    return new DiscoveryRun({
+      discovery: d,
+      node,
+      registry,
+      log: runLog,
+      publish,
+      onError: (kind) => metrics.reconcileErrors.inc({ kind }),
+      onCount: (n) => metrics.devices.set(metricLabels, n),
+    });
+  }
+}
+
+/** What makes a run stale: another object under the same name, or a changed spec. */
+function fingerprint(d: Discovery): string {
+  return `${d.metadata.uid ?? ''}/${createHash('sha256').update(JSON.stringify(d.spec)).digest('hex')}`;
+}

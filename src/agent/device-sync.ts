@@ -1,0 +1,255 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { LABEL_DISCOVERY, type Discovery } from '../api/types.ts';
+import type { DiscoveredDevice } from '../../discovery-handlers/handler.ts';
+import { isRetryable } from '../registry/errors.ts';
+import type { DeviceStore, DeviceView } from '../registry/registry.ts';
+import { Backoff } from '../util/backoff.ts';
+import { canonicalView, storedViewOf, viewOf } from './device-view.ts';
+
+export interface DeviceSyncOptions {
+  discovery: Discovery;
+  shared: boolean;
+  node: string;
+  store: DeviceStore;
+  log: Logger;
+  onError: (kind: 'retryable' | 'terminal') => void;
+  onCount: (devices: number) => void;
+}
+
+/** Writes in flight at once per Discovery: enough to hide round trips, few enough to be gentle. */
+const WRITE_CONCURRENCY = 8;
+
+/** Runs `tasks` with at most `limit` at a time; stops starting new ones once `stopped()` is true. */
+async function runLimited(
+  tasks: (() => Promise<void>)[],
+  limit: number,
+  stopped: () => boolean,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length && !stopped()) {
+      const task = tasks[next++];
+      if (task !== undefined) await task();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+}
+
+interface Wanted {
+  view: DeviceView;
+  canonical: string;
+  /** When the device dropped out of the handler's list (ms); undefined while it is listed. */
+  missingSince: number | undefined;
+}
+
+/**
+ * Keeps this node's entries in the Devices of one Discovery equal to what the
+ * handler lists, allowing a device to be unseen for the grace period. It
+ * reconciles on state: every pass compares what is wanted with what the store
+ * was last known to hold, so a failed or missed write is corrected on the
+ * next pass; a pass that finds nothing to change writes nothing.
+ */
+export class DeviceSync {
+  readonly #opts: DeviceSyncOptions;
+  readonly #graceMs: number;
+  readonly #wanted = new Map<string, Wanted>();
+  /** Canonical view of what the store holds for this node, by Device name. */
+  readonly #stored = new Map<string, string>();
+  /** Views the store refused as wrong; not retried until the view changes. */
+  readonly #rejected = new Map<string, string>();
+  readonly #backoff = new Backoff();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #closed = false;
+
+  constructor(opts: DeviceSyncOptions) {
+    this.#opts = opts;
+    this.#graceMs = (opts.discovery.spec.gracePeriodSeconds ?? 60) * 1000;
+  }
+
+  /**
+   * Reads what the store holds for this node. Devices held but not yet listed
+   * by the handler start their grace period now, so a restart deletes nothing
+   * that is still there.
+   */
+  async load(): Promise<void> {
+    const { discovery, node, store } = this.#opts;
+    const devices = await store.listDevices({
+      namespace: discovery.metadata.namespace ?? 'default',
+      labelSelector: `${LABEL_DISCOVERY}=${discovery.metadata.name}`,
+    });
+    const now = Date.now();
+    for (const device of devices) {
+      const view = storedViewOf(device, node);
+      if (view === undefined || view.spec.discovery !== discovery.metadata.name) continue;
+      const canonical = canonicalView(view);
+      this.#stored.set(view.name, canonical);
+      this.#wanted.set(view.name, { view, canonical, missingSince: now });
+    }
+    this.#opts.onCount(this.#wanted.size);
+  }
+
+  /** Takes the handler's complete current list. */
+  observe(devices: DiscoveredDevice[]): void {
+    const { discovery, shared, node } = this.#opts;
+    const now = Date.now();
+    const listed = new Set<string>();
+    for (const device of devices) {
+      const view = viewOf(discovery, device, shared, node);
+      listed.add(view.name);
+      this.#wanted.set(view.name, {
+        view,
+        canonical: canonicalView(view),
+        missingSince: undefined,
+      });
+    }
+    for (const [name, wanted] of this.#wanted) {
+      if (!listed.has(name)) wanted.missingSince ??= now;
+    }
+    this.reconcile();
+  }
+
+  /** Runs a reconcile pass now, or right after the one under way. */
+  reconcile(): void {
+    if (this.#closed) return;
+    if (this.#running !== undefined) {
+      this.#again = true;
+      return;
+    }
+    this.#clearTimer();
+    this.#running = this.#pass().finally(() => {
+      this.#running = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.reconcile();
+      }
+    });
+  }
+
+  /** Removes this node's entry from every Device of the Discovery (the Discovery went away). */
+  async removeAll(): Promise<void> {
+    await this.close();
+    const { discovery, node, store } = this.#opts;
+    const namespace = discovery.metadata.namespace ?? 'default';
+    for (const name of new Set([...this.#stored.keys(), ...this.#wanted.keys()])) {
+      try {
+        await store.removeDeviceNode(namespace, name, node);
+      } catch (err) {
+        this.#opts.log.warn(
+          { device: name, err: (err as Error).message },
+          'could not remove this node from a device',
+        );
+      }
+    }
+    this.#stored.clear();
+    this.#wanted.clear();
+    this.#opts.onCount(0);
+  }
+
+  /** Stops reconciling; waits for a pass under way. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#clearTimer();
+    await this.#running;
+  }
+
+  async #pass(): Promise<void> {
+    const { store, node, log } = this.#opts;
+    const now = Date.now();
+    let retry = false;
+    let nextExpiry = Infinity;
+    const writes: { name: string; run: () => Promise<void> }[] = [];
+    for (const [name, wanted] of this.#wanted) {
+      if (wanted.missingSince !== undefined) {
+        const expiry = wanted.missingSince + this.#graceMs;
+        if (expiry <= now) {
+          this.#wanted.delete(name);
+          continue;
+        }
+        nextExpiry = Math.min(nextExpiry, expiry);
+      }
+      const canonical = wanted.canonical;
+      if (this.#stored.get(name) === canonical || this.#rejected.get(name) === canonical) continue;
+      writes.push({
+        name,
+        run: async () => {
+          try {
+            await store.applyDevice(wanted.view);
+            this.#stored.set(name, canonical);
+            this.#rejected.delete(name);
+            log.info({ device: name, id: wanted.view.spec.id }, 'device registered');
+          } catch (err) {
+            retry ||= this.#failed(err, name, 'apply', canonical);
+          }
+        },
+      });
+    }
+    for (const name of this.#stored.keys()) {
+      if (this.#wanted.has(name)) continue;
+      writes.push({
+        name,
+        run: async () => {
+          try {
+            await store.removeDeviceNode(this.#namespace(), name, node);
+            this.#stored.delete(name);
+            log.info({ device: name }, 'device gone from this node');
+          } catch (err) {
+            retry ||= this.#failed(err, name, 'remove', undefined);
+          }
+        },
+      });
+    }
+    await runLimited(this.#spread(writes), WRITE_CONCURRENCY, () => this.#closed);
+    this.#opts.onCount(this.#wanted.size);
+    if (this.#closed) return;
+    if (retry) {
+      this.#schedule(this.#backoff.nextDelay());
+    } else {
+      this.#backoff.reset();
+      if (nextExpiry !== Infinity) this.#schedule(nextExpiry - now + 10);
+    }
+  }
+
+  /**
+   * Orders writes by a hash of node and device: every node of a fleet lists the
+   * same shared devices in the same order, and writing them in that order would
+   * make all nodes contend for the same Device at the same moment.
+   */
+  #spread(writes: { name: string; run: () => Promise<void> }[]): (() => Promise<void>)[] {
+    const key = (name: string): string =>
+      createHash('sha1').update(`${this.#opts.node}/${name}`).digest('hex');
+    return writes
+      .map((w) => ({ k: key(w.name), run: w.run }))
+      .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
+      .map((w) => w.run);
+  }
+
+  /** Logs and counts a failed write; true if it should be retried. */
+  #failed(err: unknown, device: string, what: string, canonical: string | undefined): boolean {
+    const retryable = isRetryable(err);
+    this.#opts.onError(retryable ? 'retryable' : 'terminal');
+    this.#opts.log.warn(
+      { device, err: (err as Error).message, retryable },
+      `device ${what} failed`,
+    );
+    if (!retryable && canonical !== undefined) this.#rejected.set(device, canonical);
+    return retryable;
+  }
+
+  #schedule(ms: number): void {
+    this.#clearTimer();
+    this.#timer = setTimeout(() => this.reconcile(), Math.max(0, ms));
+    this.#timer.unref();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #namespace(): string {
+    return this.#opts.discovery.metadata.namespace ?? 'default';
+  }
+}

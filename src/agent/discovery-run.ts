@@ -1,0 +1,162 @@
+import type { Logger } from 'pino';
+import type { Discovery } from '../api/types.ts';
+import { InvalidDetailsError, type DevicePublisher } from '../../discovery-handlers/handler.ts';
+import { findHandler, handlerNames } from '../../discovery-handlers/registry.ts';
+import type { Registry } from '../registry/registry.ts';
+import { Backoff, sleep } from '../util/backoff.ts';
+import { setCondition, type ConditionInput } from './conditions.ts';
+import { DeviceSync } from './device-sync.ts';
+import { resolveProperties } from './properties.ts';
+
+export interface DiscoveryRunOptions {
+  discovery: Discovery;
+  node: string;
+  registry: Registry;
+  log: Logger;
+  publish: DevicePublisher;
+  onError: (kind: 'retryable' | 'terminal') => void;
+  onCount: (devices: number) => void;
+}
+
+/**
+ * One Discovery running on this node: checks its details, resolves its
+ * properties, runs its handler and hands each device list to a DeviceSync.
+ * Bad details end the run (the Discovery says why in DetailsValid); anything
+ * else that fails is retried with backoff until the run is stopped.
+ */
+export class DiscoveryRun {
+  readonly #opts: DiscoveryRunOptions;
+  readonly #abort = new AbortController();
+  readonly #done: Promise<void>;
+  #sync: DeviceSync | undefined;
+
+  constructor(opts: DiscoveryRunOptions) {
+    this.#opts = opts;
+    this.#done = this.#run().catch((err: unknown) => {
+      if (!this.#abort.signal.aborted)
+        opts.log.error({ err: (err as Error).message }, 'discovery run ended unexpectedly');
+    });
+  }
+
+  /** Stops the handler; with `removeDevices` also removes this node from the Discovery's Devices. */
+  async stop(removeDevices: boolean): Promise<void> {
+    this.#abort.abort(new Error('discovery run stopped'));
+    await this.#done;
+    if (removeDevices) await this.#sync?.removeAll();
+    else await this.#sync?.close();
+  }
+
+  async #run(): Promise<void> {
+    const { discovery, log } = this.#opts;
+    const signal = this.#abort.signal;
+    const handler = findHandler(discovery.spec.handler.name);
+    if (handler === undefined) {
+      await this.#setDetailsValid({
+        status: 'False',
+        reason: 'UnknownHandler',
+        message: `no handler named '${discovery.spec.handler.name}' (known: ${handlerNames().join(', ')})`,
+      });
+      return;
+    }
+    let details: unknown;
+    try {
+      details = handler.validate(discovery.spec.handler.details ?? {});
+    } catch (err) {
+      const message =
+        err instanceof InvalidDetailsError
+          ? err.message
+          : `details rejected: ${(err as Error).message}`;
+      log.warn(
+        { reason: message },
+        'discovery details are invalid; not retried until the Discovery changes',
+      );
+      await this.#setDetailsValid({ status: 'False', reason: 'InvalidDetails', message });
+      return;
+    }
+    await this.#setDetailsValid({
+      status: 'True',
+      reason: 'Valid',
+      message: 'details accepted by the handler',
+    });
+
+    const backoff = new Backoff();
+    const secrets = await this.#retry('resolve properties', backoff, () =>
+      resolveProperties(discovery, this.#opts.registry),
+    );
+    const sync = new DeviceSync({
+      discovery,
+      shared: handler.shared,
+      node: this.#opts.node,
+      store: this.#opts.registry,
+      log,
+      onError: this.#opts.onError,
+      onCount: this.#opts.onCount,
+    });
+    this.#sync = sync;
+    await this.#retry('load devices', backoff, () => sync.load());
+    backoff.reset();
+    while (!signal.aborted) {
+      try {
+        for await (const devices of handler.discover(details, {
+          signal,
+          log,
+          node: this.#opts.node,
+          secrets,
+          intervalSeconds: discovery.spec.intervalSeconds ?? 30,
+          publish: this.#opts.publish,
+        })) {
+          if (signal.aborted) break;
+          backoff.reset();
+          sync.observe(devices);
+        }
+        if (signal.aborted) return;
+        log.warn('handler stopped listing devices; restarting it');
+      } catch (err) {
+        if (signal.aborted) return;
+        this.#opts.onError('retryable');
+        log.warn({ err: (err as Error).message }, 'handler failed; restarting it');
+      }
+      await sleep(backoff.nextDelay(), signal).catch(() => undefined);
+    }
+  }
+
+  /** Runs `fn` until it succeeds or the run stops (then rejects with the abort reason). */
+  async #retry<T>(what: string, backoff: Backoff, fn: () => Promise<T>): Promise<T> {
+    const signal = this.#abort.signal;
+    for (;;) {
+      signal.throwIfAborted();
+      try {
+        return await fn();
+      } catch (err) {
+        this.#opts.onError('retryable');
+        const delay = backoff.nextDelay();
+        this.#opts.log.warn(
+          { err: (err as Error).message, retryInMs: delay },
+          `${what} failed; retrying`,
+        );
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  /** Writes the DetailsValid condition if it differs from what the Discovery has; failures are logged, not fatal. */
+  async #setDetailsValid(condition: Omit<ConditionInput, 'type'>): Promise<void> {
+    const { discovery, registry, log } = this.#opts;
+    const generation = discovery.metadata.generation;
+    const conditions = setCondition(discovery.status?.conditions, {
+      type: 'DetailsValid',
+      ...condition,
+      ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    });
+    if (conditions === undefined) return;
+    try {
+      await registry.updateDiscoveryStatus(
+        discovery.metadata.namespace ?? 'default',
+        discovery.metadata.name,
+        { conditions },
+      );
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not update the discovery status');
+    }
+  }
+}

@@ -1,0 +1,67 @@
+import { createServer, type Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { AgentMetrics } from '../metrics.ts';
+
+export interface AgentHttpServerOptions {
+  port: number;
+  host?: string;
+  ready: () => boolean;
+  metrics: AgentMetrics;
+  log: Logger;
+}
+
+/** /healthz, /readyz and /metrics (Prometheus text format). */
+export class AgentHttpServer {
+  readonly #server: Server;
+  readonly #opts: AgentHttpServerOptions;
+
+  constructor(opts: AgentHttpServerOptions) {
+    this.#opts = opts;
+    this.#server = createServer((req, res) => {
+      const url = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return;
+      }
+      if (url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      } else if (url === '/readyz') {
+        const ready = opts.ready();
+        res
+          .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
+          .end(ready ? 'ready\n' : 'not ready: first sync not done\n');
+      } else if (url === '/metrics') {
+        opts.metrics.registry.metrics().then(
+          (text) =>
+            res.writeHead(200, { 'content-type': opts.metrics.registry.contentType }).end(text),
+          (err: unknown) => res.writeHead(500).end(String(err)),
+        );
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      }
+    });
+  }
+
+  /** Starts listening; resolves with the bound port (useful with port 0). */
+  async listen(): Promise<number> {
+    const { port, host, log } = this.#opts;
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host ?? '0.0.0.0', () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = this.#server.address();
+    const bound = address !== null && typeof address === 'object' ? address.port : port;
+    log.info({ port: bound }, 'http endpoint listening');
+    return bound;
+  }
+
+  /** Stops accepting connections and closes idle ones. Idempotent. */
+  async close(): Promise<void> {
+    if (!this.#server.listening) return;
+    this.#server.closeIdleConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { request } from 'node:http';
+import { PeerProcess } from './processes.ts';
+import { scratchDir } from './workdir.ts';
+
+const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
+
+export interface AgentProcess {
+  node: string;
+  port: number;
+  logFile: string;
+  process: PeerProcess;
+  /** GET on the agent's HTTP endpoint. */
+  get(url: string): Promise<{ status: number; body: string }>;
+  /** The value of a counter/gauge sample in /metrics (sum over samples whose labels contain `labels`). */
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  /** The agent's log lines, parsed. */
+  logLines(): Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+export interface StartAgentOptions {
+  node: string;
+  /** Arguments for the registry: ['--kubeconfig', file] or ['--standalone', '--config', f, '--state-dir', d]. */
+  registryArgs: string[];
+  extraArgs?: string[];
+  /** Wait for /readyz (default true). */
+  waitReady?: boolean;
+}
+
+function httpGet(port: number, url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: url, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Parses one sample line of the Prometheus text format. */
+function sampleMatches(
+  line: string,
+  name: string,
+  labels: Record<string, string>,
+): number | undefined {
+  const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$/.exec(line);
+  if (m?.[1] !== name) return undefined;
+  const got = new Map<string, string>();
+  for (const x of (m[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
+    got.set(x[1] ?? '', x[2] ?? '');
+  for (const [k, v] of Object.entries(labels)) if (got.get(k) !== v) return undefined;
+  return Number(m[4]);
+}
+
+/** Runs `edgebridge agent` from the sources as a child process on a free port. */
+export async function startAgent(opts: StartAgentOptions): Promise<AgentProcess> {
+  const dir = scratchDir(`agent-${opts.node}`);
+  const proc = new PeerProcess({
+    name: `agent-${opts.node}`,
+    command: process.execPath,
+    args: [
+      CLI,
+      'agent',
+      '--node',
+      opts.node,
+      '--http-port',
+      '0',
+      '--http-host',
+      '127.0.0.1',
+      '--log-level',
+      'debug',
+      ...opts.registryArgs,
+      ...(opts.extraArgs ?? []),
+    ],
+    logDir: dir,
+  });
+  const logLines = (): Record<string, unknown>[] =>
+    readFileSync(proc.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const port = await proc.waitUntil('the agent to report its HTTP port', () => {
+    const line = logLines().find((l) => l.msg === 'http endpoint listening');
+    return typeof line?.port === 'number' ? line.port : undefined;
+  });
+  const agent: AgentProcess = {
+    node: opts.node,
+    port,
+    logFile: proc.logFile,
+    process: proc,
+    get: (url) => httpGet(port, url),
+    metric: async (name, labels = {}) => {
+      const { body } = await httpGet(port, '/metrics');
+      let sum = 0;
+      for (const line of body.split('\n')) sum += sampleMatches(line, name, labels) ?? 0;
+      return sum;
+    },
+    logLines,
+    stop: () => proc.stop(),
+  };
+  if (opts.waitReady !== false) {
+    await proc.waitUntil(
+      'the agent to be ready',
+      async () => ((await agent.get('/readyz')).status === 200 ? true : undefined),
+      60000,
+    );
+  }
+  return agent;
+}

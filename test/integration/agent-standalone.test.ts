@@ -1,0 +1,104 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { startAgent, type AgentProcess } from '../harness/agent.ts';
+import { eventually, writeDevicesFile } from '../harness/devices.ts';
+import { scratchDir } from '../harness/workdir.ts';
+
+const run = promisify(execFile);
+const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
+
+interface DeviceList {
+  kind: string;
+  items: {
+    metadata: { name: string; namespace: string };
+    spec: { id: string };
+    status?: { nodes?: { name: string }[] };
+  }[];
+}
+
+async function devices(stateDir: string, ...args: string[]): Promise<DeviceList> {
+  const { stdout } = await run(process.execPath, [
+    CLI,
+    'devices',
+    '--standalone',
+    '--state-dir',
+    stateDir,
+    '-o',
+    'json',
+    ...args,
+  ]);
+  return JSON.parse(stdout) as DeviceList;
+}
+
+describe('edgebridge agent --standalone (embedded registry, no cluster)', () => {
+  const agents: AgentProcess[] = [];
+  after(async () => {
+    await Promise.all(agents.map((a) => a.stop()));
+  });
+
+  it('registers devices from a Discovery in a YAML file, serves them to `edgebridge devices`, and keeps them across a restart', async () => {
+    const dir = scratchDir('standalone');
+    const stateDir = path.join(dir, 'state');
+    const devicesFile = path.join(dir, 'devices.yaml');
+    const config = path.join(dir, 'edgebridge.yaml');
+    writeDevicesFile(devicesFile, [
+      { id: 'sensor-1', properties: { SIM_TOPIC: 'temp' } },
+      { id: 'sensor-2' },
+    ]);
+    writeFileSync(
+      config,
+      [
+        'apiVersion: edgebridge.io/v1alpha1',
+        'kind: Discovery',
+        'metadata: { name: lab, namespace: default }',
+        'spec:',
+        '  handler: { name: simulated, details: { file: ' + JSON.stringify(devicesFile) + ' } }',
+        '  intervalSeconds: 1',
+        '  gracePeriodSeconds: 1',
+        '',
+      ].join('\n'),
+    );
+    const registryArgs = ['--standalone', '--config', config, '--state-dir', stateDir];
+    const first = await startAgent({ node: 'edge-1', registryArgs });
+    agents.push(first);
+    const listed = await eventually('two devices in the embedded registry', async () => {
+      const list = await devices(stateDir);
+      return list.items.length === 2 ? list : undefined;
+    });
+    assert.equal(listed.kind, 'DeviceList');
+    assert.deepEqual(listed.items.map((d) => d.spec.id).sort(), ['sensor-1', 'sensor-2']);
+    assert.deepEqual(listed.items[0]?.status?.nodes, [{ name: 'edge-1' }]);
+    assert.ok(listed.items.every((d) => /^lab-[0-9a-f]{10}$/.test(d.metadata.name)));
+
+    // A restart changes nothing that is still true.
+    const names = listed.items.map((d) => d.metadata.name).sort();
+    await first.stop();
+    const second = await startAgent({ node: 'edge-1', registryArgs });
+    agents.push(second);
+    assert.deepEqual((await devices(stateDir)).items.map((d) => d.metadata.name).sort(), names);
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(await second.metric('edgebridge_registry_requests_total', { verb: 'apply' }), 0);
+
+    writeDevicesFile(devicesFile, [{ id: 'sensor-2' }]);
+    const left = await eventually('sensor-1 to go', async () => {
+      const list = await devices(stateDir, '-l', 'edgebridge.io/discovery=lab');
+      return list.items.length === 1 ? list : undefined;
+    });
+    assert.equal(left.items[0]?.spec.id, 'sensor-2');
+    const { stdout } = await run(process.execPath, [
+      CLI,
+      'devices',
+      '--standalone',
+      '--state-dir',
+      stateDir,
+      '--node',
+      'edge-1',
+    ]);
+    assert.match(stdout, /^NAME\s+HANDLER\s+SHARED\s+NODES\s+AGE/m);
+    assert.match(stdout, /lab-[0-9a-f]{10}\s+simulated\s+true\s+edge-1/);
+  });
+});
