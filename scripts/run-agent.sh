@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start: installs what edgebridge needs on a Debian machine, builds it,
-# puts an `edgebridge` command on PATH and runs it. Until the agent exists the
-# command it runs is `edgebridge version`. Extra arguments are passed through.
+# puts an `edgebridge` command on PATH and runs the agent standalone (embedded
+# registry, no cluster needed) with a demo Discovery of simulated devices.
+# With arguments, runs `edgebridge <arguments>` instead.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -23,4 +24,14 @@ chmod +x "$bin_dir/edgebridge"
 log "installed $bin_dir/edgebridge"
 
 if (( $# > 0 )); then exec "$bin_dir/edgebridge" "$@"; fi
-exec "$bin_dir/edgebridge" version
+
+state_dir="${EDGEBRIDGE_STATE_DIR:-/var/lib/edgebridge}"
+config="$state_dir/edgebridge.yaml"
+mkdir -p "$state_dir"
+if [[ ! -f $config ]]; then
+  sed "s|@STATE_DIR@|$state_dir|g" "$REPO_ROOT/manifests/samples/standalone.yaml" > "$config"
+  cp "$REPO_ROOT/manifests/samples/simulated-devices.yaml" "$state_dir/simulated-devices.yaml"
+  log "wrote a demo configuration to $config"
+fi
+log "agent running; in another shell: edgebridge devices --standalone --state-dir $state_dir"
+exec "$bin_dir/edgebridge" agent --standalone --config "$config" --state-dir "$state_dir" --http-port "${EDGEBRIDGE_HTTP_PORT:-8181}"

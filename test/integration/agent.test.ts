@@ -25,9 +25,20 @@ const GROUP_LABEL = 'edgebridge.io/test-group';
 const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
 const run = promisify(execFile);
 
+/** Writes of Devices by an agent (Discovery status writes depend on what other tests create). */
 const writes = async (agent: AgentProcess): Promise<number> =>
-  (await agent.metric('edgebridge_registry_requests_total', { verb: 'apply' })) +
-  (await agent.metric('edgebridge_registry_requests_total', { verb: 'delete' }));
+  (await agent.metric('edgebridge_registry_requests_total', {
+    verb: 'apply',
+    resource: 'devices',
+  })) +
+  (await agent.metric('edgebridge_registry_requests_total', {
+    verb: 'apply',
+    resource: 'devices/status',
+  })) +
+  (await agent.metric('edgebridge_registry_requests_total', {
+    verb: 'delete',
+    resource: 'devices',
+  }));
 
 describe('the agent against a real API server, with the low-privilege agent token', () => {
   let started: ReturnType<typeof make> | undefined;

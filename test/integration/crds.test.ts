@@ -82,8 +82,17 @@ async function refusal(call: Promise<unknown>): Promise<{ code: number; message:
   assert.fail('the API server accepted the request');
 }
 
+/**
+ * A Discovery that no agent runs: agents of other test files share this API
+ * server and watch Discoveries in every namespace.
+ */
 function discovery(name: string, spec: DiscoverySpec): Discovery {
-  return { apiVersion: API_VERSION, kind: 'Discovery', metadata: { name }, spec };
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Discovery',
+    metadata: { name },
+    spec: { nodeSelector: { matchLabels: { 'edgebridge.io/test-no-agent': 'true' } }, ...spec },
+  };
 }
 
 function device(name: string, spec: Partial<DeviceSpec> = {}): Device {
