@@ -74,6 +74,18 @@ describe('edgebridge agent --standalone (embedded registry, no cluster)', () => 
     assert.deepEqual(listed.items[0]?.status?.nodes, [{ name: 'edge-1' }]);
     assert.ok(listed.items.every((d) => /^lab-[0-9a-f]{10}$/.test(d.metadata.name)));
 
+    // The CLI beside the agent needs only the state directory to say what the agent runs.
+    const { stdout: discoveries } = await run(process.execPath, [
+      CLI,
+      'discoveries',
+      '--standalone',
+      '--state-dir',
+      stateDir,
+      '-o',
+      'wide',
+    ]);
+    assert.match(discoveries, /^lab\s+simulated\s+\S+\s+\S+\s+True$/m);
+
     // A restart changes nothing that is still true.
     const names = listed.items.map((d) => d.metadata.name).sort();
     await first.stop();

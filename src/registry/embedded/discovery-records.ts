@@ -90,6 +90,19 @@ export class DiscoveryRecords {
     }
   }
 
+  /** Every recorded Discovery: what the agent last ran, for a reader without the config file. */
+  async list(): Promise<Discovery[]> {
+    const out: Discovery[] = [];
+    for (const ns of (await listDir(this.#root)).filter(isNamespace)) {
+      for (const f of await listDir(path.join(this.#root, ns))) {
+        if (!f.endsWith('.json') || f.startsWith('.')) continue;
+        const d = await this.#read(path.join(this.#root, ns, f));
+        if (d !== undefined) out.push(d);
+      }
+    }
+    return out;
+  }
+
   /** Removes the records of Discoveries that are no longer in the config file. */
   async removeAllExcept(keep: ReadonlySet<string>): Promise<void> {
     for (const ns of (await listDir(this.#root)).filter(isNamespace)) {

@@ -146,7 +146,12 @@ export class EmbeddedRegistry implements Registry {
 
   listDiscoveries(query: Query): Promise<Discovery[]> {
     return this.#guard('list discoveries', async () => {
-      const discoveries = await this.#observe(await this.#config.load());
+      // Without the config file (the CLI beside a running agent), the records
+      // the agent keeps in the state directory say what it runs.
+      const discoveries =
+        this.#options.configFile === undefined
+          ? await this.#records.list()
+          : await this.#observe(await this.#config.load());
       return selectObjects(discoveries, query, DISCOVERY_FIELDS, discoveryFields);
     });
   }
