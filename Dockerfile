@@ -19,4 +19,4 @@ COPY --from=build /src/dist ./dist
 VOLUME ["/var/lib/edgebridge"]
 USER 1000:1000
 ENTRYPOINT ["node", "/opt/edgebridge/dist/src/cli/main.js"]
-CMD ["version"]
+CMD ["agent"]
