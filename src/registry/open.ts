@@ -1,10 +1,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { EmbeddedRegistry } from './embedded/registry.ts';
-import { KubernetesRegistry } from './kubernetes/registry.ts';
 import type { Registry } from './registry.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/edgebridge';
@@ -24,27 +21,21 @@ export interface RegistryOptions {
   onRequest?: (verb: string, resource: string, code: string) => void;
 }
 
-/** A kubeconfig from --kubeconfig, in-cluster config, $KUBECONFIG or ~/.kube/config; undefined if none is found. */
-export function findKubeConfig(file?: string): KubeConfig | undefined {
-  const kc = new KubeConfig();
-  if (file !== undefined) {
-    kc.loadFromFile(file);
-    return kc;
-  }
+/** Where a kubeconfig comes from; decided without loading the Kubernetes client. */
+type KubeConfigSource = { kind: 'file'; file: string } | { kind: 'cluster' } | { kind: 'default' };
+
+/** --kubeconfig, in-cluster config, $KUBECONFIG or ~/.kube/config; undefined if none is found. */
+export function findKubeConfig(file?: string): KubeConfigSource | undefined {
+  if (file !== undefined) return { kind: 'file', file };
   if (
     process.env.KUBERNETES_SERVICE_HOST !== undefined &&
     existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')
   ) {
-    kc.loadFromCluster();
-    return kc;
+    return { kind: 'cluster' };
   }
   const candidates = (process.env.KUBECONFIG ?? '').split(path.delimiter).filter((f) => f !== '');
   candidates.push(path.join(homedir(), '.kube', 'config'));
-  if (candidates.some((f) => existsSync(f))) {
-    kc.loadFromDefault();
-    return kc;
-  }
-  return undefined;
+  return candidates.some((f) => existsSync(f)) ? { kind: 'default' } : undefined;
 }
 
 /**
@@ -52,8 +43,15 @@ export function findKubeConfig(file?: string): KubeConfig | undefined {
  * `standalone`) the embedded one under the state directory.
  */
 export async function openRegistry(opts: RegistryOptions): Promise<Registry> {
-  const kubeConfig = opts.standalone ? undefined : findKubeConfig(opts.kubeconfig);
-  if (kubeConfig !== undefined) {
+  const source = opts.standalone ? undefined : findKubeConfig(opts.kubeconfig);
+  if (source !== undefined) {
+    // Loaded only here: the Kubernetes client alone costs ~85 MB of memory.
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const { KubernetesRegistry } = await import('./kubernetes/registry.ts');
+    const kubeConfig = new KubeConfig();
+    if (source.kind === 'file') kubeConfig.loadFromFile(source.file);
+    else if (source.kind === 'cluster') kubeConfig.loadFromCluster();
+    else kubeConfig.loadFromDefault();
     return new KubernetesRegistry({
       kubeConfig,
       fieldManager: opts.fieldManager ?? 'edgebridge',
@@ -66,6 +64,7 @@ export async function openRegistry(opts: RegistryOptions): Promise<Registry> {
       { stateDir: opts.stateDir },
       'no kubeconfig or in-cluster config found; using the embedded registry',
     );
+  const { EmbeddedRegistry } = await import('./embedded/registry.ts');
   return EmbeddedRegistry.open({
     stateDir: opts.stateDir,
     ...(opts.configFile !== undefined ? { configFile: opts.configFile } : {}),

@@ -20,7 +20,7 @@ import {
 } from '../../api/types.ts';
 import { Backoff, sleep } from '../../util/backoff.ts';
 import { canonicalJson } from '../../util/canonical-json.ts';
-import { apiStatus, classifyApiError } from '../errors.ts';
+import { apiStatus, classifyApiError } from './api-errors.ts';
 import type { DeviceView, Query, Registry, ValueRef } from '../registry.ts';
 
 const DISCOVERIES = 'discoveries';
