@@ -283,67 +283,49 @@ export class ControlPlane {
 
   async #startControllerManager(): Promise<PeerProcess> {
     const certs = this.#requireCerts();
-    const port = await freePort();
-    const kubeconfig = path.join(this.dir, 'admin.kubeconfig');
-    const kcm = new PeerProcess({
-      name: 'kube-controller-manager',
-      command: binary('kube-controller-manager'),
-      args: [
-        `--kubeconfig=${kubeconfig}`,
-        `--authentication-kubeconfig=${kubeconfig}`,
-        `--authorization-kubeconfig=${kubeconfig}`,
-        '--bind-address=127.0.0.1',
-        `--secure-port=${port}`,
-        `--cert-dir=${path.join(this.dir, 'kcm-certs')}`,
-        '--leader-elect=false',
-        `--service-account-private-key-file=${certs.serviceAccountKey}`,
-        `--root-ca-file=${certs.caCert}`,
-        '--use-service-account-credentials=false',
-        // No kubelet runs here: the node lifecycle controller would taint every
-        // test Node unreachable and evict what the scheduler placed.
-        '--controllers=*,-node-lifecycle-controller',
-        '--v=1',
-      ],
-      logDir: this.dir,
-    });
-    await kcm.waitUntil(
-      'kube-controller-manager /healthz',
-      async () => {
-        const res = await httpsGet(`https://127.0.0.1:${port}/healthz`, { insecure: true });
-        return res.status === 200 ? true : undefined;
-      },
-      60000,
-    );
-    return kcm;
+    return this.#startComponent('kube-controller-manager', 'kcm-certs', [
+      `--service-account-private-key-file=${certs.serviceAccountKey}`,
+      `--root-ca-file=${certs.caCert}`,
+      '--use-service-account-credentials=false',
+      // No kubelet runs here: the node lifecycle controller would taint every
+      // test Node unreachable and evict what the scheduler placed.
+      '--controllers=*,-node-lifecycle-controller',
+    ]);
   }
 
   async #startScheduler(): Promise<PeerProcess> {
+    return this.#startComponent('kube-scheduler', 'scheduler-certs', []);
+  }
+
+  /** A controller-manager or scheduler as admin on loopback; resolves once /healthz answers. */
+  async #startComponent(name: string, certDir: string, args: string[]): Promise<PeerProcess> {
     const port = await freePort();
     const kubeconfig = path.join(this.dir, 'admin.kubeconfig');
-    const scheduler = new PeerProcess({
-      name: 'kube-scheduler',
-      command: binary('kube-scheduler'),
+    const component = new PeerProcess({
+      name,
+      command: binary(name),
       args: [
         `--kubeconfig=${kubeconfig}`,
         `--authentication-kubeconfig=${kubeconfig}`,
         `--authorization-kubeconfig=${kubeconfig}`,
         '--bind-address=127.0.0.1',
         `--secure-port=${port}`,
-        `--cert-dir=${path.join(this.dir, 'scheduler-certs')}`,
+        `--cert-dir=${path.join(this.dir, certDir)}`,
         '--leader-elect=false',
         '--v=1',
+        ...args,
       ],
       logDir: this.dir,
     });
-    await scheduler.waitUntil(
-      'kube-scheduler /healthz',
+    await component.waitUntil(
+      `${name} /healthz`,
       async () => {
         const res = await httpsGet(`https://127.0.0.1:${port}/healthz`, { insecure: true });
         return res.status === 200 ? true : undefined;
       },
       60000,
     );
-    return scheduler;
+    return component;
   }
 
   #requireCerts(): ControlPlaneCerts {
