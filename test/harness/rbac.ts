@@ -1,10 +1,7 @@
-import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
-import { TEST_USERS, type ControlPlaneInfo } from './control-plane.ts';
-
-const run = promisify(execFile);
+import { TEST_USERS } from './control-plane.ts';
+import { applyManifests, kubectlAsAdmin, oncePerControlPlane } from './kubectl.ts';
 
 const MANIFESTS = path.resolve(import.meta.dirname, '..', '..', 'manifests');
 
@@ -16,34 +13,15 @@ export const RBAC_FILES = [
   path.join(MANIFESTS, 'rbac', 'agent-clusterrolebinding.yaml'),
 ];
 
-const installed = new Map<string, Promise<void>>();
-
 /**
- * Applies the agent's RBAC from the manifests as admin (server-side apply:
- * idempotent and safe concurrently), then waits until the API server's
- * authorizer grants the agent token its rights, so that the agent can run with
- * that low-privilege token right away. Once per control plane per process.
+ * Applies the agent's RBAC from the manifests as admin, then waits until the
+ * API server's authorizer grants the agent token its rights, so that the agent
+ * can run with that low-privilege token right away. Idempotent and safe across
+ * test processes.
  */
-export function installAgentRbac(info: ControlPlaneInfo): Promise<void> {
-  let done = installed.get(info.server);
-  if (done === undefined) {
-    done = apply(info);
-    installed.set(info.server, done);
-    void done.catch(() => installed.delete(info.server));
-  }
-  return done;
-}
-
-async function apply(info: ControlPlaneInfo): Promise<void> {
-  const kubectl = (...args: string[]) =>
-    run(info.kubectl, ['--kubeconfig', info.kubeconfigs.admin, ...args]);
-  await kubectl(
-    'apply',
-    '--server-side',
-    '--force-conflicts',
-    '--field-manager=edgebridge-test',
-    ...RBAC_FILES.flatMap((file) => ['-f', file]),
-  );
+export const installAgentRbac = oncePerControlPlane(async (info) => {
+  const kubectl = (...args: string[]) => kubectlAsAdmin(info, ...args);
+  await applyManifests(info, RBAC_FILES);
   // The RBAC authorizer reads roles and bindings from an informer cache.
   const deadline = Date.now() + 30000;
   for (;;) {
@@ -66,4 +44,4 @@ async function apply(info: ControlPlaneInfo): Promise<void> {
     if (Date.now() > deadline) throw new Error('the agent RBAC did not take effect within 30 s');
     await sleep(100);
   }
-}
+});
