@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { onlyChanges } from '../device-list.ts';
@@ -43,29 +43,50 @@ async function* poll(
   }
   let fromFile: DiscoveredDevice[] = [];
   let lastProblem: string | undefined;
+  let readStamp: string | undefined;
+  let listed = false;
   try {
     while (!ctx.signal.aborted) {
       if (details.file !== undefined) {
-        const result = await readDeviceFile(details.file);
-        if (result.ok) {
-          fromFile = result.devices;
-          lastProblem = undefined;
-        } else if (result.problem !== lastProblem) {
-          // One line per distinct problem; the last good list stays in force.
-          lastProblem = result.problem;
-          ctx.log.warn(
-            { file: details.file, problem: result.problem },
-            'simulated devices file rejected',
-          );
+        // An unchanged file (same inode, size and mtime) is neither read nor parsed again.
+        const stamp = await fileStamp(details.file);
+        if (stamp !== readStamp) {
+          const result = await readDeviceFile(details.file);
+          if (result.ok) {
+            fromFile = result.devices;
+            lastProblem = undefined;
+            readStamp = stamp;
+          } else if (result.problem !== lastProblem) {
+            // One line per distinct problem; the last good list stays in force.
+            lastProblem = result.problem;
+            ctx.log.warn(
+              { file: details.file, problem: result.problem },
+              'simulated devices file rejected',
+            );
+          }
+        } else if (listed) {
+          await wakeup.wait(ctx.intervalSeconds * 1000, ctx.signal);
+          continue;
         }
       }
       const byId = new Map(details.devices.map((d) => [d.id, d]));
       for (const d of fromFile) byId.set(d.id, d);
+      listed = true;
       yield [...byId.values()];
       await wakeup.wait(ctx.intervalSeconds * 1000, ctx.signal);
     }
   } finally {
     watcher?.close();
+  }
+}
+
+/** Identifies a version of the file without reading it; "missing" if it does not exist. */
+async function fileStamp(file: string): Promise<string> {
+  try {
+    const info = await stat(file);
+    return `${info.ino}:${info.size}:${info.mtimeMs}`;
+  } catch {
+    return 'missing';
   }
 }
 
