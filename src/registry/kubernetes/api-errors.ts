@@ -17,7 +17,9 @@ export function classifyApiError(err: unknown, what: string): Error {
   if (status === undefined)
     return new RegistryUnavailableError(`${what}: ${reason}`, { cause: err });
   if (status === 409) return new RegistryConflictError(`${what}: ${reason}`, { cause: err });
-  if (status === 429 || status >= 500)
+  // 401/403 are retried too: a restarted API server refuses requests until its
+  // authorizer has synced, and RBAC may be granted after the agent starts.
+  if (status === 401 || status === 403 || status === 429 || status >= 500)
     return new RegistryUnavailableError(`${what}: HTTP ${status}: ${reason}`, { cause: err });
   return new RegistryRejectedError(`${what}: HTTP ${status}: ${reason}`, status, { cause: err });
 }
