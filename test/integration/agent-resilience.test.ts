@@ -62,11 +62,16 @@ describe('the agent while the API server is away', () => {
     );
     await cp.startApiServer();
 
-    const ids = await eventually('d2 and d3 only', async () => {
-      const list = await objects.devices('outage');
-      const found = list.map((d) => d.spec.id).sort();
-      return found.join() === 'd2,d3' ? found : undefined;
-    });
+    const ids = await eventually(
+      'd2 and d3 only',
+      async () => {
+        const list = await objects.devices('outage');
+        const found = list.map((d) => d.spec.id).sort();
+        return found.join() === 'd2,d3' ? found : undefined;
+        // Generous: the agent's backoff may have reached its 30 s cap during the outage.
+      },
+      120_000,
+    );
     assert.deepEqual(ids, ['d2', 'd3']);
     // The watch was re-established: a Discovery made after the outage is picked up.
     writeDevicesFile(path.join(dir, 'later.yaml'), [{ id: 'late-1' }]);
