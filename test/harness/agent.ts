@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { request } from 'node:http';
+import { httpGet } from './http-get.ts';
 import { PeerProcess } from './processes.ts';
 import { scratchDir } from './workdir.ts';
 
@@ -27,20 +27,6 @@ export interface StartAgentOptions {
   extraArgs?: string[];
   /** Wait for /readyz (default true). */
   waitReady?: boolean;
-}
-
-function httpGet(port: number, url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: url, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 /** Parses one sample line of the Prometheus text format. */
@@ -94,9 +80,9 @@ export async function startAgent(opts: StartAgentOptions): Promise<AgentProcess>
     port,
     logFile: proc.logFile,
     process: proc,
-    get: (url) => httpGet(port, url),
+    get: (url) => httpGet(`http://127.0.0.1:${port}${url}`),
     metric: async (name, labels = {}) => {
-      const { body } = await httpGet(port, '/metrics');
+      const { body } = await httpGet(`http://127.0.0.1:${port}/metrics`);
       let sum = 0;
       for (const line of body.split('\n')) sum += sampleMatches(line, name, labels) ?? 0;
       return sum;

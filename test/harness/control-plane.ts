@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { Agent, request } from 'node:https';
-import { request as httpRequest } from 'node:http';
 import { makeControlPlaneCerts, type ControlPlaneCerts } from './certs.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { freePort } from './ports.ts';
+import { httpGet } from './http-get.ts';
 import { MissingPeerError, PeerProcess } from './processes.ts';
 
 /** The Kubernetes release the tests run against; scripts/build-control-plane.sh builds it. */
@@ -60,50 +59,6 @@ function binary(name: string): string {
     );
   }
   return file;
-}
-
-/** GET over HTTPS that resolves to the status code and body; any TLS/connection error rejects. */
-function httpsGet(
-  url: string,
-  opts: { ca?: Buffer; token?: string; insecure?: boolean },
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        agent: new Agent({
-          ca: opts.ca,
-          rejectUnauthorized: opts.insecure !== true,
-          keepAlive: false,
-        }),
-        headers: opts.token !== undefined ? { authorization: `Bearer ${opts.token}` } : {},
-        timeout: 5000,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function httpGet(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 /**
@@ -270,7 +225,7 @@ export class ControlPlane {
     await apiserver.waitUntil(
       'kube-apiserver /readyz',
       async () => {
-        const res = await httpsGet(`https://127.0.0.1:${this.#apiserverPort}/readyz`, {
+        const res = await httpGet(`https://127.0.0.1:${this.#apiserverPort}/readyz`, {
           ca,
           ...(token !== undefined ? { token } : {}),
         });
@@ -320,7 +275,7 @@ export class ControlPlane {
     await component.waitUntil(
       `${name} /healthz`,
       async () => {
-        const res = await httpsGet(`https://127.0.0.1:${port}/healthz`, { insecure: true });
+        const res = await httpGet(`https://127.0.0.1:${port}/healthz`, { insecure: true });
         return res.status === 200 ? true : undefined;
       },
       60000,
