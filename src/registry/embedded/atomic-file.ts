@@ -68,6 +68,30 @@ export async function readTextIfExists(file: string): Promise<string | undefined
   }
 }
 
+/**
+ * The object in a JSON file if it passes `guard`; undefined if the file is
+ * missing, and also (with one warning naming `kind`) if it is not such an
+ * object, so that the next write replaces it. Files are written atomically, so
+ * a bad one means damage or tampering, not a torn write.
+ */
+export async function readObjectFile<T>(
+  file: string,
+  guard: (value: unknown) => value is T,
+  kind: string,
+  log: { warn(fields: object, msg: string): void },
+): Promise<T | undefined> {
+  const text = await readTextIfExists(file);
+  if (text === undefined) return undefined;
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (guard(value)) return value;
+  } catch {
+    // Reported below.
+  }
+  log.warn({ file }, `ignoring a ${kind} file that is not a ${kind}`);
+  return undefined;
+}
+
 /** The names in a directory; none if it does not exist. */
 export async function listDir(dir: string): Promise<string[]> {
   try {

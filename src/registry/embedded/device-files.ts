@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { API_VERSION, type Device, type DeviceNodeStatus } from '../../api/types.ts';
 import type { DeviceView } from '../registry.ts';
-import { listDir, readTextIfExists, removeFile, writeFileAtomic } from './atomic-file.ts';
+import { listDir, readObjectFile, removeFile, writeFileAtomic } from './atomic-file.ts';
 import { InvalidObjectError } from './errors.ts';
 import { checkObjectKey, isNamespace, plain, timestamp } from './meta.ts';
 import { lockFileFor, withObjectLock, type LockOptions } from './object-lock.ts';
@@ -50,17 +50,8 @@ export class DeviceFiles {
     return path.join(this.#root, namespace, `${name}.json`);
   }
 
-  async #read(file: string): Promise<Device | undefined> {
-    const text = await readTextIfExists(file);
-    if (text === undefined) return undefined;
-    try {
-      const value = JSON.parse(text) as unknown;
-      if (isDevice(value)) return value;
-    } catch {
-      // Reported below; a torn file cannot happen (atomic writes), so this is damage or tampering.
-    }
-    this.#log.warn({ file }, 'ignoring a device file that is not a Device');
-    return undefined;
+  #read(file: string): Promise<Device | undefined> {
+    return readObjectFile(file, isDevice, 'Device', this.#log);
   }
 
   /** Creates or updates the Device and sets view.node's entry; false if nothing changed (no write). */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { API_VERSION, type Discovery, type DiscoveryStatus } from '../../api/types.ts';
-import { isCode, listDir, readTextIfExists, removeFile, writeFileAtomic } from './atomic-file.ts';
+import { isCode, listDir, readObjectFile, removeFile, writeFileAtomic } from './atomic-file.ts';
 import { isNamespace, plain, stableUid, timestamp } from './meta.ts';
 import { lockFileFor, withObjectLock, type LockOptions } from './object-lock.ts';
 
@@ -46,17 +46,8 @@ export class DiscoveryRecords {
     return path.join(this.#root, namespace, `${name}.json`);
   }
 
-  async #read(file: string): Promise<Discovery | undefined> {
-    const text = await readTextIfExists(file);
-    if (text === undefined) return undefined;
-    try {
-      const value = JSON.parse(text) as unknown;
-      if (isRecord(value)) return value;
-    } catch {
-      // Reported below and replaced on the next write.
-    }
-    this.#log.warn({ file }, 'ignoring a discovery record that is not a Discovery');
-    return undefined;
+  #read(file: string): Promise<Discovery | undefined> {
+    return readObjectFile(file, isRecord, 'Discovery', this.#log);
   }
 
   /**
