@@ -5,6 +5,7 @@ import type { DevicePublisher } from '../../discovery-handlers/handler.ts';
 import type { AgentMetrics } from '../metrics.ts';
 import type { Registry } from '../registry/registry.ts';
 import { matchLabelSelector } from '../registry/selectors.ts';
+import { AdaptiveLimit } from '../util/adaptive-limit.ts';
 import { Backoff, sleep } from '../util/backoff.ts';
 import { DiscoveryRun } from './discovery-run.ts';
 
@@ -33,6 +34,8 @@ interface Running {
 export class Agent {
   readonly #opts: AgentOptions;
   readonly #runs = new Map<string, Running>();
+  /** One limit for all of this agent's registry writes: the server sees the agent, not its Discoveries. */
+  readonly #writeLimit = new AdaptiveLimit();
   #latest: Discovery[] | undefined;
   #ready = false;
   #pass: Promise<void> = Promise.resolve();
@@ -132,6 +135,7 @@ export class Agent {
       discovery: d,
       node,
       registry,
+      writeLimit: this.#writeLimit,
       log: runLog,
       publish,
       onError: (kind) => metrics.reconcileErrors.inc({ kind }),

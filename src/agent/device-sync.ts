@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { LABEL_DISCOVERY, type Discovery } from '../api/types.ts';
 import type { DiscoveredDevice } from '../../discovery-handlers/handler.ts';
-import { isRetryable } from '../registry/errors.ts';
+import { RegistryUnavailableError, isRetryable } from '../registry/errors.ts';
 import type { DeviceStore, DeviceView } from '../registry/registry.ts';
+import type { AdaptiveLimit } from '../util/adaptive-limit.ts';
 import { Backoff } from '../util/backoff.ts';
 import { canonicalView, storedViewOf, viewOf } from './device-view.ts';
 
@@ -12,15 +13,17 @@ export interface DeviceSyncOptions {
   shared: boolean;
   node: string;
   store: DeviceStore;
+  /** Shared by every Discovery of the agent: how many registry writes may be in flight. */
+  writeLimit: AdaptiveLimit;
   log: Logger;
   onError: (kind: 'retryable' | 'terminal') => void;
   onCount: (devices: number) => void;
 }
 
-/** Writes in flight at once per Discovery: enough to hide round trips, few enough to be gentle. */
-const WRITE_CONCURRENCY = 8;
+/** Most writes one pass queues at once; the agent's AdaptiveLimit decides how many are in flight. */
+const MAX_QUEUED = 16;
 
-/** Runs `tasks` with at most `limit` at a time; stops starting new ones once `stopped()` is true. */
+/** Runs `tasks`, at most `limit` queued at a time; stops starting new ones once `stopped()` is true. */
 async function runLimited(
   tasks: (() => Promise<void>)[],
   limit: number,
@@ -34,6 +37,11 @@ async function runLimited(
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+}
+
+/** Whether a failed write says the registry is overloaded (so the fleet should slow down). */
+function outcomeOf(err: unknown): 'overloaded' | 'failed' {
+  return err instanceof RegistryUnavailableError ? 'overloaded' : 'failed';
 }
 
 interface Wanted {
@@ -176,7 +184,7 @@ export class DeviceSync {
         name,
         run: async () => {
           try {
-            await store.applyDevice(wanted.view);
+            await this.#opts.writeLimit.run(() => store.applyDevice(wanted.view), outcomeOf);
             this.#stored.set(name, canonical);
             this.#rejected.delete(name);
             log.info({ device: name, id: wanted.view.spec.id }, 'device registered');
@@ -192,7 +200,10 @@ export class DeviceSync {
         name,
         run: async () => {
           try {
-            await store.removeDeviceNode(this.#namespace(), name, node);
+            await this.#opts.writeLimit.run(
+              () => store.removeDeviceNode(this.#namespace(), name, node),
+              outcomeOf,
+            );
             this.#stored.delete(name);
             log.info({ device: name }, 'device gone from this node');
           } catch (err) {
@@ -201,7 +212,7 @@ export class DeviceSync {
         },
       });
     }
-    await runLimited(this.#spread(writes), WRITE_CONCURRENCY, () => this.#closed);
+    await runLimited(this.#spread(writes), MAX_QUEUED, () => this.#closed);
     this.#opts.onCount(this.#wanted.size);
     if (this.#closed) return;
     if (retry) {

@@ -3,6 +3,7 @@ import type { Discovery } from '../api/types.ts';
 import { InvalidDetailsError, type DevicePublisher } from '../../discovery-handlers/handler.ts';
 import { findHandler, handlerNames } from '../../discovery-handlers/registry.ts';
 import type { Registry } from '../registry/registry.ts';
+import type { AdaptiveLimit } from '../util/adaptive-limit.ts';
 import { Backoff, sleep } from '../util/backoff.ts';
 import { setCondition, type ConditionInput } from './conditions.ts';
 import { DeviceSync } from './device-sync.ts';
@@ -12,6 +13,7 @@ export interface DiscoveryRunOptions {
   discovery: Discovery;
   node: string;
   registry: Registry;
+  writeLimit: AdaptiveLimit;
   log: Logger;
   publish: DevicePublisher;
   onError: (kind: 'retryable' | 'terminal') => void;
@@ -88,6 +90,7 @@ export class DiscoveryRun {
       shared: handler.shared,
       node: this.#opts.node,
       store: this.#opts.registry,
+      writeLimit: this.#opts.writeLimit,
       log,
       onError: this.#opts.onError,
       onCount: this.#opts.onCount,
