@@ -5,11 +5,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Agent } from '../src/agent/agent.ts';
 import { discardingPublisher } from '../src/agent/discarding-publisher.ts';
 import { AgentMetrics } from '../src/metrics.ts';
+import { loadKubeConfigFiles } from '../src/registry/kubernetes/client/kubeconfig.ts';
 import { KubernetesRegistry } from '../src/registry/kubernetes/registry.ts';
 import { startAgent } from '../test/harness/agent.ts';
 import { ControlPlane } from '../test/harness/control-plane.ts';
@@ -49,19 +49,19 @@ try {
 
   const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'error' });
   const metrics: AgentMetrics[] = [];
+  const registries: KubernetesRegistry[] = [];
   const started = performance.now();
   const runs = Array.from({ length: AGENTS }, (_, i) => {
     const node = `bench-node-${i}`;
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromFile(info.kubeconfigs.agent);
     const m = new AgentMetrics({ processMetrics: false });
     metrics.push(m);
     const registry = new KubernetesRegistry({
-      kubeConfig,
+      connection: loadKubeConfigFiles([info.kubeconfigs.agent]),
       fieldManager: node,
       log,
       onRequest: (verb, resource, code) => m.apiRequests.inc({ verb, resource, code }),
     });
+    registries.push(registry);
     const agent = new Agent({
       node,
       registry,
@@ -117,6 +117,7 @@ try {
   ]);
   stop.abort();
   await Promise.all(runs);
+  await Promise.all(registries.map((r) => r.close()));
 
   // One real agent process, alone on its node, with RSS_DEVICES devices.
   const bigFile = path.join(dir, 'big.yaml');
