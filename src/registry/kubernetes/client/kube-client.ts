@@ -72,8 +72,13 @@ export class KubeClient {
   /** Sends a request and parses the JSON answer; a non-2xx answer throws KubeApiError. */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const signal = opts.signal === undefined ? deadline : AbortSignal.any([opts.signal, deadline]);
+    // A timer cleared on completion, not AbortSignal.timeout: thousands of
+    // requests would otherwise leave as many pending timers behind.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), timeoutMs);
+    timer.unref();
+    const signal =
+      opts.signal === undefined ? deadline.signal : AbortSignal.any([opts.signal, deadline.signal]);
     const what = `${method} ${path}`;
     try {
       const res = await this.#open(method, path, opts.query, opts, signal);
@@ -81,11 +86,14 @@ export class KubeClient {
       return (body.length === 0 ? {} : JSON.parse(body.toString('utf8'))) as T;
     } catch (err) {
       if (opts.signal?.aborted === true) throw opts.signal.reason;
-      if (deadline.aborted) throw new KubeTransportError(`${what}: no answer in ${timeoutMs} ms`);
+      if (deadline.signal.aborted)
+        throw new KubeTransportError(`${what}: no answer in ${timeoutMs} ms`);
       if (err instanceof KubeApiError || err instanceof KubeTransportError) throw err;
       if (err instanceof SyntaxError)
         throw new KubeTransportError(`${what}: the answer is not JSON: ${err.message}`);
       throw new KubeTransportError(`${what}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
