@@ -23,7 +23,7 @@ const event = (type: string, name: string): string =>
 const summary = (items: WatchItem[]): string[] =>
   items.map((i) =>
     i.ok
-      ? `${i.event.type} ${String((i.event.object.metadata as { name: string }).name)}`
+      ? `${i.event.type} ${(i.event.object.metadata as { name: string }).name}`
       : `error: ${i.error.message}`,
   );
 
