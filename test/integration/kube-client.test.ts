@@ -127,15 +127,15 @@ describe('the slim Kubernetes client against a real API server', () => {
       stop.signal,
     );
     try {
-      await eventually('a second list', async () => (lists >= 2 ? true : undefined));
+      await eventually('a second list', () => Promise.resolve(lists >= 2 ? true : undefined));
       assert.ok(
         lines.some((l) => l.msg === 'watch of discoveries expired; listing again'),
         'the informer did not see the expiry',
       );
       assert.deepEqual(syncs.slice(0, 2), [['before'], ['before']], 'each list gives the full set');
       await client.request('POST', discoveries(ns.name), { body: discovery('after') });
-      await eventually('the new Discovery through the watch', async () =>
-        syncs.at(-1)?.join(',') === 'after,before' ? true : undefined,
+      await eventually('the new Discovery through the watch', () =>
+        Promise.resolve(syncs.at(-1)?.join(',') === 'after,before' ? true : undefined),
       );
       assert.equal(lists, 2, 'the change came through the watch, not another list');
     } finally {
