@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import path from 'node:path';
 import type { Logger } from 'pino';
+import { inCluster, inClusterConnection } from './kubernetes/client/in-cluster.ts';
+import { defaultKubeConfigFiles, loadKubeConfigFiles } from './kubernetes/client/kubeconfig.ts';
 import type { Registry } from './registry.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/edgebridge';
@@ -21,21 +22,15 @@ export interface RegistryOptions {
   onRequest?: (verb: string, resource: string, code: string) => void;
 }
 
-/** Where a kubeconfig comes from; decided without loading the Kubernetes client. */
-type KubeConfigSource = { kind: 'file'; file: string } | { kind: 'cluster' } | { kind: 'default' };
+/** Where a kubeconfig comes from; decided without reading it. */
+type KubeConfigSource = { kind: 'files'; files: string[] } | { kind: 'cluster' };
 
 /** --kubeconfig, in-cluster config, $KUBECONFIG or ~/.kube/config; undefined if none is found. */
 export function findKubeConfig(file?: string): KubeConfigSource | undefined {
-  if (file !== undefined) return { kind: 'file', file };
-  if (
-    process.env.KUBERNETES_SERVICE_HOST !== undefined &&
-    existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')
-  ) {
-    return { kind: 'cluster' };
-  }
-  const candidates = (process.env.KUBECONFIG ?? '').split(path.delimiter).filter((f) => f !== '');
-  candidates.push(path.join(homedir(), '.kube', 'config'));
-  return candidates.some((f) => existsSync(f)) ? { kind: 'default' } : undefined;
+  if (file !== undefined) return { kind: 'files', files: [file] };
+  if (inCluster(process.env)) return { kind: 'cluster' };
+  const files = defaultKubeConfigFiles(process.env, homedir());
+  return files.some((f) => existsSync(f)) ? { kind: 'files', files } : undefined;
 }
 
 /**
@@ -45,15 +40,13 @@ export function findKubeConfig(file?: string): KubeConfigSource | undefined {
 export async function openRegistry(opts: RegistryOptions): Promise<Registry> {
   const source = opts.standalone ? undefined : findKubeConfig(opts.kubeconfig);
   if (source !== undefined) {
-    // Loaded only here: the Kubernetes client alone costs ~85 MB of memory.
-    const { KubeConfig } = await import('@kubernetes/client-node');
     const { KubernetesRegistry } = await import('./kubernetes/registry.ts');
-    const kubeConfig = new KubeConfig();
-    if (source.kind === 'file') kubeConfig.loadFromFile(source.file);
-    else if (source.kind === 'cluster') kubeConfig.loadFromCluster();
-    else kubeConfig.loadFromDefault();
+    const connection =
+      source.kind === 'cluster'
+        ? inClusterConnection(process.env)
+        : loadKubeConfigFiles(source.files);
     return new KubernetesRegistry({
-      kubeConfig,
+      connection,
       fieldManager: opts.fieldManager ?? 'edgebridge',
       log: opts.log,
       ...(opts.onRequest !== undefined ? { onRequest: opts.onRequest } : {}),

@@ -25,6 +25,11 @@ export interface StartAgentOptions {
   /** Arguments for the registry: ['--kubeconfig', file] or ['--standalone', '--config', f, '--state-dir', d]. */
   registryArgs: string[];
   extraArgs?: string[];
+  /** Arguments for node itself, before the CLI's path. */
+  nodeArgs?: string[];
+  /** Run this CLI entry point instead of the sources' (e.g. the built dist/src/cli/main.js). */
+  cli?: string;
+  env?: NodeJS.ProcessEnv;
   /** Wait for /readyz (default true). */
   waitReady?: boolean;
 }
@@ -51,7 +56,8 @@ export async function startAgent(opts: StartAgentOptions): Promise<AgentProcess>
     name: `agent-${opts.node}`,
     command: process.execPath,
     args: [
-      CLI,
+      ...(opts.nodeArgs ?? []),
+      opts.cli ?? CLI,
       'agent',
       '--node',
       opts.node,
@@ -65,6 +71,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<AgentProcess>
       ...(opts.extraArgs ?? []),
     ],
     logDir: dir,
+    ...(opts.env !== undefined ? { env: { ...process.env, ...opts.env } } : {}),
   });
   const logLines = (): Record<string, unknown>[] =>
     readFileSync(proc.logFile, 'utf8')

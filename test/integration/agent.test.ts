@@ -23,6 +23,10 @@ const nodeA = `${group}-a`;
 const nodeB = `${group}-b`;
 const GROUP_LABEL = 'edgebridge.io/test-group';
 const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
+const RECORD_IMPORTS = path.resolve(import.meta.dirname, '../harness/record-imports.ts');
+const importsDir = scratchDir('agent-imports');
+/** Where the modules that `name`'s process resolved are recorded. */
+const importsOf = (name: string): string => path.join(importsDir, `${name}.txt`);
 const run = promisify(execFile);
 
 /** Writes of Devices by an agent (Discovery status writes depend on what other tests create). */
@@ -61,6 +65,8 @@ describe('the agent against a real API server, with the low-privilege agent toke
       const agent = await startAgent({
         node,
         registryArgs: ['--kubeconfig', info.kubeconfigs.agent],
+        nodeArgs: ['--import', RECORD_IMPORTS],
+        env: { EDGEBRIDGE_RECORD_IMPORTS: importsOf(node) },
       });
       agents.push(agent);
       current.set(node, agent);
@@ -277,5 +283,38 @@ describe('the agent against a real API server, with the low-privilege agent toke
       !readFileSync(a.logFile, 'utf8').includes(password),
       'the secret value is in the agent log',
     );
+  });
+
+  it('loads only the slim Kubernetes client, never @kubernetes/client-node (agent and `devices` command)', async () => {
+    const { info, ns } = await setup();
+    await run(
+      process.execPath,
+      [
+        '--import',
+        RECORD_IMPORTS,
+        CLI,
+        'devices',
+        '--kubeconfig',
+        info.kubeconfigs.agent,
+        '-n',
+        ns.name,
+      ],
+      {
+        env: { ...process.env, EDGEBRIDGE_RECORD_IMPORTS: importsOf('cli-devices') },
+      },
+    );
+    for (const name of [nodeA, nodeB, 'cli-devices']) {
+      const loaded = readFileSync(importsOf(name), 'utf8').split('\n');
+      // That the Kubernetes path was taken at all, so that the absence below means something.
+      assert.ok(
+        loaded.some((url) => url.endsWith('/src/registry/kubernetes/client/kube-client.ts')),
+        `${name} did not load the slim client`,
+      );
+      assert.deepEqual(
+        loaded.filter((url) => url.includes('@kubernetes/client-node')),
+        [],
+        `${name} loaded @kubernetes/client-node`,
+      );
+    }
   });
 });

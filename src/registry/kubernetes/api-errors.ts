@@ -1,19 +1,19 @@
-import { ApiException } from '@kubernetes/client-node';
 import {
   RegistryConflictError,
   RegistryRejectedError,
   RegistryUnavailableError,
 } from '../errors.ts';
+import { KubeApiError } from './client/errors.ts';
 
-/** The HTTP status of a Kubernetes API error, or undefined for transport errors. */
+/** The HTTP status of a Kubernetes API error, or undefined for transport and other errors. */
 export function apiStatus(err: unknown): number | undefined {
-  return err instanceof ApiException ? err.code : undefined;
+  return err instanceof KubeApiError ? err.status : undefined;
 }
 
 /** Maps a Kubernetes client error onto the registry's error classes. */
 export function classifyApiError(err: unknown, what: string): Error {
   const status = apiStatus(err);
-  const reason = apiMessage(err);
+  const reason = err instanceof Error ? err.message : String(err);
   if (status === undefined)
     return new RegistryUnavailableError(`${what}: ${reason}`, { cause: err });
   if (status === 409) return new RegistryConflictError(`${what}: ${reason}`, { cause: err });
@@ -22,26 +22,4 @@ export function classifyApiError(err: unknown, what: string): Error {
   if (status === 401 || status === 403 || status === 429 || status >= 500)
     return new RegistryUnavailableError(`${what}: HTTP ${status}: ${reason}`, { cause: err });
   return new RegistryRejectedError(`${what}: HTTP ${status}: ${reason}`, status, { cause: err });
-}
-
-function apiMessage(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body: unknown = err.body;
-    if (typeof body === 'string') {
-      try {
-        const parsed = JSON.parse(body) as { message?: unknown };
-        if (typeof parsed.message === 'string') return parsed.message;
-      } catch {
-        return body.slice(0, 500);
-      }
-    }
-    if (
-      body !== null &&
-      typeof body === 'object' &&
-      'message' in body &&
-      typeof body.message === 'string'
-    )
-      return body.message;
-  }
-  return err instanceof Error ? err.message : String(err);
 }

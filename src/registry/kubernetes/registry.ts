@@ -1,13 +1,3 @@
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  makeInformer,
-  setHeaderOptions,
-  type KubernetesListObject,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
   API_VERSION,
@@ -18,16 +8,22 @@ import {
   type Discovery,
   type DiscoveryStatus,
 } from '../../api/types.ts';
-import { Backoff, sleep } from '../../util/backoff.ts';
 import { canonicalJson } from '../../util/canonical-json.ts';
 import { apiStatus, classifyApiError } from './api-errors.ts';
+import type { ClusterConnection } from './client/connection.ts';
+import { runInformer } from './client/informer.ts';
+import { KubeClient, type QueryParams } from './client/kube-client.ts';
+import { listWatch, type KubeList } from './client/list-watch.ts';
+import { resourcePath, type ResourceRef } from './client/paths.ts';
 import type { DeviceView, Query, Registry, ValueRef } from '../registry.ts';
 
 const DISCOVERIES = 'discoveries';
 const DEVICES = 'devices';
+const APPLY_PATCH = 'application/apply-patch+yaml';
 
 export interface KubernetesRegistryOptions {
-  kubeConfig: KubeConfig;
+  /** The API server and credentials (a resolved kubeconfig or the in-cluster config). */
+  connection: ClusterConnection;
   /** Server-side apply field manager: the node name for an agent. */
   fieldManager: string;
   log: Logger;
@@ -35,23 +31,22 @@ export interface KubernetesRegistryOptions {
   onRequest?: (verb: string, resource: string, code: string) => void;
 }
 
-const apply = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+/** An edgebridge.io custom resource. */
+function custom(plural: string, more: Omit<ResourceRef, 'version' | 'plural'> = {}): string {
+  return resourcePath({ group: GROUP, version: VERSION, plural, ...more });
+}
 
 /** Discoveries and Devices as custom resources in a Kubernetes cluster. */
 export class KubernetesRegistry implements Registry {
   readonly kind = 'kubernetes';
-  readonly #kc: KubeConfig;
-  readonly #custom: CustomObjectsApi;
-  readonly #core: CoreV1Api;
+  readonly #client: KubeClient;
   readonly #manager: string;
   readonly #log: Logger;
   readonly #onRequest: (verb: string, resource: string, code: string) => void;
   readonly #closed = new AbortController();
 
   constructor(opts: KubernetesRegistryOptions) {
-    this.#kc = opts.kubeConfig;
-    this.#custom = opts.kubeConfig.makeApiClient(CustomObjectsApi);
-    this.#core = opts.kubeConfig.makeApiClient(CoreV1Api);
+    this.#client = new KubeClient(opts.connection);
     this.#manager = opts.fieldManager;
     this.#log = opts.log;
     this.#onRequest = opts.onRequest ?? (() => undefined);
@@ -63,53 +58,17 @@ export class KubernetesRegistry implements Registry {
   ): Promise<void> {
     const stop = AbortSignal.any([signal, this.#closed.signal]);
     if (stop.aborted) return;
-    const informer = makeInformer<KubernetesObject>(
-      this.#kc,
-      `/apis/${GROUP}/${VERSION}/${DISCOVERIES}`,
-      () =>
-        this.#call('list', DISCOVERIES, () =>
-          this.#custom.listClusterCustomObject({
-            group: GROUP,
-            version: VERSION,
-            plural: DISCOVERIES,
-          }),
-        ) as Promise<KubernetesListObject<KubernetesObject>>,
+    await runInformer<Discovery>(
+      {
+        source: listWatch<Discovery>(this.#client, custom(DISCOVERIES), {}, (verb, fn) =>
+          this.#call(verb, DISCOVERIES, fn),
+        ),
+        onSync: onChange,
+        log: this.#log,
+        what: DISCOVERIES,
+      },
+      stop,
     );
-    const backoff = new Backoff();
-    const emit = (): void => {
-      backoff.reset();
-      onChange(informer.list() as unknown as Discovery[]);
-    };
-    let failed: (err: unknown) => void = () => undefined;
-    informer.on('add', emit);
-    informer.on('update', emit);
-    informer.on('delete', emit);
-    // The informer stops on any error other than 410 Gone (which it relists on
-    // by itself); restart it after a capped, jittered delay.
-    informer.on('error', (err: unknown) => failed(err));
-    try {
-      for (;;) {
-        const error = new Promise<unknown>((resolve) => (failed = resolve));
-        await informer.start();
-        // A list with no Discoveries fires no add events; report the empty set too.
-        if (informer.list().length === 0) onChange([]);
-        const aborted = new Promise<undefined>((resolve) =>
-          stop.addEventListener('abort', () => resolve(undefined), { once: true }),
-        );
-        const err = await Promise.race([error, aborted]);
-        if (stop.aborted) return;
-        const delay = backoff.nextDelay();
-        this.#log.warn(
-          { err: (err as Error | undefined)?.message, retryInMs: delay },
-          'discovery watch failed; restarting',
-        );
-        await informer.stop();
-        await sleep(delay, stop).catch(() => undefined);
-        if (stop.aborted) return;
-      }
-    } finally {
-      await informer.stop();
-    }
   }
 
   async listDiscoveries(query: Query): Promise<Discovery[]> {
@@ -122,23 +81,15 @@ export class KubernetesRegistry implements Registry {
     status: DiscoveryStatus,
   ): Promise<void> {
     await this.#call('apply', `${DISCOVERIES}/status`, () =>
-      this.#custom.patchNamespacedCustomObjectStatus(
+      this.#apply(
+        custom(DISCOVERIES, { namespace, name, subresource: 'status' }),
         {
-          group: GROUP,
-          version: VERSION,
-          namespace,
-          plural: DISCOVERIES,
-          name,
-          body: {
-            apiVersion: API_VERSION,
-            kind: 'Discovery',
-            metadata: { name, namespace },
-            status,
-          },
-          fieldManager: this.#manager,
-          force: true,
+          apiVersion: API_VERSION,
+          kind: 'Discovery',
+          metadata: { name, namespace },
+          status,
         },
-        apply,
+        this.#manager,
       ),
     );
   }
@@ -147,13 +98,29 @@ export class KubernetesRegistry implements Registry {
     try {
       if (ref.kind === 'Secret') {
         const secret = await this.#call('get', 'secrets', () =>
-          this.#core.readNamespacedSecret({ name: ref.name, namespace: ref.namespace }),
+          this.#client.request<{ data?: Record<string, string> }>(
+            'GET',
+            resourcePath({
+              version: 'v1',
+              plural: 'secrets',
+              namespace: ref.namespace,
+              name: ref.name,
+            }),
+          ),
         );
         const b64 = secret.data?.[ref.key];
         return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
       }
       const cm = await this.#call('get', 'configmaps', () =>
-        this.#core.readNamespacedConfigMap({ name: ref.name, namespace: ref.namespace }),
+        this.#client.request<{ data?: Record<string, string> }>(
+          'GET',
+          resourcePath({
+            version: 'v1',
+            plural: 'configmaps',
+            namespace: ref.namespace,
+            name: ref.name,
+          }),
+        ),
       );
       return cm.data?.[ref.key];
     } catch (err) {
@@ -164,7 +131,12 @@ export class KubernetesRegistry implements Registry {
 
   async nodeLabels(node: string): Promise<Record<string, string>> {
     try {
-      const n = await this.#call('get', 'nodes', () => this.#core.readNode({ name: node }));
+      const n = await this.#call('get', 'nodes', () =>
+        this.#client.request<{ metadata?: { labels?: Record<string, string> } }>(
+          'GET',
+          resourcePath({ version: 'v1', plural: 'nodes', name: node }),
+        ),
+      );
       return n.metadata?.labels ?? {};
     } catch (err) {
       if (apiStatus(err) === 404) return {};
@@ -186,35 +158,27 @@ export class KubernetesRegistry implements Registry {
       }
       if (current !== undefined && objectMatches(current, view)) return;
       await this.#call('apply', DEVICES, () =>
-        this.#custom.patchNamespacedCustomObject(
+        this.#apply(
+          custom(DEVICES, { namespace, name }),
           {
-            group: GROUP,
-            version: VERSION,
-            namespace,
-            plural: DEVICES,
-            name,
-            body: {
-              apiVersion: API_VERSION,
-              kind: 'Device',
-              metadata: {
-                name,
-                namespace,
-                labels: view.labels,
-                ownerReferences: [
-                  {
-                    apiVersion: API_VERSION,
-                    kind: 'Discovery',
-                    name: view.discovery.name,
-                    uid: view.discovery.uid,
-                  },
-                ],
-              },
-              spec: view.spec,
+            apiVersion: API_VERSION,
+            kind: 'Device',
+            metadata: {
+              name,
+              namespace,
+              labels: view.labels,
+              ownerReferences: [
+                {
+                  apiVersion: API_VERSION,
+                  kind: 'Discovery',
+                  name: view.discovery.name,
+                  uid: view.discovery.uid,
+                },
+              ],
             },
-            fieldManager: view.node.name,
-            force: true,
+            spec: view.spec,
           },
-          apply,
+          view.node.name,
         ),
       );
       if (current === undefined)
@@ -237,12 +201,7 @@ export class KubernetesRegistry implements Registry {
     try {
       // The precondition keeps a device that another node has just joined.
       await this.#call('delete', DEVICES, () =>
-        this.#custom.deleteNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          namespace,
-          plural: DEVICES,
-          name,
+        this.#client.request('DELETE', custom(DEVICES, { namespace, name }), {
           body: { preconditions: { resourceVersion: remaining.metadata.resourceVersion ?? '' } },
         }),
       );
@@ -260,26 +219,18 @@ export class KubernetesRegistry implements Registry {
     node: string,
     nodes: DeviceNodeStatus[],
   ): Promise<Device> {
-    return (await this.#call('apply', `${DEVICES}/status`, () =>
-      this.#custom.patchNamespacedCustomObjectStatus(
+    return this.#call('apply', `${DEVICES}/status`, () =>
+      this.#apply<Device>(
+        custom(DEVICES, { namespace, name, subresource: 'status' }),
         {
-          group: GROUP,
-          version: VERSION,
-          namespace,
-          plural: DEVICES,
-          name,
-          body: {
-            apiVersion: API_VERSION,
-            kind: 'Device',
-            metadata: { name, namespace },
-            status: { nodes },
-          },
-          fieldManager: node,
-          force: true,
+          apiVersion: API_VERSION,
+          kind: 'Device',
+          metadata: { name, namespace },
+          status: { nodes },
         },
-        apply,
+        node,
       ),
-    )) as Device;
+    );
   }
 
   async listDevices(query: Query): Promise<Device[]> {
@@ -287,36 +238,38 @@ export class KubernetesRegistry implements Registry {
   }
 
   async close(): Promise<void> {
+    if (this.#closed.signal.aborted) return;
     this.#closed.abort(new Error('registry closed'));
+    this.#client.close();
     await Promise.resolve();
   }
 
   async #list<T>(plural: string, query: Query): Promise<T[]> {
-    const selectors = {
-      ...(query.labelSelector !== undefined ? { labelSelector: query.labelSelector } : {}),
-      ...(query.fieldSelector !== undefined ? { fieldSelector: query.fieldSelector } : {}),
+    const params: QueryParams = {
+      labelSelector: query.labelSelector,
+      fieldSelector: query.fieldSelector,
     };
+    const path =
+      query.namespace !== undefined
+        ? custom(plural, { namespace: query.namespace })
+        : custom(plural);
     try {
-      const list = (await this.#call('list', plural, () =>
-        query.namespace !== undefined
-          ? this.#custom.listNamespacedCustomObject({
-              group: GROUP,
-              version: VERSION,
-              plural,
-              namespace: query.namespace,
-              ...selectors,
-            })
-          : this.#custom.listClusterCustomObject({
-              group: GROUP,
-              version: VERSION,
-              plural,
-              ...selectors,
-            }),
-      )) as { items?: T[] };
+      const list = await this.#call('list', plural, () =>
+        this.#client.request<KubeList<T>>('GET', path, { query: params }),
+      );
       return list.items ?? [];
     } catch (err) {
       throw classifyApiError(err, `list ${plural}`);
     }
+  }
+
+  /** Server-side apply of `body` at `path` as `fieldManager`, taking over conflicting fields. */
+  #apply<T>(path: string, body: object, fieldManager: string): Promise<T> {
+    return this.#client.request<T>('PATCH', path, {
+      query: { fieldManager, force: true },
+      body,
+      contentType: APPLY_PATCH,
+    });
   }
 
   async #call<T>(verb: string, resource: string, fn: () => Promise<T>): Promise<T> {

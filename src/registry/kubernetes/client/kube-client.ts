@@ -1,0 +1,234 @@
+// A small Kubernetes REST client over node:http(s): one keep-alive agent per
+// client, HTTP/1.1, JSON in and out. It replaces @kubernetes/client-node in the
+// agent, whose generated models and HTTP stack cost hundreds of MB of memory.
+import http from 'node:http';
+import https from 'node:https';
+import type { ClusterConnection } from './connection.ts';
+import { KubeApiError, KubeTransportError } from './errors.ts';
+import { TokenFile } from './token-file.ts';
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const MAX_SOCKETS = 16;
+/** Responses are read into memory; a list larger than this is refused rather than exhausting it. */
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+/** Error bodies are only read for their Status message. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+export type QueryParams = Record<string, string | number | boolean | undefined>;
+
+export interface RequestOptions {
+  query?: QueryParams;
+  /** Sent as JSON (which is also valid YAML, for apply patches). */
+  body?: unknown;
+  /** Default application/json. */
+  contentType?: string;
+  signal?: AbortSignal;
+  /** Whole request, response body included (default 30 s). */
+  timeoutMs?: number;
+}
+
+export interface StreamOptions {
+  query?: QueryParams;
+  signal?: AbortSignal;
+  /** The stream fails with KubeTransportError when no bytes arrive for this long. */
+  idleTimeoutMs: number;
+}
+
+export interface KubeClientOptions {
+  /** Default timeout of a request (default 30 s). */
+  timeoutMs?: number;
+}
+
+/** Requests to one API server as one user. `close()` drops its pooled connections. */
+export class KubeClient {
+  readonly #base: URL;
+  readonly #agent: http.Agent;
+  readonly #send: typeof http.request;
+  readonly #authorization: () => string | undefined;
+  readonly #timeoutMs: number;
+  #closed = false;
+
+  constructor(conn: ClusterConnection, opts: KubeClientOptions = {}) {
+    this.#base = new URL(conn.server);
+    this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (this.#base.protocol === 'https:') {
+      this.#agent = new https.Agent({
+        keepAlive: true,
+        maxSockets: MAX_SOCKETS,
+        ...(conn.ca !== undefined ? { ca: conn.ca } : {}),
+        ...(conn.cert !== undefined ? { cert: conn.cert } : {}),
+        ...(conn.key !== undefined ? { key: conn.key } : {}),
+        ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
+        rejectUnauthorized: !conn.insecureSkipTlsVerify,
+      });
+      this.#send = https.request;
+    } else {
+      this.#agent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+      this.#send = http.request;
+    }
+    this.#authorization = authorization(conn);
+  }
+
+  /** Sends a request and parses the JSON answer; a non-2xx answer throws KubeApiError. */
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
+    // A timer cleared on completion, not AbortSignal.timeout: thousands of
+    // requests would otherwise leave as many pending timers behind.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), timeoutMs);
+    timer.unref();
+    const signal =
+      opts.signal === undefined ? deadline.signal : AbortSignal.any([opts.signal, deadline.signal]);
+    const what = `${method} ${path}`;
+    try {
+      const res = await this.#open(method, path, opts.query, opts, signal);
+      const body = await readBody(res, MAX_RESPONSE_BYTES, what);
+      return (body.length === 0 ? {} : JSON.parse(body.toString('utf8'))) as T;
+    } catch (err) {
+      if (opts.signal?.aborted === true) throw opts.signal.reason;
+      if (deadline.signal.aborted)
+        throw new KubeTransportError(`${what}: no answer in ${timeoutMs} ms`);
+      if (err instanceof KubeApiError || err instanceof KubeTransportError) throw err;
+      if (err instanceof SyntaxError)
+        throw new KubeTransportError(`${what}: the answer is not JSON: ${err.message}`);
+      throw new KubeTransportError(`${what}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Opens a streaming GET (a watch) and resolves with the response once the
+   * server answered 2xx; the caller reads it and destroys it when done.
+   */
+  async stream(path: string, opts: StreamOptions): Promise<http.IncomingMessage> {
+    const what = `GET ${path} (stream)`;
+    try {
+      return await this.#open(
+        'GET',
+        path,
+        opts.query,
+        { idleTimeoutMs: opts.idleTimeoutMs },
+        opts.signal,
+      );
+    } catch (err) {
+      if (opts.signal?.aborted === true) throw opts.signal.reason;
+      if (err instanceof KubeApiError || err instanceof KubeTransportError) throw err;
+      throw new KubeTransportError(`${what}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Drops pooled connections; later requests fail. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    this.#agent.destroy();
+  }
+
+  #open(
+    method: string,
+    path: string,
+    query: QueryParams | undefined,
+    opts: { body?: unknown; contentType?: string; idleTimeoutMs?: number },
+    signal: AbortSignal | undefined,
+  ): Promise<http.IncomingMessage> {
+    if (this.#closed)
+      return Promise.reject(new KubeTransportError('the Kubernetes client is closed'));
+    if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
+    const url = new URL(this.#base.pathname.replace(/\/$/, '') + path, this.#base);
+    for (const [k, v] of Object.entries(query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+    const headers: http.OutgoingHttpHeaders = {
+      accept: 'application/json',
+      'user-agent': 'edgebridge',
+    };
+    const auth = this.#authorization();
+    if (auth !== undefined) headers.authorization = auth;
+    if (payload !== undefined) {
+      headers['content-type'] = opts.contentType ?? 'application/json';
+      headers['content-length'] = payload.length;
+    }
+    return new Promise((resolve, reject) => {
+      const req = this.#send(url, {
+        method,
+        headers,
+        agent: this.#agent,
+        ...(signal !== undefined ? { signal } : {}),
+      });
+      if (opts.idleTimeoutMs !== undefined) {
+        const idle = opts.idleTimeoutMs;
+        req.setTimeout(idle, () =>
+          req.destroy(new KubeTransportError(`GET ${url.pathname}: no data for ${idle} ms`)),
+        );
+      }
+      req.once('error', reject);
+      req.once('response', (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) {
+          resolve(res);
+          return;
+        }
+        readBody(res, MAX_ERROR_BODY_BYTES, `${method} ${url.pathname}`, true).then(
+          (body) => reject(apiError(status, body)),
+          reject,
+        );
+      });
+      req.end(payload);
+    });
+  }
+}
+
+/** The Authorization header for each request (a token file is checked for rotation every time). */
+function authorization(conn: ClusterConnection): () => string | undefined {
+  const auth = conn.auth;
+  switch (auth.kind) {
+    case 'token':
+      return () => `Bearer ${auth.token}`;
+    case 'tokenFile': {
+      const file = new TokenFile(auth.file);
+      return () => `Bearer ${file.read()}`;
+    }
+    case 'basic': {
+      const value = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
+      return () => value;
+    }
+    case 'none':
+      return () => undefined;
+  }
+}
+
+/** Reads a response body up to `max` bytes; beyond that it fails, or (truncate) stops reading. */
+async function readBody(
+  res: http.IncomingMessage,
+  max: number,
+  what: string,
+  truncate = false,
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) {
+      res.destroy();
+      if (truncate) break;
+      throw new KubeTransportError(`${what}: answer larger than ${max} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** A KubeApiError from an error answer, with the Status object's reason and message if it sent one. */
+export function apiError(status: number, body: Buffer): KubeApiError {
+  const text = body.toString('utf8');
+  try {
+    const parsed = JSON.parse(text) as { reason?: unknown; message?: unknown };
+    return new KubeApiError(
+      status,
+      typeof parsed.reason === 'string' && parsed.reason !== '' ? parsed.reason : undefined,
+      typeof parsed.message === 'string' ? parsed.message : `HTTP ${status}`,
+    );
+  } catch {
+    return new KubeApiError(status, undefined, text.trim().slice(0, 500) || `HTTP ${status}`);
+  }
+}
