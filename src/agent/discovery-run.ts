@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
 import type { Discovery } from '../api/types.ts';
-import { InvalidDetailsError, type DevicePublisher } from '../../discovery-handlers/handler.ts';
+import { InvalidDetailsError } from '../../discovery-handlers/handler.ts';
 import { findHandler, handlerNames } from '../../discovery-handlers/registry.ts';
 import type { Registry } from '../registry/registry.ts';
 import { Backoff, sleep } from '../util/backoff.ts';
 import { setCondition, type ConditionInput } from './conditions.ts';
 import { DeviceSync } from './device-sync.ts';
+import type { DiscoveryPublisher, PublisherFactory } from './discovery-publisher.ts';
 import { resolveProperties } from './properties.ts';
 
 export interface DiscoveryRunOptions {
@@ -13,7 +14,7 @@ export interface DiscoveryRunOptions {
   node: string;
   registry: Registry;
   log: Logger;
-  publish: DevicePublisher;
+  publishers: PublisherFactory;
   onError: (kind: 'retryable' | 'terminal') => void;
   onCount: (devices: number) => void;
 }
@@ -29,6 +30,7 @@ export class DiscoveryRun {
   readonly #abort = new AbortController();
   readonly #done: Promise<void>;
   #sync: DeviceSync | undefined;
+  #publisher: DiscoveryPublisher | undefined;
 
   constructor(opts: DiscoveryRunOptions) {
     this.#opts = opts;
@@ -42,6 +44,7 @@ export class DiscoveryRun {
   async stop(removeDevices: boolean): Promise<void> {
     this.#abort.abort(new Error('discovery run stopped'));
     await this.#done;
+    await this.#publisher?.close();
     if (removeDevices) await this.#sync?.removeAll();
     else await this.#sync?.close();
   }
@@ -93,6 +96,8 @@ export class DiscoveryRun {
       onCount: this.#opts.onCount,
     });
     this.#sync = sync;
+    const publisher = this.#opts.publishers(discovery, handler.shared);
+    this.#publisher = publisher;
     await this.#retry('load devices', backoff, () => sync.load());
     backoff.reset();
     while (!signal.aborted) {
@@ -103,11 +108,12 @@ export class DiscoveryRun {
           node: this.#opts.node,
           secrets,
           intervalSeconds: discovery.spec.intervalSeconds ?? 30,
-          publish: this.#opts.publish,
+          publish: publisher,
         })) {
           if (signal.aborted) break;
           backoff.reset();
           sync.observe(devices);
+          publisher.observe(devices);
         }
         if (signal.aborted) return;
         log.warn('handler stopped listing devices; restarting it');

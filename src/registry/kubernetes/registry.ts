@@ -21,7 +21,8 @@ import {
 import { Backoff, sleep } from '../../util/backoff.ts';
 import { canonicalJson } from '../../util/canonical-json.ts';
 import { apiStatus, classifyApiError } from './api-errors.ts';
-import type { DeviceView, Query, Registry, ValueRef } from '../registry.ts';
+import type { DeviceView, Query, Registry, TokenReviewStatus, ValueRef } from '../registry.ts';
+import { reviewToken } from './token-review.ts';
 
 const DISCOVERIES = 'discoveries';
 const DEVICES = 'devices';
@@ -284,6 +285,10 @@ export class KubernetesRegistry implements Registry {
 
   async listDevices(query: Query): Promise<Device[]> {
     return this.#list<Device>(DEVICES, query);
+  }
+
+  reviewToken(token: string, audiences: string[]): Promise<TokenReviewStatus> {
+    return this.#call('create', 'tokenreviews', () => reviewToken(this.#kc, token, audiences));
   }
 
   async close(): Promise<void> {
