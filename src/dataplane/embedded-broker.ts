@@ -75,12 +75,13 @@ export class EmbeddedBroker implements NodeBroker {
   readonly #beforeAck: BeforeAck | undefined;
   readonly #metrics: AgentMetrics | undefined;
   #closing: Promise<void> | undefined;
+  /** The agent's latest publish into aedes; the next waits for it. */
+  #publishTail: Promise<unknown> = Promise.resolve();
 
   /** Starts aedes and the listener; rejects (nothing left running) if the port cannot be bound. */
   static async start(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
     const principals = new WeakMap<Client, Principal>();
-    // Per client, the tail of its authorizations: decisions (and so beforeAck calls) keep the client's order.
-    const queues = new WeakMap<Client, Promise<unknown>>();
+    const queues = new WeakMap<Client, { decided: Promise<unknown>; finished: Promise<unknown> }>();
     const { log, metrics, access, beforeAck } = opts;
     const aedes = await Aedes.createBroker({
       authenticate(client, username, password, done) {
@@ -131,56 +132,64 @@ export class EmbeddedBroker implements NodeBroker {
           done(new Error('client not authenticated'));
           return;
         }
-        const decided = (queues.get(client) ?? Promise.resolve()).then(() =>
+        // Per client: decisions, so beforeAck calls, in the order the client sent its
+        // messages; and completions (delivery, PUBACK) in that order too, whenever each
+        // beforeAck resolves.
+        const queue = queues.get(client) ?? {
+          decided: Promise.resolve(),
+          finished: Promise.resolve(),
+        };
+        const decided = queue.decided.then(() =>
           access.canPublish(principal, packet.topic, packet.retain),
         );
-        queues.set(
-          client,
-          decided.catch(() => undefined),
-        );
-        decided
-          .then(async (decision) => {
-            if (!decision.ok) {
-              metrics?.brokerRefused.inc({ action: 'publish' });
-              log.warn(
-                {
-                  clientId: shown(client.id),
-                  principal: principal.name,
-                  topic: shown(packet.topic),
-                  reason: decision.reason,
-                },
-                'publish refused; closing the client connection',
-              );
-              throw loggedError(new Error(`publish refused: ${decision.reason}`));
-            }
-            if (beforeAck !== undefined) {
-              try {
-                await beforeAck({
-                  topic: packet.topic,
-                  payload: payloadOf(packet),
-                  clientId: client.id,
-                  qos: packet.qos,
-                  retain: packet.retain,
-                });
-              } catch (err) {
-                metrics?.brokerRefused.inc({ action: 'ack' });
-                log.warn(
-                  {
-                    clientId: shown(client.id),
-                    topic: shown(packet.topic),
-                    err: (err as Error).message,
-                  },
-                  'message not acknowledged (beforeAck failed); closing the client connection so that it resends',
-                );
-                throw loggedError(new Error(`beforeAck failed: ${(err as Error).message}`));
-              }
-            }
+        const work = decided.then(async (decision) => {
+          if (!decision.ok) {
+            metrics?.brokerRefused.inc({ action: 'publish' });
+            log.warn(
+              {
+                clientId: shown(client.id),
+                principal: principal.name,
+                topic: shown(packet.topic),
+                reason: decision.reason,
+              },
+              'publish refused; closing the client connection',
+            );
+            throw loggedError(new Error(`publish refused: ${decision.reason}`));
+          }
+          if (beforeAck === undefined) return;
+          try {
+            await beforeAck({
+              topic: packet.topic,
+              payload: payloadOf(packet),
+              clientId: client.id,
+              qos: packet.qos,
+              retain: packet.retain,
+            });
+          } catch (err) {
+            metrics?.brokerRefused.inc({ action: 'ack' });
+            log.warn(
+              {
+                clientId: shown(client.id),
+                topic: shown(packet.topic),
+                err: (err as Error).message,
+              },
+              'message not acknowledged (beforeAck failed); closing the client connection so that it resends',
+            );
+            throw loggedError(new Error(`beforeAck failed: ${(err as Error).message}`));
+          }
+        });
+        const finished = Promise.all([queue.finished, work]);
+        queues.set(client, {
+          decided: decided.catch(() => undefined),
+          finished: finished.catch(() => undefined),
+        });
+        finished.then(
+          () => {
             metrics?.brokerMessagesIn.inc({ source: 'client' });
-          })
-          .then(
-            () => done(null),
-            (err: unknown) => done(err as Error),
-          );
+            done(null);
+          },
+          (err: unknown) => done(err as Error),
+        );
       },
       authorizeSubscribe(client, subscription, done) {
         const principal = principals.get(client);
@@ -270,19 +279,26 @@ export class EmbeddedBroker implements NodeBroker {
       qos: options.qos ?? 0,
       retain: options.retain ?? false,
     };
-    // Called before any await: the agent's messages reach beforeAck in the order it publishes them.
-    if (this.#beforeAck !== undefined) await this.#beforeAck(message);
-    await new Promise<void>((resolve, reject) => {
-      const packet: PublishPacket = {
-        cmd: 'publish',
-        topic: message.topic,
-        payload: message.payload,
-        qos: message.qos,
-        retain: message.retain,
-        dup: false,
-      };
-      this.#aedes.publish(packet, (err) => (err ? reject(err) : resolve()));
-    });
+    // beforeAck is called before any await, so the agent's messages reach it in the
+    // order it publishes them; and they enter aedes in that order too (a retained
+    // message takes longer to store than a plain one would to overtake it).
+    const acked = this.#beforeAck === undefined ? Promise.resolve() : this.#beforeAck(message);
+    const published = Promise.all([this.#publishTail, acked]).then(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const packet: PublishPacket = {
+            cmd: 'publish',
+            topic: message.topic,
+            payload: message.payload,
+            qos: message.qos,
+            retain: message.retain,
+            dup: false,
+          };
+          this.#aedes.publish(packet, (err) => (err ? reject(err) : resolve()));
+        }),
+    );
+    this.#publishTail = published.catch(() => undefined);
+    await published;
     this.#metrics?.brokerMessagesIn.inc({ source: 'agent' });
   }
 
@@ -403,7 +419,6 @@ const REASONS = { 3: 'unavailable', 4: 'bad_credentials', 5: 'not_authorized' } 
 
 function authError(returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError {
   // aedes types the code as a const enum, which type stripping cannot inline: the numbers are its values.
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment, @typescript-eslint/no-unnecessary-type-assertion
   return loggedError(Object.assign(new Error(message), { returnCode })) as AuthenticateError;
 }
 

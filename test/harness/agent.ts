@@ -9,6 +9,8 @@ const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
 export interface AgentProcess {
   node: string;
   port: number;
+  /** mqtt://127.0.0.1:PORT of the agent's embedded node broker; undefined with --no-broker or --broker-url. */
+  brokerUrl: string | undefined;
   logFile: string;
   process: PeerProcess;
   /** GET on the agent's HTTP endpoint. */
@@ -25,6 +27,7 @@ export interface StartAgentOptions {
   /** Arguments for the registry: ['--kubeconfig', file] or ['--standalone', '--config', f, '--state-dir', d]. */
   registryArgs: string[];
   extraArgs?: string[];
+  /** Unless extraArgs choose otherwise (--broker-*, --no-broker), the embedded broker listens on a free loopback port. */
   /** Wait for /readyz (default true). */
   waitReady?: boolean;
 }
@@ -47,6 +50,9 @@ function sampleMatches(
 /** Runs `edgebridge agent` from the sources as a child process on a free port. */
 export async function startAgent(opts: StartAgentOptions): Promise<AgentProcess> {
   const dir = scratchDir(`agent-${opts.node}`);
+  const extra = opts.extraArgs ?? [];
+  const chosen = extra.some((a) => /^--(no-)?broker(-port|-host|-url)?(=|$)/.test(a));
+  const brokerArgs = chosen ? [] : ['--broker-port', '0', '--broker-host', '127.0.0.1'];
   const proc = new PeerProcess({
     name: `agent-${opts.node}`,
     command: process.execPath,
@@ -62,7 +68,8 @@ export async function startAgent(opts: StartAgentOptions): Promise<AgentProcess>
       '--log-level',
       'debug',
       ...opts.registryArgs,
-      ...(opts.extraArgs ?? []),
+      ...brokerArgs,
+      ...extra,
     ],
     logDir: dir,
   });
@@ -75,9 +82,13 @@ export async function startAgent(opts: StartAgentOptions): Promise<AgentProcess>
     const line = logLines().find((l) => l.msg === 'http endpoint listening');
     return typeof line?.port === 'number' ? line.port : undefined;
   });
+  // Logged before the HTTP endpoint, so it is there by now if there is an embedded broker.
+  const brokerLine = logLines().find((l) => l.msg === 'node broker listening');
   const agent: AgentProcess = {
     node: opts.node,
     port,
+    brokerUrl:
+      typeof brokerLine?.port === 'number' ? `mqtt://127.0.0.1:${brokerLine.port}` : undefined,
     logFile: proc.logFile,
     process: proc,
     get: (url) => httpGet(`http://127.0.0.1:${port}${url}`),
