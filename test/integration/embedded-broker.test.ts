@@ -111,7 +111,7 @@ describe('the embedded node broker', () => {
         ? Promise.reject(new Error('spool full'))
         : Promise.resolve();
     const c = await client();
-    const closed = new Promise((r) => c.once('close', r));
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
     let acked = false;
     void c.publishAsync(TOPIC, 'doomed', { qos: 1 }).then(
       () => (acked = true),
