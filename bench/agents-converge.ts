@@ -73,7 +73,7 @@ try {
       registry,
       log: log.child({ node }),
       metrics: m,
-      publish: discardingPublisher(m.publishDropped),
+      publishers: () => discardingPublisher(m.publishDropped),
     });
     return agent.run(stop.signal);
   });

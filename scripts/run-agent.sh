@@ -6,7 +6,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-ensure_apt_packages ca-certificates
+ensure_apt_packages ca-certificates mosquitto-clients
 ensure_node
 ensure_node_modules
 log "building"
@@ -33,5 +33,14 @@ if [[ ! -f $config ]]; then
   cp "$REPO_ROOT/manifests/samples/simulated-devices.yaml" "$state_dir/simulated-devices.yaml"
   log "wrote a demo configuration to $config"
 fi
+broker_config="$state_dir/broker.yaml"
+if [[ ! -f $broker_config ]]; then
+  sed "s|@STATE_DIR@|$state_dir|g" "$REPO_ROOT/manifests/samples/standalone-broker.yaml" > "$broker_config"
+  (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$state_dir/demo-broker-password")
+  log "wrote the node broker's access rules to $broker_config (user demo, password in $state_dir/demo-broker-password)"
+fi
 log "agent running; in another shell: edgebridge devices --standalone --state-dir $state_dir"
-exec "$bin_dir/edgebridge" agent --standalone --config "$config" --state-dir "$state_dir" --http-port "${EDGEBRIDGE_HTTP_PORT:-8181}"
+log "device data: mosquitto_sub -h 127.0.0.1 -u demo -P \"\$(cat $state_dir/demo-broker-password)\" -t 'edgebridge/v1/default/+/#' -v"
+exec "$bin_dir/edgebridge" agent --standalone --config "$config" --state-dir "$state_dir" \
+  --http-port "${EDGEBRIDGE_HTTP_PORT:-8181}" \
+  --broker-config "$broker_config" --broker-port "${EDGEBRIDGE_BROKER_PORT:-1883}"

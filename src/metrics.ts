@@ -29,6 +29,47 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly brokerClients = new Gauge({
+    name: 'edgebridge_broker_clients',
+    help: 'MQTT clients connected to the embedded node broker',
+    registers: [this.registry],
+  });
+  readonly brokerMessagesIn = new Counter({
+    name: 'edgebridge_broker_messages_received_total',
+    help: 'Messages published on the node broker, by source (client or agent)',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly brokerMessagesOut = new Counter({
+    name: 'edgebridge_broker_messages_delivered_total',
+    help: 'Messages the embedded node broker delivered to clients',
+    registers: [this.registry],
+  });
+  readonly brokerAuthFailures = new Counter({
+    name: 'edgebridge_broker_auth_failures_total',
+    help: 'Connections the node broker refused, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly brokerRefused = new Counter({
+    name: 'edgebridge_broker_refused_total',
+    help: 'Subscriptions and publishes the node broker refused (no grant, bad topic, beforeAck failed), by action',
+    labelNames: ['action'] as const,
+    registers: [this.registry],
+  });
+  readonly brokerClientErrors = new Counter({
+    name: 'edgebridge_broker_client_errors_total',
+    help: 'Client connections closed for bad input (oversized or malformed packets, protocol errors)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly deviceMessagesRejected = new Counter({
+    name: 'edgebridge_device_messages_rejected_total',
+    help: 'Device data, state or events from handlers that were not published (bad device id, stream or size), by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   /** `processMetrics: false` leaves out the process metrics (for many agents in one process). */
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics !== false)

@@ -5,9 +5,16 @@ export interface SimulatedDetails {
   devices: DiscoveredDevice[];
   /** A YAML or JSON file listing devices, re-read whenever it changes (devices come and go at run time). */
   file?: string;
+  /**
+   * Every listed device publishes a JSON sample ({"device", "seq", "time"}) on
+   * its data topic this often; absent: the devices publish nothing but state.
+   */
+  publishIntervalMs?: number;
 }
 
 const MAX_DEVICES = 10_000;
+const MIN_PUBLISH_MS = 10;
+const MAX_PUBLISH_MS = 3_600_000;
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/;
 const PROPERTY_KEY = /^[A-Z_][A-Z0-9_]{0,127}$/;
 const LABEL_KEY =
@@ -76,13 +83,29 @@ export function parseSimulatedDetails(details: unknown): SimulatedDetails {
   if (!isRecord(d))
     throw new InvalidDetailsError('details must be an object with devices and/or file');
   for (const key of Object.keys(d)) {
-    if (key !== 'devices' && key !== 'file')
-      throw new InvalidDetailsError(`unknown field '${key.slice(0, 64)}' (want devices, file)`);
+    if (key !== 'devices' && key !== 'file' && key !== 'publishIntervalMs')
+      throw new InvalidDetailsError(
+        `unknown field '${key.slice(0, 64)}' (want devices, file, publishIntervalMs)`,
+      );
   }
   const devices = d.devices === undefined ? [] : parseDeviceList(d.devices, 'details.devices');
-  if (d.file === undefined) return { devices };
+  const out: SimulatedDetails = { devices };
+  if (d.publishIntervalMs !== undefined) {
+    const ms = d.publishIntervalMs;
+    if (
+      typeof ms !== 'number' ||
+      !Number.isInteger(ms) ||
+      ms < MIN_PUBLISH_MS ||
+      ms > MAX_PUBLISH_MS
+    )
+      throw new InvalidDetailsError(
+        `details.publishIntervalMs must be an integer from ${MIN_PUBLISH_MS} to ${MAX_PUBLISH_MS}`,
+      );
+    out.publishIntervalMs = ms;
+  }
+  if (d.file === undefined) return out;
   if (typeof d.file !== 'string' || !d.file.startsWith('/') || d.file.length > 4096) {
     throw new InvalidDetailsError('details.file must be an absolute path');
   }
-  return { devices, file: d.file };
+  return { ...out, file: d.file };
 }

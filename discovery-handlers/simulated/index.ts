@@ -11,7 +11,8 @@ const MAX_FILE_BYTES = 8 * 1024 * 1024;
 
 /**
  * Devices from its details and from a file that tests and demos edit at run
- * time; shared, so that several nodes can see the same device.
+ * time; shared, so that several nodes can see the same device. With
+ * publishIntervalMs, every listed device publishes samples on its data topic.
  */
 export const simulatedHandler: DiscoveryHandler<SimulatedDetails> = {
   name: 'simulated',
@@ -42,6 +43,18 @@ async function* poll(
     }
   }
   let fromFile: DiscoveredDevice[] = [];
+  let current: DiscoveredDevice[] = [];
+  let seq = 0;
+  // Samples for whatever is listed now; the timer never keeps the process alive.
+  const sampler =
+    details.publishIntervalMs === undefined
+      ? undefined
+      : setInterval(() => {
+          seq += 1;
+          const time = new Date().toISOString();
+          for (const d of current)
+            ctx.publish.data(d.id, JSON.stringify({ device: d.id, seq, time }));
+        }, details.publishIntervalMs).unref();
   let lastProblem: string | undefined;
   let readStamp: string | undefined;
   let listed = false;
@@ -72,10 +85,12 @@ async function* poll(
       const byId = new Map(details.devices.map((d) => [d.id, d]));
       for (const d of fromFile) byId.set(d.id, d);
       listed = true;
-      yield [...byId.values()];
+      current = [...byId.values()];
+      yield current;
       await wakeup.wait(ctx.intervalSeconds * 1000, ctx.signal);
     }
   } finally {
+    clearInterval(sampler);
     watcher?.close();
   }
 }

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Discovery } from '../api/types.ts';
-import type { DevicePublisher } from '../../discovery-handlers/handler.ts';
 import type { AgentMetrics } from '../metrics.ts';
 import type { Registry } from '../registry/registry.ts';
 import { matchLabelSelector } from '../registry/selectors.ts';
 import { AdaptiveLimit } from '../util/adaptive-limit.ts';
 import { Backoff, sleep } from '../util/backoff.ts';
+import type { PublisherFactory } from './discovery-publisher.ts';
 import { DiscoveryRun } from './discovery-run.ts';
 
 /** How often node labels are re-read, so a relabelled node converges without a Discovery change. */
@@ -17,7 +17,8 @@ export interface AgentOptions {
   registry: Registry;
   log: Logger;
   metrics: AgentMetrics;
-  publish: DevicePublisher;
+  /** Where each Discovery's handler publishes device data, state and events. */
+  publishers: PublisherFactory;
 }
 
 interface Running {
@@ -128,7 +129,7 @@ export class Agent {
   }
 
   #start(d: Discovery, metricLabels: Running['metricLabels']): DiscoveryRun {
-    const { node, registry, log, metrics, publish } = this.#opts;
+    const { node, registry, log, metrics, publishers } = this.#opts;
     const runLog = log.child(metricLabels);
     runLog.info('discovery started on this node');
     return new DiscoveryRun({
@@ -137,7 +138,7 @@ export class Agent {
       registry,
       writeLimit: this.#writeLimit,
       log: runLog,
-      publish,
+      publishers,
       onError: (kind) => metrics.reconcileErrors.inc({ kind }),
       onCount: (n) => metrics.devices.set(metricLabels, n),
     });

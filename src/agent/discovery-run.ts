@@ -1,12 +1,13 @@
 import type { Logger } from 'pino';
 import type { Discovery } from '../api/types.ts';
-import { InvalidDetailsError, type DevicePublisher } from '../../discovery-handlers/handler.ts';
+import { InvalidDetailsError } from '../../discovery-handlers/handler.ts';
 import { findHandler, handlerNames } from '../../discovery-handlers/registry.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { AdaptiveLimit } from '../util/adaptive-limit.ts';
 import { Backoff, sleep } from '../util/backoff.ts';
 import { setCondition, type ConditionInput } from './conditions.ts';
 import { DeviceSync } from './device-sync.ts';
+import type { DiscoveryPublisher, PublisherFactory } from './discovery-publisher.ts';
 import { resolveProperties } from './properties.ts';
 
 export interface DiscoveryRunOptions {
@@ -15,7 +16,7 @@ export interface DiscoveryRunOptions {
   registry: Registry;
   writeLimit: AdaptiveLimit;
   log: Logger;
-  publish: DevicePublisher;
+  publishers: PublisherFactory;
   onError: (kind: 'retryable' | 'terminal') => void;
   onCount: (devices: number) => void;
 }
@@ -31,6 +32,7 @@ export class DiscoveryRun {
   readonly #abort = new AbortController();
   readonly #done: Promise<void>;
   #sync: DeviceSync | undefined;
+  #publisher: DiscoveryPublisher | undefined;
 
   constructor(opts: DiscoveryRunOptions) {
     this.#opts = opts;
@@ -44,6 +46,7 @@ export class DiscoveryRun {
   async stop(removeDevices: boolean): Promise<void> {
     this.#abort.abort(new Error('discovery run stopped'));
     await this.#done;
+    await this.#publisher?.close();
     if (removeDevices) await this.#sync?.removeAll();
     else await this.#sync?.close();
   }
@@ -96,6 +99,8 @@ export class DiscoveryRun {
       onCount: this.#opts.onCount,
     });
     this.#sync = sync;
+    const publisher = this.#opts.publishers(discovery, handler.shared);
+    this.#publisher = publisher;
     await this.#retry('load devices', backoff, () => sync.load());
     backoff.reset();
     while (!signal.aborted) {
@@ -106,11 +111,12 @@ export class DiscoveryRun {
           node: this.#opts.node,
           secrets,
           intervalSeconds: discovery.spec.intervalSeconds ?? 30,
-          publish: this.#opts.publish,
+          publish: publisher,
         })) {
           if (signal.aborted) break;
           backoff.reset();
           sync.observe(devices);
+          publisher.observe(devices);
         }
         if (signal.aborted) return;
         log.warn('handler stopped listing devices; restarting it');

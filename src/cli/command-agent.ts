@@ -3,9 +3,11 @@ import { parseArgs } from 'node:util';
 import { Agent } from '../agent/agent.ts';
 import { discardingPublisher } from '../agent/discarding-publisher.ts';
 import { AgentHttpServer } from '../agent/http-server.ts';
+import { DataPlane } from '../dataplane/data-plane.ts';
 import { createLogger } from '../log.ts';
 import { AgentMetrics } from '../metrics.ts';
 import { openRegistry } from '../registry/open.ts';
+import { brokerFlagOptions, brokerModeFrom } from './broker-flags.ts';
 import { UsageError } from './errors.ts';
 import { registryFlagOptions, registryOptionsFrom } from './registry-flags.ts';
 
@@ -26,10 +28,13 @@ function parseLabels(text: string | undefined): Record<string, string> | undefin
 
 export const agentCommand = {
   async run(argv: string[]): Promise<void> {
-    const { values } = parseArgs({
+    const { values, tokens } = parseArgs({
       args: argv,
+      allowNegative: true,
+      tokens: true,
       options: {
         ...registryFlagOptions,
+        ...brokerFlagOptions,
         node: { type: 'string', default: process.env.NODE_NAME ?? hostname() },
         'node-labels': { type: 'string' },
         'http-port': { type: 'string', default: '8181' },
@@ -43,6 +48,9 @@ export const agentCommand = {
     const port = Number(values['http-port']);
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       throw new UsageError('--http-port must be a port number (0 picks a free one)');
+    const brokerMode = brokerModeFrom(values, (flag) =>
+      tokens.some((t) => t.kind === 'option' && t.name === flag),
+    );
     const node = values.node;
     if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(node))
       throw new UsageError(`--node '${node}' is not a valid node name`);
@@ -57,12 +65,23 @@ export const agentCommand = {
       log,
       onRequest: (verb, resource, code) => metrics.apiRequests.inc({ verb, resource, code }),
     });
+    let dataPlane: DataPlane | undefined;
+    try {
+      dataPlane =
+        brokerMode === undefined
+          ? undefined
+          : await DataPlane.open({ broker: brokerMode, node, registry, log, metrics });
+    } catch (err) {
+      await registry.close();
+      throw err;
+    }
     const agent = new Agent({
       node,
       registry,
       log,
       metrics,
-      publish: discardingPublisher(metrics.publishDropped),
+      publishers: (discovery, shared) =>
+        dataPlane?.publisherFor(discovery, shared) ?? discardingPublisher(metrics.publishDropped),
     });
     const http = new AgentHttpServer({
       port,
@@ -87,6 +106,7 @@ export const agentCommand = {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       await http.close();
+      await dataPlane?.close();
       await registry.close();
       log.info('agent stopped');
       log.flush();

@@ -27,6 +27,15 @@ export class RegistryConflictError extends Error {
   }
 }
 
+/** The back end cannot do this at all (e.g. a TokenReview without a cluster); never retried. */
+export class RegistryUnsupportedError extends Error {
+  readonly code = 'EDGEBRIDGE_REGISTRY_UNSUPPORTED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RegistryUnsupportedError';
+  }
+}
+
 /** True if an error is worth retrying later. */
 export function isRetryable(err: unknown): boolean {
   return err instanceof RegistryUnavailableError || err instanceof RegistryConflictError;

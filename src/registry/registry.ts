@@ -34,6 +34,17 @@ export interface ValueRef {
   key: string;
 }
 
+/** What the cluster says of a bearer token (the status of a TokenReview). */
+export interface TokenReviewStatus {
+  authenticated: boolean;
+  /** e.g. system:serviceaccount:NAMESPACE:NAME */
+  username?: string;
+  /** The audiences of the request that the token is valid for. */
+  audiences?: string[];
+  /** Why the token was not authenticated, as the API server puts it. */
+  error?: string;
+}
+
 /** Where the agent learns what to discover (Discoveries, referenced values, its Node's labels). */
 export interface DiscoverySource {
   /**
@@ -67,6 +78,12 @@ export interface DeviceStore {
 /** A registry back end: the Kubernetes API, or the embedded store for running without a cluster. */
 export interface Registry extends DiscoverySource, DeviceStore {
   readonly kind: 'kubernetes' | 'embedded';
+  /**
+   * Asks the API server who a bearer token belongs to (a TokenReview), for
+   * clients of the node broker. The embedded registry has no one to ask and
+   * throws a RegistryUnsupportedError.
+   */
+  reviewToken(token: string, audiences: string[]): Promise<TokenReviewStatus>;
   /** Stops watches and releases connections. Idempotent. */
   close(): Promise<void>;
 }

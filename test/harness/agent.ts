@@ -9,6 +9,8 @@ const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
 export interface AgentProcess {
   node: string;
   port: number;
+  /** mqtt://127.0.0.1:PORT of the agent's embedded node broker; undefined with --no-broker or --broker-url. */
+  brokerUrl: string | undefined;
   logFile: string;
   process: PeerProcess;
   /** GET on the agent's HTTP endpoint. */
@@ -30,6 +32,7 @@ export interface StartAgentOptions {
   /** Run this CLI entry point instead of the sources' (e.g. the built dist/src/cli/main.js). */
   cli?: string;
   env?: NodeJS.ProcessEnv;
+  /** Unless extraArgs choose otherwise (--broker-*, --no-broker), the embedded broker listens on a free loopback port. */
   /** Wait for /readyz (default true). */
   waitReady?: boolean;
 }
@@ -52,6 +55,9 @@ function sampleMatches(
 /** Runs `edgebridge agent` from the sources as a child process on a free port. */
 export async function startAgent(opts: StartAgentOptions): Promise<AgentProcess> {
   const dir = scratchDir(`agent-${opts.node}`);
+  const extra = opts.extraArgs ?? [];
+  const chosen = extra.some((a) => /^--(no-)?broker(-port|-host|-url)?(=|$)/.test(a));
+  const brokerArgs = chosen ? [] : ['--broker-port', '0', '--broker-host', '127.0.0.1'];
   const proc = new PeerProcess({
     name: `agent-${opts.node}`,
     command: process.execPath,
@@ -68,7 +74,8 @@ export async function startAgent(opts: StartAgentOptions): Promise<AgentProcess>
       '--log-level',
       'debug',
       ...opts.registryArgs,
-      ...(opts.extraArgs ?? []),
+      ...brokerArgs,
+      ...extra,
     ],
     logDir: dir,
     ...(opts.env !== undefined ? { env: { ...process.env, ...opts.env } } : {}),
@@ -82,9 +89,13 @@ export async function startAgent(opts: StartAgentOptions): Promise<AgentProcess>
     const line = logLines().find((l) => l.msg === 'http endpoint listening');
     return typeof line?.port === 'number' ? line.port : undefined;
   });
+  // Logged before the HTTP endpoint, so it is there by now if there is an embedded broker.
+  const brokerLine = logLines().find((l) => l.msg === 'node broker listening');
   const agent: AgentProcess = {
     node: opts.node,
     port,
+    brokerUrl:
+      typeof brokerLine?.port === 'number' ? `mqtt://127.0.0.1:${brokerLine.port}` : undefined,
     logFile: proc.logFile,
     process: proc,
     get: (url) => httpGet(`http://127.0.0.1:${port}${url}`),

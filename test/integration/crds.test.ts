@@ -1,7 +1,9 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
 import {
   ApiException,
   ApiextensionsV1Api,
@@ -22,7 +24,7 @@ import {
   type DiscoverySpec,
   type HandlerName,
 } from '../../src/api/types.ts';
-import type { ControlPlaneInfo, TestUser } from '../harness/control-plane.ts';
+import { TEST_USERS, type ControlPlaneInfo, type TestUser } from '../harness/control-plane.ts';
 import { CRD_NAMES, installCrds } from '../harness/crds.ts';
 import { kubeConfigFor, testNamespace, useControlPlane } from '../harness/kube.ts';
 import { lazy } from '../harness/lazy.ts';
@@ -381,6 +383,19 @@ describe('the agent RBAC (manifests/rbac/)', () => {
     assert.deepEqual(applied.status?.nodes, [{ name: 'edge-1' }]);
   });
 
+  it('lets the agent token create TokenReviews (the node broker checks pods’ tokens)', async () => {
+    const info = await rbac();
+    const answer = await kubectl(
+      info,
+      'auth',
+      'can-i',
+      'create',
+      'tokenreviews.authentication.k8s.io',
+      `--as=${TEST_USERS.agent.name}`,
+    );
+    assert.equal(answer.trim(), 'yes');
+  });
+
   it('refuses the agent token listing Secrets and deleting Discoveries', async (t) => {
     const info = await rbac();
     const ns = await namespace(t, info, 'rbac-refuse');
@@ -396,5 +411,80 @@ describe('the agent RBAC (manifests/rbac/)', () => {
       name: 'cams',
     });
     assert.equal((await refusal(deletion)).code, 403);
+  });
+});
+
+describe('the manifests (kustomize)', () => {
+  it('apply as a whole, agent DaemonSet included, in a server-side dry run', async () => {
+    const info = await setup();
+    // The namespace must exist for a dry run of the objects in it.
+    await installAgentRbac(info);
+    const manifests = path.resolve(import.meta.dirname, '..', '..', 'manifests');
+    const out = await kubectl(
+      info,
+      'apply',
+      '--server-side',
+      '--dry-run=server',
+      '--field-manager=edgebridge-test',
+      '-k',
+      manifests,
+      '-o',
+      'name',
+    );
+    const names = out.trim().split('\n');
+    for (const expected of [
+      'daemonset.apps/edgebridge-agent',
+      'configmap/edgebridge-broker',
+      'clusterrole.rbac.authorization.k8s.io/edgebridge-agent',
+      'customresourcedefinition.apiextensions.k8s.io/devices.edgebridge.io',
+    ])
+      assert.ok(names.includes(expected), `${expected} in ${names.join(', ')}`);
+  });
+
+  it('give the agent DaemonSet its node name, state hostPath, broker hostPort and probes', async () => {
+    const info = await setup();
+    const out = await kubectl(
+      info,
+      'kustomize',
+      path.resolve(import.meta.dirname, '..', '..', 'manifests'),
+    );
+    const ds = parseAllDocuments(out)
+      .map((d) => d.toJS() as { kind?: string; spec?: unknown })
+      .find((d) => d.kind === 'DaemonSet') as
+      | {
+          spec: {
+            template: {
+              spec: { containers: Record<string, unknown>[]; volumes: Record<string, unknown>[] };
+            };
+          };
+        }
+      | undefined;
+    assert.ok(ds, 'no DaemonSet');
+    const pod = ds.spec.template.spec;
+    const agent = pod.containers[0] as {
+      env: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+      ports: { name: string; containerPort: number; hostPort?: number }[];
+      readinessProbe: { httpGet: { path: string } };
+      livenessProbe: { httpGet: { path: string } };
+      args: string[];
+    };
+    assert.equal(
+      agent.env.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath,
+      'spec.nodeName',
+    );
+    assert.deepEqual(
+      agent.ports.find((p) => p.name === 'mqtt'),
+      { name: 'mqtt', containerPort: 1883, hostPort: 1883, protocol: 'TCP' },
+    );
+    assert.equal(agent.readinessProbe.httpGet.path, '/readyz');
+    assert.equal(agent.livenessProbe.httpGet.path, '/healthz');
+    assert.ok(agent.args.includes('--state-dir=/var/lib/edgebridge'));
+    assert.deepEqual(
+      pod.volumes.find((v) => v.name === 'state'),
+      {
+        name: 'state',
+        hostPath: { path: '/var/lib/edgebridge', type: 'DirectoryOrCreate' },
+      },
+    );
   });
 });

@@ -16,6 +16,7 @@ function write(file: string, text: string): void {
 function start(details: unknown) {
   const abort = new AbortController();
   const lines: string[] = [];
+  const published: { id: string; payload: string }[] = [];
   const log = pino({ level: 'warn' }, { write: (l: string) => lines.push(l) });
   const lists = simulatedHandler.discover(simulatedHandler.validate(details), {
     signal: abort.signal,
@@ -23,11 +24,16 @@ function start(details: unknown) {
     node: 'n1',
     secrets: {},
     intervalSeconds: 1,
-    publish: { data: () => undefined, state: () => undefined, event: () => undefined },
+    publish: {
+      data: (id, payload) => published.push({ id, payload: payload.toString() }),
+      state: () => undefined,
+      event: () => undefined,
+    },
   });
   const iterator = lists[Symbol.asyncIterator]();
   return {
     lines,
+    published,
     next: async (): Promise<string[]> => {
       const r = await iterator.next();
       assert.equal(r.done, false);
@@ -55,6 +61,28 @@ describe('the simulated handler', () => {
     assert.throws(() => simulatedHandler.validate({ file: 'relative.yaml' }), /absolute path/);
     assert.throws(() => simulatedHandler.validate({ period: '1s' }), /unknown field 'period'/);
     assert.deepEqual(simulatedHandler.validate(undefined), { devices: [] });
+  });
+
+  it('publishes samples for the listed devices every publishIntervalMs', async () => {
+    assert.throws(() => simulatedHandler.validate({ publishIntervalMs: 1 }), /publishIntervalMs/);
+    const run = start({ devices: [{ id: 'd1' }, { id: 'd2' }], publishIntervalMs: 20 });
+    try {
+      assert.deepEqual(await run.next(), ['d1', 'd2']);
+      while (run.published.length < 4) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(
+        run.published.slice(0, 2).map((p) => p.id),
+        ['d1', 'd2'],
+      );
+      const sample = JSON.parse(run.published[0]?.payload ?? '') as Record<string, unknown>;
+      assert.equal(sample.device, 'd1');
+      assert.equal(sample.seq, 1);
+      assert.equal(typeof sample.time, 'string');
+    } finally {
+      await run.stop();
+    }
+    const count = run.published.length;
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(run.published.length, count, 'published after the run stopped');
   });
 
   it('lists devices from details and from its file, again only when the file changes', async () => {

@@ -6,7 +6,8 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Device, Discovery, DiscoveryStatus } from '../../api/types.ts';
-import type { DeviceView, Query, Registry, ValueRef } from '../registry.ts';
+import { RegistryUnsupportedError } from '../errors.ts';
+import type { DeviceView, Query, Registry, TokenReviewStatus, ValueRef } from '../registry.ts';
 import { DEVICE_FIELDS, DISCOVERY_FIELDS, deviceFields, discoveryFields } from '../selectors.ts';
 import { ConfigSource, type ConfigSnapshot } from './config-file.ts';
 import { DeviceFiles } from './device-files.ts';
@@ -209,6 +210,13 @@ export class EmbeddedRegistry implements Registry {
       const devices = await this.#devices.list(query.namespace);
       return selectObjects(devices, query, DEVICE_FIELDS, deviceFields);
     });
+  }
+
+  /** No API server to ask: ServiceAccount tokens need the Kubernetes registry. */
+  reviewToken(): Promise<TokenReviewStatus> {
+    return Promise.reject(
+      new RegistryUnsupportedError('ServiceAccount tokens cannot be checked without a cluster'),
+    );
   }
 
   /** Stops the watches and waits for them; later calls fail with RegistryClosedError. Idempotent. */

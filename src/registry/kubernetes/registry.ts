@@ -15,7 +15,8 @@ import { runInformer } from './client/informer.ts';
 import { KubeClient, type QueryParams } from './client/kube-client.ts';
 import { listWatch, type KubeList } from './client/list-watch.ts';
 import { resourcePath, type ResourceRef } from './client/paths.ts';
-import type { DeviceView, Query, Registry, ValueRef } from '../registry.ts';
+import type { DeviceView, Query, Registry, TokenReviewStatus, ValueRef } from '../registry.ts';
+import { reviewToken } from './token-review.ts';
 
 const DISCOVERIES = 'discoveries';
 const DEVICES = 'devices';
@@ -235,6 +236,10 @@ export class KubernetesRegistry implements Registry {
 
   async listDevices(query: Query): Promise<Device[]> {
     return this.#list<Device>(DEVICES, query);
+  }
+
+  reviewToken(token: string, audiences: string[]): Promise<TokenReviewStatus> {
+    return this.#call('create', 'tokenreviews', () => reviewToken(this.#client, token, audiences));
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,105 @@
+// Who may use which device's topics on the node broker. A principal holds
+// grants; a grant names Devices of one namespace (by name, by labels, or all of
+// them) and whether the principal may also publish to them. Nothing is allowed
+// unless a grant says so.
+import type { LabelSelector } from '../api/types.ts';
+import { matchLabelSelector } from '../registry/selectors.ts';
+import { TopicError } from './errors.ts';
+import { parseFilter, parseTopic } from './topics.ts';
+
+export interface DeviceGrant {
+  namespace: string;
+  /** Only these Device names; absent: any name. */
+  names?: string[];
+  /** Only Devices whose labels match; absent: any labels. */
+  selector?: LabelSelector;
+  /** Publish to the devices' data and events topics (never state: that is the agent's). */
+  publish: boolean;
+}
+
+/** An authenticated client of the node broker. */
+export interface Principal {
+  /** For logs and metrics: "user:NAME", "serviceaccount:NS/NAME" or "anonymous"; never a secret. */
+  readonly name: string;
+  readonly grants: readonly DeviceGrant[];
+}
+
+/** The labels of a Device; undefined if there is no such Device. */
+export type DeviceLabels = (
+  namespace: string,
+  device: string,
+) => Promise<Record<string, string> | undefined>;
+
+export type Decision = { ok: true } | { ok: false; reason: string };
+
+const ALLOWED: Decision = { ok: true };
+
+/** Decides subscriptions and publishes against a principal's grants. */
+export class AccessControl {
+  readonly #labels: DeviceLabels;
+
+  constructor(labels: DeviceLabels) {
+    this.#labels = labels;
+  }
+
+  /** A filter whose device level is a wildcard needs a grant for every device of the namespace. */
+  async canSubscribe(principal: Principal, filter: string): Promise<Decision> {
+    let parsed;
+    try {
+      parsed = parseFilter(filter);
+    } catch (err) {
+      if (err instanceof TopicError) return { ok: false, reason: err.message };
+      throw err;
+    }
+    const { namespace, device } = parsed;
+    if (device === undefined) {
+      return principal.grants.some((g) => g.namespace === namespace && coversAll(g))
+        ? ALLOWED
+        : { ok: false, reason: `no grant for every device in namespace ${namespace}` };
+    }
+    return (await this.#grantFor(principal, namespace, device, false)) !== undefined
+      ? ALLOWED
+      : { ok: false, reason: `no grant for device ${namespace}/${device}` };
+  }
+
+  /** Clients may publish device data and events, not retained, and only with a publish grant. */
+  async canPublish(principal: Principal, topic: string, retain: boolean): Promise<Decision> {
+    let parsed;
+    try {
+      parsed = parseTopic(topic);
+    } catch (err) {
+      if (err instanceof TopicError) return { ok: false, reason: err.message };
+      throw err;
+    }
+    if (parsed.kind === 'state') return { ok: false, reason: 'state topics are the agent’s own' };
+    if (retain) return { ok: false, reason: 'clients may not publish retained messages' };
+    return (await this.#grantFor(principal, parsed.namespace, parsed.device, true)) !== undefined
+      ? ALLOWED
+      : { ok: false, reason: `no publish grant for device ${parsed.namespace}/${parsed.device}` };
+  }
+
+  async #grantFor(
+    principal: Principal,
+    namespace: string,
+    device: string,
+    publish: boolean,
+  ): Promise<DeviceGrant | undefined> {
+    const candidates = principal.grants.filter(
+      (g) =>
+        g.namespace === namespace &&
+        (!publish || g.publish) &&
+        (g.names === undefined || g.names.includes(device)),
+    );
+    const plain = candidates.find((g) => g.selector === undefined);
+    if (plain !== undefined) return plain;
+    if (candidates.length === 0) return undefined;
+    // Labels are looked up only when a selector needs them; an unknown Device matches no selector.
+    const labels = await this.#labels(namespace, device);
+    if (labels === undefined) return undefined;
+    return candidates.find((g) => matchLabelSelector(g.selector, labels));
+  }
+}
+
+function coversAll(g: DeviceGrant): boolean {
+  return g.names === undefined && g.selector === undefined;
+}

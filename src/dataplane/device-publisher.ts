@@ -1,0 +1,156 @@
+// What a handler publishes for a device id lands on that Device's topics:
+// the id becomes the Device name (as the registry names it) in the
+// Discovery's namespace. Handler input is checked; bad input is dropped,
+// counted and logged once per kind of problem, and never throws.
+import type { Logger } from 'pino';
+import type { DiscoveredDevice } from '../../discovery-handlers/handler.ts';
+import type { DiscoveryPublisher } from '../agent/discovery-publisher.ts';
+import { deviceName } from '../api/names.ts';
+import type { AgentMetrics } from '../metrics.ts';
+import type { NodeBroker } from './node-broker.ts';
+import { dataTopic, eventsTopic, isStreamName, stateTopic } from './topics.ts';
+
+export interface DevicePublisherOptions {
+  broker: NodeBroker;
+  namespace: string;
+  discovery: string;
+  shared: boolean;
+  node: string;
+  /** Larger data or event payloads are dropped. */
+  maxPayloadBytes: number;
+  log: Logger;
+  metrics?: AgentMetrics;
+}
+
+const MAX_ID_LENGTH = 253;
+/** Distinct problems remembered for "log once"; beyond this, problems are only counted. */
+const MAX_REPORTED = 1000;
+
+type Kind = 'data' | 'state' | 'event';
+
+export class BrokerDevicePublisher implements DiscoveryPublisher {
+  readonly #opts: DevicePublisherOptions;
+  readonly #names = new Map<string, string>();
+  /** Device ids this publisher last said were online. */
+  readonly #online = new Set<string>();
+  readonly #pending = new Set<Promise<void>>();
+  readonly #reported = new Set<string>();
+  #closed = false;
+
+  constructor(opts: DevicePublisherOptions) {
+    this.#opts = opts;
+  }
+
+  data(deviceId: string, payload: Buffer | string, stream?: string): void {
+    const name = this.#name('data', deviceId);
+    if (name === undefined) return;
+    if (stream !== undefined && (typeof stream !== 'string' || !isStreamName(stream))) {
+      this.#reject('data', deviceId, 'stream names are 1-64 letters, digits and ._- ');
+      return;
+    }
+    if (!Buffer.isBuffer(payload) && typeof payload !== 'string') {
+      this.#reject('data', deviceId, 'payload must be a Buffer or a string');
+      return;
+    }
+    const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
+    if (!this.#fits('data', deviceId, bytes)) return;
+    this.#publish('data', dataTopic(this.#opts.namespace, name, stream), bytes, false);
+  }
+
+  state(deviceId: string, state: 'online' | 'offline'): void {
+    const name = this.#name('state', deviceId);
+    if (name === undefined) return;
+    if (state !== 'online' && state !== 'offline') {
+      this.#reject('state', deviceId, "state must be 'online' or 'offline'");
+      return;
+    }
+    if (state === 'online') this.#online.add(deviceId);
+    else this.#online.delete(deviceId);
+    this.#publish('state', stateTopic(this.#opts.namespace, name), Buffer.from(state), true);
+  }
+
+  event(deviceId: string, event: Record<string, unknown>): void {
+    const name = this.#name('event', deviceId);
+    if (name === undefined) return;
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(event);
+    } catch {
+      // cycles, BigInt: not JSON
+    }
+    if (text === undefined || event === null || typeof event !== 'object') {
+      this.#reject('event', deviceId, 'events must be JSON objects');
+      return;
+    }
+    const bytes = Buffer.from(text);
+    if (!this.#fits('event', deviceId, bytes)) return;
+    this.#publish('event', eventsTopic(this.#opts.namespace, name), bytes, false);
+  }
+
+  observe(devices: readonly DiscoveredDevice[]): void {
+    const listed = new Set(devices.map((d) => d.id));
+    for (const id of listed) if (!this.#online.has(id)) this.state(id, 'online');
+    for (const id of [...this.#online]) if (!listed.has(id)) this.state(id, 'offline');
+  }
+
+  /** Marks this run's devices offline and waits for what is in flight. */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      for (const id of [...this.#online]) this.state(id, 'offline');
+      this.#closed = true;
+    }
+    await Promise.all([...this.#pending]);
+  }
+
+  /** `deviceId` comes from handler code: checked, not trusted to be a string. */
+  #name(kind: Kind, deviceId: unknown): string | undefined {
+    if (this.#closed) return undefined;
+    if (typeof deviceId !== 'string' || deviceId === '' || deviceId.length > MAX_ID_LENGTH) {
+      this.#reject(
+        kind,
+        String(deviceId).slice(0, 64),
+        'device id must be a string of 1-253 characters',
+      );
+      return undefined;
+    }
+    let name = this.#names.get(deviceId);
+    if (name === undefined) {
+      const { discovery, shared, node } = this.#opts;
+      name = deviceName(discovery, deviceId, shared, node);
+      this.#names.set(deviceId, name);
+    }
+    return name;
+  }
+
+  #fits(kind: Kind, deviceId: string, bytes: Buffer): boolean {
+    if (bytes.length <= this.#opts.maxPayloadBytes) return true;
+    this.#reject(kind, deviceId, `payload larger than ${this.#opts.maxPayloadBytes} bytes`);
+    return false;
+  }
+
+  #publish(kind: Kind, topic: string, payload: Buffer, retain: boolean): void {
+    const p = this.#opts.broker
+      .publish(topic, payload, { qos: 1, retain })
+      .catch((err: unknown) =>
+        this.#report(kind, `publish failed: ${(err as Error).message}`, { topic }),
+      );
+    this.#pending.add(p);
+    void p.finally(() => this.#pending.delete(p));
+  }
+
+  #reject(kind: Kind, deviceId: string, problem: string): void {
+    this.#opts.metrics?.deviceMessagesRejected.inc({ kind });
+    this.#report(kind, problem, { deviceId });
+  }
+
+  /** One warning per distinct problem and kind; repeats are only counted. */
+  #report(kind: Kind, problem: string, fields: Record<string, string>): void {
+    const key = `${kind}\u0000${problem}`;
+    if (this.#reported.has(key) || this.#reported.size >= MAX_REPORTED) return;
+    this.#reported.add(key);
+    this.#opts.log.warn(
+      { kind, problem, ...fields },
+      'device message dropped (repeats are not logged)',
+    );
+  }
+}

@@ -1,0 +1,50 @@
+/** A message on the node broker. */
+export interface BrokerMessage {
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+}
+
+export interface PublishOptions {
+  qos?: 0 | 1 | 2;
+  retain?: boolean;
+}
+
+/**
+ * The node-local MQTT broker that pods use: embedded in the agent, or an
+ * external one (a mosquitto sidecar) that the agent is a client of. In-agent
+ * code (handlers, uplink) uses it through this, as an identity no client can take.
+ */
+export interface NodeBroker {
+  /** Where clients connect, e.g. mqtt://127.0.0.1:1883. */
+  readonly url: string;
+  /** Resolves once the broker has taken the message (and, embedded, beforeAck has resolved). */
+  publish(topic: string, payload: Buffer | string, options?: PublishOptions): Promise<void>;
+  /** Sees every message matching `filter` (any client's, and the agent's own); resolves to an unsubscribe. */
+  subscribe(
+    filter: string,
+    onMessage: (message: BrokerMessage) => void,
+  ): Promise<() => Promise<void>>;
+  /** Stops accepting clients and work, lets queued work finish, then disconnects everyone. Idempotent. */
+  close(): Promise<void>;
+  /** Drops everything now. Idempotent. */
+  destroy(): Promise<void>;
+}
+
+/** The clientId that in-agent publishes carry (e.g. in beforeAck); clients may not connect with it. */
+export const INTERNAL_CLIENT_ID = '$edgebridge/agent';
+
+/** Whether `topic` matches the MQTT filter `filter` (+ one level, # the rest). */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  // [MQTT-4.7.2-1]: wildcards at the first level do not match $-topics.
+  if (t[0]?.startsWith('$') === true && (f[0] === '+' || f[0] === '#')) return false;
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length) return false;
+    if (f[i] !== '+' && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}

@@ -1,0 +1,407 @@
+// The agent's node broker as pods see it: real MQTT clients against the
+// agent's embedded broker (standalone, and with ServiceAccount tokens checked
+// by TokenReviews against the real API server), and the agent publishing
+// through an external mosquitto with --broker-url.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { stringify } from 'yaml';
+import { deviceName } from '../../src/api/names.ts';
+import { startAgent, type AgentProcess } from '../harness/agent.ts';
+import { installCrds } from '../harness/crds.ts';
+import { edgeObjects, eventually } from '../harness/devices.ts';
+import { createReadyNode, kubeConfigFor, testNamespace, useControlPlane } from '../harness/kube.ts';
+import { kubectlAsAdmin } from '../harness/kubectl.ts';
+import { lazy, settled } from '../harness/lazy.ts';
+import { startMosquitto, type Mosquitto } from '../harness/mosquitto.ts';
+import { installAgentRbac } from '../harness/rbac.ts';
+import { scratchDir } from '../harness/workdir.ts';
+
+const NODE = `broker-${process.pid}`;
+const MAX_PACKET = 4096;
+const agents: AgentProcess[] = [];
+const clients: MqttClient[] = [];
+const brokers: Mosquitto[] = [];
+
+after(async () => {
+  await Promise.all(clients.map((c) => c.endAsync(true)));
+  await Promise.all(agents.map((a) => a.stop()));
+  await Promise.all(brokers.map((b) => b.stop()));
+});
+
+/** A pod-like MQTT 3.1.1 client; no reconnects, so that a refusal or a close is final. */
+async function client(url: string, options: IClientOptions = {}): Promise<MqttClient> {
+  const c = await connectAsync(url, { reconnectPeriod: 0, protocolVersion: 4, ...options });
+  c.on('error', () => undefined);
+  clients.push(c);
+  return c;
+}
+
+/** The CONNACK return code of a refused connection. */
+async function refusal(url: string, options: IClientOptions): Promise<number> {
+  try {
+    const c = await client(url, options);
+    await c.endAsync(true);
+  } catch (err) {
+    return Number((err as { code?: unknown }).code);
+  }
+  return assert.fail('the broker accepted the client');
+}
+
+/** Collects messages as "topic payload" lines, with the retain flag when set. */
+function collect(c: MqttClient): string[] {
+  const seen: string[] = [];
+  c.on('message', (topic, payload, packet) =>
+    seen.push(`${topic} ${payload.toString()}${packet.retain ? ' (retained)' : ''}`),
+  );
+  return seen;
+}
+
+/** The SUBACK return codes (mqtt.js rejects a SUBACK with a failure, carrying the packet). */
+async function granted(c: MqttClient, filters: string[]): Promise<number[]> {
+  try {
+    return (await c.subscribeAsync(filters, { qos: 1 })).map((g) => g.qos);
+  } catch (err) {
+    const codes = (err as { packet?: { granted?: number[] } }).packet?.granted;
+    if (codes === undefined) throw err;
+    return codes;
+  }
+}
+
+const until = (what: string, condition: () => boolean): Promise<true> =>
+  eventually(what, () => Promise.resolve(condition() ? true : undefined), 30000);
+
+describe('the node broker of a standalone agent', () => {
+  const NS = 'lab';
+  const north = deviceName('sims', 'cam-north', true, NODE);
+  const south = deviceName('sims', 'cam-south', true, NODE);
+  const setup = lazy(async () => {
+    const dir = scratchDir('node-broker');
+    const config = path.join(dir, 'edgebridge.yaml');
+    writeFileSync(
+      config,
+      [
+        stringify({
+          apiVersion: 'edgebridge.io/v1alpha1',
+          kind: 'Discovery',
+          metadata: { name: 'sims', namespace: NS },
+          spec: {
+            handler: {
+              name: 'simulated',
+              details: {
+                devices: [
+                  { id: 'cam-north', labels: { 'example.com/zone': 'north' } },
+                  { id: 'cam-south', labels: { 'example.com/zone': 'south' } },
+                ],
+                publishIntervalMs: 100,
+              },
+            },
+            intervalSeconds: 1,
+          },
+        }),
+        stringify({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'broker-users', namespace: NS },
+          stringData: { reader: 'north-only', ops: 'everything' },
+        }),
+      ].join('---\n'),
+    );
+    const brokerConfig = path.join(dir, 'broker.yaml');
+    const secret = (key: string) => ({
+      secretKeyRef: { namespace: NS, name: 'broker-users', key },
+    });
+    writeFileSync(
+      brokerConfig,
+      stringify({
+        maxPacketBytes: MAX_PACKET,
+        users: [
+          {
+            name: 'reader',
+            passwordFrom: secret('reader'),
+            devices: [
+              { namespace: NS, selector: { matchLabels: { 'example.com/zone': 'north' } } },
+            ],
+          },
+          { name: 'ops', passwordFrom: secret('ops'), devices: [{ namespace: NS, publish: true }] },
+        ],
+      }),
+    );
+    const agent = await startAgent({
+      node: NODE,
+      registryArgs: ['--standalone', '--config', config, '--state-dir', path.join(dir, 'state')],
+      extraArgs: ['--broker-config', brokerConfig],
+    });
+    agents.push(agent);
+    assert.ok(agent.brokerUrl, 'the agent reported no broker');
+    // Devices are registered (their labels are what the reader's grant selects on).
+    await eventually('the devices to be online', async () => {
+      const c = await client(agent.brokerUrl ?? '', { username: 'ops', password: 'everything' });
+      const seen = collect(c);
+      await c.subscribeAsync(`edgebridge/v1/${NS}/+/state`, { qos: 1 });
+      await new Promise((r) => setTimeout(r, 200));
+      await c.endAsync(true);
+      return seen.filter((s) => s.endsWith('online (retained)')).length === 2 ? true : undefined;
+    });
+    return { agent, url: agent.brokerUrl };
+  });
+
+  it('gives a client with rights its device’s data and retained state', async () => {
+    const { url } = await setup();
+    const c = await client(url, { username: 'reader', password: 'north-only' });
+    const seen = collect(c);
+    assert.deepEqual(await granted(c, [`edgebridge/v1/${NS}/${north}/#`]), [1]);
+    await until('state and two samples', () => seen.length >= 3);
+    assert.equal(seen[0], `edgebridge/v1/${NS}/${north}/state online (retained)`);
+    const sample = seen.find((s) => s.startsWith(`edgebridge/v1/${NS}/${north}/data `)) ?? '';
+    const body = JSON.parse(sample.slice(sample.indexOf(' ') + 1)) as { device: string };
+    assert.equal(body.device, 'cam-north');
+  });
+
+  it('refuses a subscription to a device the client has no rights to (SUBACK 0x80) and delivers it nothing', async () => {
+    const { url } = await setup();
+    const c = await client(url, { username: 'reader', password: 'north-only' });
+    const seen = collect(c);
+    const codes = await granted(c, [
+      `edgebridge/v1/${NS}/${north}/data`,
+      `edgebridge/v1/${NS}/${south}/#`,
+      `edgebridge/v1/${NS}/+/data`,
+      '#',
+    ]);
+    assert.deepEqual(codes, [1, 128, 128, 128]);
+    // Both devices publish at the same rate: ten of the north's samples means the south's were held back.
+    await until('ten samples', () => seen.length >= 10);
+    assert.deepEqual(
+      seen.filter((s) => !s.startsWith(`edgebridge/v1/${NS}/${north}/data `)),
+      [],
+    );
+  });
+
+  it('refuses anonymous clients (5), wrong passwords and unknown users (4)', async () => {
+    const { url, agent } = await setup();
+    assert.equal(await refusal(url, {}), 5);
+    assert.equal(await refusal(url, { username: 'reader', password: 'everything' }), 4);
+    assert.equal(await refusal(url, { username: 'nobody', password: 'north-only' }), 4);
+    assert.ok((await agent.metric('edgebridge_broker_auth_failures_total')) >= 3);
+  });
+
+  it('carries a publish from a client with a publish grant to a subscriber with rights', async () => {
+    const { url } = await setup();
+    const reader = await client(url, { username: 'reader', password: 'north-only' });
+    const seen = collect(reader);
+    await reader.subscribeAsync(`edgebridge/v1/${NS}/${north}/data/annotations`, { qos: 1 });
+    const ops = await client(url, { username: 'ops', password: 'everything' });
+    await ops.publishAsync(`edgebridge/v1/${NS}/${north}/data/annotations`, 'person at door', {
+      qos: 1,
+    });
+    await until('the annotation', () => seen.length === 1);
+    assert.deepEqual(seen, [`edgebridge/v1/${NS}/${north}/data/annotations person at door`]);
+  });
+
+  it('closes clients that send bad input (oversized packets, foreign or forbidden topics), logs each, and carries on', async () => {
+    const { url, agent } = await setup();
+    const watcher = await client(url, { username: 'reader', password: 'north-only' });
+    const seen = collect(watcher);
+    await watcher.subscribeAsync(`edgebridge/v1/${NS}/${north}/data`, { qos: 1 });
+
+    const attempts: [string, IClientOptions, string, Buffer | string, { retain?: boolean }][] = [
+      [
+        'oversized',
+        { username: 'ops', password: 'everything' },
+        `edgebridge/v1/${NS}/${north}/data`,
+        Buffer.alloc(MAX_PACKET * 4),
+        {},
+      ],
+      ['foreign topic', { username: 'ops', password: 'everything' }, 'elsewhere/topic', 'x', {}],
+      [
+        'state topic',
+        { username: 'ops', password: 'everything' },
+        `edgebridge/v1/${NS}/${north}/state`,
+        'offline',
+        {},
+      ],
+      [
+        'retained',
+        { username: 'ops', password: 'everything' },
+        `edgebridge/v1/${NS}/${north}/data`,
+        'x',
+        { retain: true },
+      ],
+      [
+        'no publish grant',
+        { username: 'reader', password: 'north-only' },
+        `edgebridge/v1/${NS}/${north}/data`,
+        'x',
+        {},
+      ],
+    ];
+    for (const [what, options, topic, payload, flags] of attempts) {
+      const c = await client(url, options);
+      const closed = new Promise<void>((r) => c.once('close', () => r()));
+      c.publish(topic, payload, { qos: 1, ...flags });
+      await closed;
+      assert.ok(c.disconnected || !c.connected, what);
+    }
+    // The agent writes its log asynchronously: the last lines may trail the closes.
+    const refusedLines = (): number =>
+      agent.logLines().filter((l) => l.msg === 'publish refused; closing the client connection')
+        .length;
+    await until('four refusals in the log', () => refusedLines() >= 4);
+    assert.equal(refusedLines(), 4);
+    assert.ok(
+      agent
+        .logLines()
+        .some(
+          (l) =>
+            l.msg === 'client connection closed' && String(l.err).includes('larger than the limit'),
+        ),
+      'no line for the oversized packet',
+    );
+    assert.equal(
+      await agent.metric('edgebridge_broker_client_errors_total', { kind: 'too_large' }),
+      1,
+    );
+    assert.equal(await agent.metric('edgebridge_broker_refused_total', { action: 'publish' }), 4);
+    // The broker and the device data go on.
+    const before = seen.length;
+    await until('more samples after the bad clients', () => seen.length >= before + 3);
+    assert.equal((await agent.get('/healthz')).status, 200);
+  });
+});
+
+describe('the node broker with ServiceAccount tokens (TokenReview against the API server)', () => {
+  let started: Promise<Awaited<ReturnType<typeof make>>> | undefined;
+  const make = async () => {
+    const info = await useControlPlane();
+    await installCrds(info);
+    await installAgentRbac(info);
+    const ns = await testNamespace(info, 'broker-sa');
+    await createReadyNode(info, NODE, { 'edgebridge.io/test-group': NODE });
+    const kubectl = async (...args: string[]) =>
+      (await kubectlAsAdmin(info, ...args)).stdout.trim();
+    await kubectl('create', 'serviceaccount', 'reader', '-n', ns.name);
+    await kubectl('create', 'serviceaccount', 'other', '-n', ns.name);
+    const token = (sa: string, audience = 'edgebridge') =>
+      kubectl('create', 'token', sa, '-n', ns.name, '--audience', audience, '--duration', '1h');
+    const dir = scratchDir('node-broker-sa');
+    const brokerConfig = path.join(dir, 'broker.yaml');
+    writeFileSync(
+      brokerConfig,
+      stringify({
+        serviceAccounts: {
+          audiences: ['edgebridge'],
+          grants: [{ namespace: ns.name, name: 'reader', devices: [{ publish: false }] }],
+        },
+      }),
+    );
+    await edgeObjects(info, ns.name).createDiscovery('cams', {
+      handler: {
+        name: 'simulated',
+        details: { devices: [{ id: 'cam-1' }], publishIntervalMs: 100 },
+      },
+      nodeSelector: { matchLabels: { 'kubernetes.io/hostname': NODE } },
+      intervalSeconds: 1,
+    });
+    const agent = await startAgent({
+      node: NODE,
+      registryArgs: ['--kubeconfig', info.kubeconfigs.agent],
+      extraArgs: ['--broker-config', brokerConfig],
+    });
+    agents.push(agent);
+    return {
+      info,
+      ns,
+      agent,
+      url: agent.brokerUrl ?? '',
+      token,
+      device: deviceName('cams', 'cam-1', true, NODE),
+    };
+  };
+  const setup = lazy(() => (started = make()));
+  after(async () => {
+    const s = await settled(started);
+    if (s === undefined) return;
+    await kubeConfigFor(s.info, 'admin')
+      .makeApiClient(CoreV1Api)
+      .deleteNode({ name: NODE })
+      .catch(() => undefined);
+    await s.ns.remove();
+  });
+
+  it('lets a pod’s token of a granted ServiceAccount subscribe to its devices', async () => {
+    const { ns, url, token, device, agent } = await setup();
+    const c = await client(url, { username: 'serviceaccount', password: await token('reader') });
+    const seen = collect(c);
+    assert.deepEqual(await granted(c, [`edgebridge/v1/${ns.name}/${device}/#`]), [1]);
+    await until(
+      'state and data',
+      () => seen.some((s) => s.includes('/data ')) && seen.some((s) => s.includes('/state online')),
+    );
+    assert.ok(
+      (await agent.metric('edgebridge_registry_requests_total', {
+        resource: 'tokenreviews',
+        code: '2xx',
+      })) >= 1,
+    );
+  });
+
+  it('refuses a token of a ServiceAccount without grants (5) and a token for another audience (4)', async () => {
+    const { url, token } = await setup();
+    assert.equal(
+      await refusal(url, { username: 'serviceaccount', password: await token('other') }),
+      5,
+    );
+    assert.equal(
+      await refusal(url, {
+        username: 'serviceaccount',
+        password: await token('reader', 'not-edgebridge'),
+      }),
+      4,
+    );
+    assert.equal(await refusal(url, { username: 'serviceaccount', password: 'not.a.token' }), 4);
+  });
+});
+
+describe('the agent with an external node broker (--broker-url, a real mosquitto)', () => {
+  it('publishes device state (retained) and data there', async () => {
+    const mosquitto = await startMosquitto({ name: 'node', persistence: false });
+    brokers.push(mosquitto);
+    const dir = scratchDir('external-broker');
+    const config = path.join(dir, 'edgebridge.yaml');
+    writeFileSync(
+      config,
+      stringify({
+        apiVersion: 'edgebridge.io/v1alpha1',
+        kind: 'Discovery',
+        metadata: { name: 'ext', namespace: 'lab' },
+        spec: {
+          handler: {
+            name: 'simulated',
+            details: { devices: [{ id: 'sensor-1' }], publishIntervalMs: 100 },
+          },
+          intervalSeconds: 1,
+        },
+      }),
+    );
+    const agent = await startAgent({
+      node: `ext-${process.pid}`,
+      registryArgs: ['--standalone', '--config', config, '--state-dir', path.join(dir, 'state')],
+      extraArgs: ['--broker-url', mosquitto.url],
+    });
+    agents.push(agent);
+    assert.equal(agent.brokerUrl, undefined);
+    const device = deviceName('ext', 'sensor-1', true, `ext-${process.pid}`);
+    const c = await client(mosquitto.url);
+    const seen = collect(c);
+    await c.subscribeAsync(`edgebridge/v1/lab/${device}/#`, { qos: 1 });
+    await until('state and data through mosquitto', () => seen.some((s) => s.includes('/data ')));
+    // Retained if it came before the subscription, live otherwise.
+    assert.ok(
+      seen.some((s) => s.startsWith(`edgebridge/v1/lab/${device}/state online`)),
+      seen.join('\n'),
+    );
+  });
+});
