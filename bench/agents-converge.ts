@@ -40,7 +40,7 @@ try {
   const ns = await testNamespace(info, 'bench');
   const objects = edgeObjects(info, ns.name);
   const dir = scratchDir('bench-devices');
-  const file = path.join(dir, 'devices.yaml');
+  const file = path.join(dir, 'devices.json');
   writeDevicesFile(
     file,
     Array.from({ length: DEVICES }, (_, i) => ({
@@ -142,7 +142,7 @@ try {
   for (const [i, v] of variants.entries()) {
     const discovery = `big-${i}`;
     const node = `rss-node-${i}`;
-    const bigFile = path.join(dir, `${discovery}.yaml`);
+    const bigFile = path.join(dir, `${discovery}.json`);
     writeDevicesFile(
       bigFile,
       Array.from({ length: RSS_DEVICES }, (_, j) => ({

@@ -1,10 +1,10 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { onlyChanges } from '../device-list.ts';
 import type { DiscoveredDevice, DiscoveryHandler, HandlerContext } from '../handler.ts';
 import { Wakeup } from '../wakeup.ts';
+import { parseJsonOrYaml } from '../../src/util/yaml.ts';
 import { parseDeviceList, parseSimulatedDetails, type SimulatedDetails } from './details.ts';
 
 const MAX_FILE_BYTES = 8 * 1024 * 1024;
@@ -120,7 +120,7 @@ async function readDeviceFile(file: string): Promise<FileResult> {
     return { ok: false, problem: (err as Error).message };
   }
   try {
-    const doc: unknown = text.trim() === '' ? [] : parseYaml(text, { maxAliasCount: 100 });
+    const doc: unknown = text.trim() === '' ? [] : parseJsonOrYaml(text, { maxAliasCount: 100 });
     const list =
       doc !== null && typeof doc === 'object' && !Array.isArray(doc) && 'devices' in doc
         ? doc.devices

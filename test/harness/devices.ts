@@ -37,7 +37,10 @@ export function writeDevicesFile(
   file: string,
   devices: { id: string; properties?: Record<string, string>; labels?: Record<string, string> }[],
 ): void {
-  writeFileSync(`${file}.tmp`, stringify(devices));
+  writeFileSync(
+    `${file}.tmp`,
+    file.endsWith('.json') ? JSON.stringify(devices) : stringify(devices),
+  );
   renameSync(`${file}.tmp`, file);
 }
 

@@ -4,7 +4,7 @@
 // plugins are refused with a message naming what to use instead.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseJsonOrYaml } from '../../../util/yaml.ts';
 import type { ClusterAuth, ClusterConnection } from './connection.ts';
 import { KubeConfigError } from './errors.ts';
 
@@ -66,7 +66,7 @@ function named(
 export function parseKubeConfig(text: string, file: string): KubeConfigDoc {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseJsonOrYaml(text);
   } catch (err) {
     throw new KubeConfigError(`${file}: not YAML: ${(err as Error).message}`, { cause: err });
   }
