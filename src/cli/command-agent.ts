@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { Agent } from '../agent/agent.ts';
 import { discardingPublisher } from '../agent/discarding-publisher.ts';
 import { AgentHttpServer } from '../agent/http-server.ts';
+import { loadUplinkConfig, startUplink, UplinkConfigError } from '../dataplane/uplink/index.ts';
 import { createLogger } from '../log.ts';
 import { AgentMetrics } from '../metrics.ts';
 import { openRegistry } from '../registry/open.ts';
@@ -35,6 +36,7 @@ export const agentCommand = {
         'http-port': { type: 'string', default: '8181' },
         'http-host': { type: 'string', default: '0.0.0.0' },
         'log-level': { type: 'string', default: 'info' },
+        'uplink-config': { type: 'string' },
       },
     });
     const level = LOG_LEVELS.find((l) => l === values['log-level']);
@@ -46,6 +48,17 @@ export const agentCommand = {
     const node = values.node;
     if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(node))
       throw new UsageError(`--node '${node}' is not a valid node name`);
+
+    let uplinkConfig;
+    try {
+      uplinkConfig =
+        values['uplink-config'] === undefined
+          ? undefined
+          : loadUplinkConfig(values['uplink-config'], values['state-dir']);
+    } catch (err) {
+      if (err instanceof UplinkConfigError) throw new UsageError(`--uplink-config: ${err.message}`);
+      throw err;
+    }
 
     const log = createLogger(level).child({ node });
     const metrics = new AgentMetrics();
@@ -64,6 +77,12 @@ export const agentCommand = {
       metrics,
       publish: discardingPublisher(metrics.publishDropped),
     });
+    // The uplink's sender stops on a terminal error (logged); the spool keeps storing.
+    const uplink =
+      uplinkConfig === undefined
+        ? undefined
+        : await startUplink(uplinkConfig, { node, log, registry });
+    if (uplink !== undefined) metrics.observeUplink(() => uplink.stats());
     const http = new AgentHttpServer({
       port,
       host: values['http-host'],
@@ -87,6 +106,7 @@ export const agentCommand = {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       await http.close();
+      await uplink?.close();
       await registry.close();
       log.info('agent stopped');
       log.flush();

@@ -120,6 +120,8 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
   #sweepTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #diskFull = false;
+  /** Dropping oldest messages to make room: logged when it starts, not at every commit. */
+  #dropping = false;
 
   /** Reads: the last row handed out, rows handed out and not acknowledged (seq -> size). */
   #cursor = 0;
@@ -500,11 +502,17 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
       const bytes = gone(result.dropped) + result.insertsDroppedBytes;
       this.#budget.give(result.insertsDroppedBytes);
       this.#counts.dropped += dropped;
-      this.#log?.warn(
-        { dir: this.#store.dir, count: dropped, bytes },
-        'spool full: dropped the oldest messages',
-      );
+      // Once per run of dropping commits: a spool kept full would log every commit.
+      if (!this.#dropping) {
+        this.#dropping = true;
+        this.#log?.warn(
+          { dir: this.#store.dir, count: dropped, bytes },
+          'spool full: dropping the oldest messages (counted in stats().dropped) until there is room',
+        );
+      }
       this.#emit('dropped', { count: dropped, bytes });
+    } else if (inserted > 0) {
+      this.#dropping = false;
     }
     if (inserted > 0) {
       this.#counts.appended += inserted;

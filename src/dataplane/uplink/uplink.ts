@@ -1,0 +1,136 @@
+// The uplink's front door: accept() takes a message from the node broker and
+// resolves once it is durable in the spool (so that the broker's PUBACK can
+// mean "stored"), or at once when its topic does not go up. The sender drains
+// the spool to the cloud broker on its own.
+import type { Logger } from 'pino';
+import type { Spool, SpoolInput, SpoolStats } from '../../spool/index.ts';
+import { UplinkClosedError, UplinkRefusedError } from './errors.ts';
+import type { UplinkRoute, UplinkSelection } from './selection.ts';
+
+/** A message as the node broker hands it over (the embedded broker's beforeAck shape fits). */
+export interface NodeMessage {
+  topic: string;
+  payload: Buffer;
+}
+
+export interface UplinkCounters {
+  /** Messages stored for the uplink. */
+  accepted: number;
+  /** Messages whose topic does not go up. */
+  skipped: number;
+  /** Messages the spool refused (the producer was told). */
+  refused: number;
+}
+
+export interface UplinkOptions {
+  spool: Spool;
+  selection: UplinkSelection;
+  log: Logger;
+  /** Clock for message timestamps (default Date.now). */
+  now?: () => number;
+}
+
+export class Uplink {
+  readonly #spool: Spool;
+  readonly #selection: UplinkSelection;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #counts: UplinkCounters = { accepted: 0, skipped: 0, refused: 0 };
+  /** Selections that had to look something up, in accept order; later messages queue behind them. */
+  #pending: Promise<unknown> | undefined;
+  #pendingCount = 0;
+  /** In a run of refusals (disk full, say): logged once per run. */
+  #refusing = false;
+  #closed = false;
+
+  constructor(options: UplinkOptions) {
+    this.#spool = options.spool;
+    this.#selection = options.selection;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Resolves once the message is durable in the spool, or at once when its
+   * topic is not selected; rejects with UplinkRefusedError when the spool
+   * refuses it. Messages are stored in the order accept() was called.
+   */
+  accept(msg: NodeMessage): Promise<void> {
+    if (this.#closed) return Promise.reject(new UplinkClosedError());
+    const timestamp = this.#now();
+    if (this.#pending === undefined) {
+      let route: ReturnType<UplinkSelection['select']>;
+      try {
+        route = this.#selection.select(msg.topic);
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      if (!(route instanceof Promise)) return this.#store(msg, route, timestamp);
+      return this.#queue(route.then((r) => this.#store(msg, r, timestamp)));
+    }
+    // Behind a lookup: wait for it, so that no message overtakes an earlier one.
+    return this.#queue(
+      this.#pending.then(async () =>
+        this.#store(msg, await this.#selection.select(msg.topic), timestamp),
+      ),
+    );
+  }
+
+  counters(): UplinkCounters {
+    return { ...this.#counts };
+  }
+
+  spoolStats(): SpoolStats {
+    return this.#spool.stats();
+  }
+
+  /** Accepts nothing more; the spool is the owner's to close. Idempotent. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  #queue(work: Promise<void>): Promise<void> {
+    this.#pendingCount += 1;
+    const settled = work
+      .catch(() => undefined)
+      .finally(() => {
+        this.#pendingCount -= 1;
+        if (this.#pendingCount === 0) this.#pending = undefined;
+      });
+    this.#pending = settled;
+    return work;
+  }
+
+  #store(msg: NodeMessage, route: UplinkRoute | undefined, timestamp: number): Promise<void> {
+    if (route === undefined) {
+      this.#counts.skipped += 1;
+      return Promise.resolve();
+    }
+    const input: SpoolInput = {
+      key: route.key,
+      topic: msg.topic,
+      payload: msg.payload,
+      timestamp,
+      priority: route.priority,
+    };
+    if (route.ttlSeconds !== undefined) input.expiresAt = timestamp + route.ttlSeconds * 1000;
+    return this.#spool.append([input]).then(
+      () => {
+        this.#counts.accepted += 1;
+        this.#refusing = false;
+      },
+      (err: unknown) => {
+        this.#counts.refused += 1;
+        const refused = new UplinkRefusedError(msg.topic, err);
+        if (!this.#refusing) {
+          this.#refusing = true;
+          this.#log.error(
+            { code: refused.code, spoolCode: refused.spoolCode, err: refused.message },
+            'uplink: the spool refuses messages; producers are told, nothing is acknowledged',
+          );
+        }
+        throw refused;
+      },
+    );
+  }
+}
