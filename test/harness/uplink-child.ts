@@ -22,4 +22,9 @@ process.once('SIGTERM', () => {
   void running.close().then(() => process.exit(0));
 });
 running.done.catch(() => process.exit(3));
+// Ready once it takes messages: a producer starting earlier would publish to
+// a topic nobody subscribed to yet (on the very first start).
+while (running.stats().source?.subscribed === false) {
+  await new Promise((resolve) => setTimeout(resolve, 20));
+}
 process.stdout.write('ready\n');

@@ -38,7 +38,8 @@ export async function startUplinkProcess(opts: {
   const exited = once(child, 'exit');
   const kill = (): void => void child.kill('SIGKILL');
   process.once('exit', kill);
-  const lines = createInterface({ input: child.stdout! });
+  if (child.stdout === null) throw new Error('uplink child has no stdout');
+  const lines = createInterface({ input: child.stdout });
   const waiting: ((line: string) => void)[] = [];
   let ready: () => void = () => undefined;
   const started = new Promise<void>((resolve, reject) => {

@@ -12,7 +12,7 @@ import type { UplinkConfig } from './config.ts';
 import { resolveConnectionOptions, type ReadValue } from './credentials.ts';
 import { RegistryDeviceDirectory, type DeviceDirectory } from './device-directory.ts';
 import { Downlink, type DownlinkStats, type NodePublisher } from './downlink.ts';
-import { NodeBrokerSource } from './node-broker-source.ts';
+import { NodeBrokerSource, type NodeBrokerSourceStats } from './node-broker-source.ts';
 import { createSelection } from './selection.ts';
 import { expandPrefix, TOPIC_ROOT } from './topics.ts';
 import { Uplink, type UplinkCounters } from './uplink.ts';
@@ -29,6 +29,8 @@ export interface UplinkStats {
   sender: CloudSenderStats;
   downlink: DownlinkStats;
   spool: SpoolStats;
+  /** Only with an external node broker (nodeBroker in the configuration). */
+  source?: NodeBrokerSourceStats;
 }
 
 export interface UplinkDeps {
@@ -96,7 +98,7 @@ export async function startUplink(config: UplinkConfig, deps: UplinkDeps): Promi
       url: nodeBroker.url,
       clientId: nodeBroker.clientId ?? `edgebridge-uplink-${deps.node}`,
       filters: [...new Set(filters)],
-      accept: (msg) => uplink.accept(msg),
+      accept: (msgs) => uplink.acceptAll(msgs),
       connectionOptions: () => resolveConnectionOptions(nodeBroker, 'nodeBroker', readValue),
       log,
       ...(deps.backoff !== undefined ? { backoff: deps.backoff } : {}),
@@ -152,6 +154,7 @@ export async function startUplink(config: UplinkConfig, deps: UplinkDeps): Promi
       sender: sender.stats(),
       downlink: downlink.stats(),
       spool: spool.stats(),
+      ...(viaSource !== undefined ? { source: viaSource.stats() } : {}),
     }),
     close: () =>
       (closing ??= (async () => {

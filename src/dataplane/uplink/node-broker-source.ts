@@ -36,16 +36,25 @@ export interface NodeBrokerSourceOptions {
   clientId: string;
   /** Topic filters to take (QoS 1). */
   filters: readonly string[];
-  accept: (msg: NodeMessage) => Promise<void>;
+  /** Stores messages together or not at all (Uplink.acceptAll). */
+  accept: (msgs: readonly NodeMessage[]) => Promise<void>;
   /** Credentials for each connection. */
   connectionOptions?: () => Promise<IClientOptions>;
   log: Logger;
   backoff?: BackoffOptions;
 }
 
+export interface NodeBrokerSourceStats {
+  /** Connected and subscribed. */
+  subscribed: boolean;
+  /** Messages received from the node broker (redeliveries included). */
+  received: number;
+}
+
 export class NodeBrokerSource {
   readonly #o: NodeBrokerSourceOptions;
   #client: MqttClient | undefined;
+  readonly #stats: NodeBrokerSourceStats = { subscribed: false, received: 0 };
 
   constructor(options: NodeBrokerSourceOptions) {
     this.#o = options;
@@ -56,6 +65,10 @@ export class NodeBrokerSource {
     return this.#client;
   }
 
+  stats(): NodeBrokerSourceStats {
+    return { ...this.#stats };
+  }
+
   /** Takes messages until the signal aborts; rejects only with an UplinkConfigError. */
   async run(signal: AbortSignal): Promise<void> {
     const { log } = this.#o;
@@ -63,7 +76,10 @@ export class NodeBrokerSource {
     const refusedBackoff = new Backoff(REFUSED_BACKOFF);
     while (!signal.aborted) {
       let connection;
-      const session = new SourceSession(this.#o.accept);
+      const session = new SourceSession((msgs) => {
+        this.#stats.received += msgs.length;
+        return this.#o.accept(msgs);
+      });
       try {
         const options = (await this.#o.connectionOptions?.()) ?? {};
         connection = await connectOnce(
@@ -119,6 +135,7 @@ export class NodeBrokerSource {
         this.#o.filters.map((f) => f),
         { qos: 1 },
       );
+      this.#stats.subscribed = true;
       log.info(
         { url: this.#o.url, filters: this.#o.filters },
         'uplink: taking messages from the node broker',
@@ -127,10 +144,11 @@ export class NodeBrokerSource {
       ended(`subscribe failed: ${(err as Error).message}`);
     }
     const why = await session.ended;
+    this.#stats.subscribed = false;
     signal.removeEventListener('abort', onAbort);
     this.#client = undefined;
     // Let the PUBACKs of what is already durable go out before leaving.
-    if (why === 'stopping') await session.acks;
+    if (why === 'stopping') await session.drained();
     client.off('error', onError);
     client.off('close', onClose);
     client.on('error', () => undefined);
@@ -139,16 +157,24 @@ export class NodeBrokerSource {
   }
 }
 
-/** One connection's handling of PUBLISH packets: accept, then PUBACK in arrival order. */
+/**
+ * One connection's handling of PUBLISH packets: what arrived while the last
+ * append was under way is appended next, as one batch, and acknowledged once
+ * durable, in arrival order. After a refusal nothing more is stored or
+ * acknowledged on this connection, so that no message is stored after one
+ * that was refused (the broker sends everything unacknowledged again after the
+ * reconnect, in order).
+ */
 class SourceSession {
-  readonly #accept: (msg: NodeMessage) => Promise<void>;
-  /** PUBACKs go in arrival order; after a refusal none more on this connection. */
-  acks: Promise<void> = Promise.resolve();
+  readonly #accept: (msgs: readonly NodeMessage[]) => Promise<void>;
+  #queue: { msg: NodeMessage; messageId: number | undefined }[] = [];
+  #appending: Promise<void> | undefined;
   #refused = false;
+  #client: MqttClient | undefined;
   #end: (why: string) => void = () => undefined;
   readonly ended = new Promise<string>((resolve) => (this.#end = resolve));
 
-  constructor(accept: (msg: NodeMessage) => Promise<void>) {
+  constructor(accept: (msgs: readonly NodeMessage[]) => Promise<void>) {
     this.#accept = accept;
   }
 
@@ -156,34 +182,45 @@ class SourceSession {
     this.#end(why);
   }
 
+  /** Settles once what is being stored now has been stored (or refused) and acknowledged. */
+  async drained(): Promise<void> {
+    while (this.#appending !== undefined) await this.#appending;
+  }
+
   attach(client: MqttClient): void {
-    const writer = client as unknown as PacketWriter;
+    this.#client = client;
     client.handleMessage = (packet: IPublishPacket, callback: (err?: Error) => void): void => {
       const payload =
         typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-      const stored = this.#accept({ topic: packet.topic, payload });
-      const messageId = packet.messageId;
-      if (packet.qos === 0 || messageId === undefined) {
-        stored.catch(() => undefined);
-        callback();
-        return;
-      }
-      this.acks = this.acks.then(() =>
-        stored.then(
-          () => {
-            if (!this.#refused && client.connected) {
-              writer._sendPacket({ cmd: 'puback', messageId, reasonCode: 0 });
-            }
-          },
-          () => {
-            if (this.#refused) return;
-            // The broker sends everything unacknowledged again after a reconnect.
-            this.#refused = true;
-            this.#end('refused');
-          },
-        ),
-      );
-      callback(DEFERRED);
+      this.#queue.push({
+        msg: { topic: packet.topic, payload },
+        messageId: packet.qos === 0 ? undefined : packet.messageId,
+      });
+      this.#appending ??= this.#pump();
+      callback(packet.qos === 0 ? undefined : DEFERRED);
     };
+  }
+
+  async #pump(): Promise<void> {
+    while (this.#queue.length > 0 && !this.#refused) {
+      const batch = this.#queue;
+      this.#queue = [];
+      try {
+        await this.#accept(batch.map((b) => b.msg));
+      } catch {
+        this.#refused = true;
+        this.#end('refused');
+        break;
+      }
+      const client = this.#client;
+      if (client === undefined || !client.connected) break;
+      const writer = client as unknown as PacketWriter;
+      for (const { messageId } of batch) {
+        if (messageId !== undefined)
+          writer._sendPacket({ cmd: 'puback', messageId, reasonCode: 0 });
+      }
+    }
+    this.#queue = [];
+    this.#appending = undefined;
   }
 }

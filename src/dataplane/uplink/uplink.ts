@@ -13,6 +13,8 @@ export interface NodeMessage {
   payload: Buffer;
 }
 
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
 export interface UplinkCounters {
   /** Messages stored for the uplink. */
   accepted: number;
@@ -39,8 +41,9 @@ export class Uplink {
   /** Selections that had to look something up, in accept order; later messages queue behind them. */
   #pending: Promise<unknown> | undefined;
   #pendingCount = 0;
-  /** In a run of refusals (disk full, say): logged once per run. */
-  #refusing = false;
+  /** Refusals are logged at most once a minute (a full disk refuses, recovers a little, refuses again). */
+  #lastRefusalLog = -Infinity;
+  #refusedSinceLog = 0;
   #closed = false;
 
   constructor(options: UplinkOptions) {
@@ -56,22 +59,39 @@ export class Uplink {
    * refuses it. Messages are stored in the order accept() was called.
    */
   accept(msg: NodeMessage): Promise<void> {
+    return this.acceptAll([msg]);
+  }
+
+  /**
+   * accept() for several messages at once, stored together or not at all (one
+   * spool append): a bridge that must not store a message after one that was
+   * refused hands over what it has received in one call.
+   */
+  acceptAll(msgs: readonly NodeMessage[]): Promise<void> {
     if (this.#closed) return Promise.reject(new UplinkClosedError());
     const timestamp = this.#now();
     if (this.#pending === undefined) {
-      let route: ReturnType<UplinkSelection['select']>;
+      let routes: ReturnType<UplinkSelection['select']>[];
       try {
-        route = this.#selection.select(msg.topic);
+        routes = msgs.map((m) => this.#selection.select(m.topic));
       } catch (err) {
         return Promise.reject(err instanceof Error ? err : new Error(String(err)));
       }
-      if (!(route instanceof Promise)) return this.#store(msg, route, timestamp);
-      return this.#queue(route.then((r) => this.#store(msg, r, timestamp)));
+      if (!routes.some((r) => r instanceof Promise)) {
+        return this.#store(msgs, routes as (UplinkRoute | undefined)[], timestamp);
+      }
+      return this.#queue(
+        Promise.all(routes.map(async (r) => r)).then((r) => this.#store(msgs, r, timestamp)),
+      );
     }
     // Behind a lookup: wait for it, so that no message overtakes an earlier one.
     return this.#queue(
       this.#pending.then(async () =>
-        this.#store(msg, await this.#selection.select(msg.topic), timestamp),
+        this.#store(
+          msgs,
+          await Promise.all(msgs.map(async (m) => this.#selection.select(m.topic))),
+          timestamp,
+        ),
       ),
     );
   }
@@ -101,33 +121,48 @@ export class Uplink {
     return work;
   }
 
-  #store(msg: NodeMessage, route: UplinkRoute | undefined, timestamp: number): Promise<void> {
-    if (route === undefined) {
-      this.#counts.skipped += 1;
-      return Promise.resolve();
-    }
-    const input: SpoolInput = {
-      key: route.key,
-      topic: msg.topic,
-      payload: msg.payload,
-      timestamp,
-      priority: route.priority,
-    };
-    if (route.ttlSeconds !== undefined) input.expiresAt = timestamp + route.ttlSeconds * 1000;
-    return this.#spool.append([input]).then(
+  #store(
+    msgs: readonly NodeMessage[],
+    routes: readonly (UplinkRoute | undefined)[],
+    timestamp: number,
+  ): Promise<void> {
+    const inputs: SpoolInput[] = [];
+    msgs.forEach((msg, i) => {
+      const route = routes[i];
+      if (route === undefined) return;
+      const input: SpoolInput = {
+        key: route.key,
+        topic: msg.topic,
+        payload: msg.payload,
+        timestamp,
+        priority: route.priority,
+      };
+      if (route.ttlSeconds !== undefined) input.expiresAt = timestamp + route.ttlSeconds * 1000;
+      inputs.push(input);
+    });
+    this.#counts.skipped += msgs.length - inputs.length;
+    if (inputs.length === 0) return Promise.resolve();
+    return this.#spool.append(inputs).then(
       () => {
-        this.#counts.accepted += 1;
-        this.#refusing = false;
+        this.#counts.accepted += inputs.length;
       },
       (err: unknown) => {
-        this.#counts.refused += 1;
-        const refused = new UplinkRefusedError(msg.topic, err);
-        if (!this.#refusing) {
-          this.#refusing = true;
+        this.#counts.refused += inputs.length;
+        const refused = new UplinkRefusedError(inputs[0]?.topic ?? '', err);
+        this.#refusedSinceLog += inputs.length;
+        const now = Date.now();
+        if (now - this.#lastRefusalLog >= REFUSAL_LOG_INTERVAL_MS) {
           this.#log.error(
-            { code: refused.code, spoolCode: refused.spoolCode, err: refused.message },
+            {
+              code: refused.code,
+              spoolCode: refused.spoolCode,
+              refused: this.#refusedSinceLog,
+              err: refused.message,
+            },
             'uplink: the spool refuses messages; producers are told, nothing is acknowledged',
           );
+          this.#lastRefusalLog = now;
+          this.#refusedSinceLog = 0;
         }
         throw refused;
       },
