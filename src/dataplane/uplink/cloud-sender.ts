@@ -217,6 +217,10 @@ export class CloudSender {
         });
       }
     };
+    // One write for the batch rather than one per message (writev was a tenth of the CPU).
+    const stream = client.stream as { cork?: () => void; uncork?: () => void } | undefined;
+    stream?.cork?.();
+    process.nextTick(() => stream?.uncork?.());
     for (const m of batch.messages) {
       const resent = this.#resend.delete(m.id);
       if (resent) this.#stats.resent += 1;
