@@ -4,6 +4,7 @@ import { Agent } from '../agent/agent.ts';
 import { discardingPublisher } from '../agent/discarding-publisher.ts';
 import { AgentHttpServer } from '../agent/http-server.ts';
 import { DataPlane } from '../dataplane/data-plane.ts';
+import type { RunningUplink, UplinkConfig } from '../dataplane/uplink/index.ts';
 import { createLogger } from '../log.ts';
 import { AgentMetrics } from '../metrics.ts';
 import { openRegistry } from '../registry/open.ts';
@@ -40,6 +41,7 @@ export const agentCommand = {
         'http-port': { type: 'string', default: '8181' },
         'http-host': { type: 'string', default: '0.0.0.0' },
         'log-level': { type: 'string', default: 'info' },
+        'uplink-config': { type: 'string' },
       },
     });
     const level = LOG_LEVELS.find((l) => l === values['log-level']);
@@ -55,6 +57,35 @@ export const agentCommand = {
     if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(node))
       throw new UsageError(`--node '${node}' is not a valid node name`);
 
+    // Loaded only with an uplink: its MQTT client costs ~20 MB of memory.
+    const uplinkModule =
+      values['uplink-config'] === undefined
+        ? undefined
+        : await import('../dataplane/uplink/index.ts');
+    let uplinkConfig: UplinkConfig | undefined;
+    try {
+      uplinkConfig = uplinkModule?.loadUplinkConfig(
+        values['uplink-config'] ?? '',
+        values['state-dir'],
+      );
+    } catch (err) {
+      if (uplinkModule !== undefined && err instanceof uplinkModule.UplinkConfigError)
+        throw new UsageError(`--uplink-config: ${err.message}`);
+      throw err;
+    }
+    if (uplinkConfig !== undefined) {
+      // The embedded broker hands every message to the uplink before it acknowledges it;
+      // any other broker is read like a bridge would, through nodeBroker.
+      if (brokerMode?.kind === 'embedded' && uplinkConfig.nodeBroker !== undefined)
+        throw new UsageError(
+          '--uplink-config: nodeBroker is for an external node broker (--broker-url); the embedded broker feeds the uplink itself',
+        );
+      if (brokerMode?.kind !== 'embedded' && uplinkConfig.nodeBroker === undefined)
+        throw new UsageError(
+          '--uplink-config: without the embedded broker, set nodeBroker so that the uplink can subscribe to the node broker',
+        );
+    }
+
     const log = createLogger(level).child({ node });
     const metrics = new AgentMetrics();
     const nodeLabels = parseLabels(values['node-labels']);
@@ -66,14 +97,44 @@ export const agentCommand = {
       onRequest: (verb, resource, code) => metrics.apiRequests.inc({ verb, resource, code }),
     });
     let dataPlane: DataPlane | undefined;
+    let uplink: RunningUplink | undefined;
     try {
+      // The uplink's sender stops on a terminal error (logged); the spool keeps storing.
+      uplink =
+        uplinkConfig === undefined
+          ? undefined
+          : await uplinkModule?.startUplink(uplinkConfig, {
+              node,
+              log,
+              registry,
+              nodePublisher: {
+                publish: async (topic, payload) => {
+                  await dataPlane?.broker.publish(topic, payload, { qos: 1 });
+                },
+              },
+            });
+      const accept = uplink?.uplink;
       dataPlane =
         brokerMode === undefined
           ? undefined
-          : await DataPlane.open({ broker: brokerMode, node, registry, log, metrics });
+          : await DataPlane.open({
+              broker: brokerMode,
+              node,
+              registry,
+              log,
+              metrics,
+              ...(accept !== undefined && brokerMode.kind === 'embedded'
+                ? { beforeAck: (msg) => accept.accept(msg) }
+                : {}),
+            });
     } catch (err) {
+      await uplink?.close();
       await registry.close();
       throw err;
+    }
+    if (uplink !== undefined) {
+      const running = uplink;
+      metrics.observeUplink(() => running.stats());
     }
     const agent = new Agent({
       node,
@@ -107,6 +168,7 @@ export const agentCommand = {
       process.off('SIGTERM', onSignal);
       await http.close();
       await dataPlane?.close();
+      await uplink?.close();
       await registry.close();
       log.info('agent stopped');
       log.flush();

@@ -14,7 +14,6 @@ import { registryDeviceLabels } from './device-labels.ts';
 import { BrokerDevicePublisher } from './device-publisher.ts';
 import { EmbeddedBroker, type BeforeAck } from './embedded-broker.ts';
 import { BrokerConfigError } from './errors.ts';
-import { ExternalBroker } from './external-broker.ts';
 import type { NodeBroker } from './node-broker.ts';
 import { CachingTokenReviewer } from './token-review.ts';
 
@@ -48,6 +47,8 @@ export class DataPlane {
     if (opts.broker.kind === 'external') {
       const ca =
         opts.broker.caFile === undefined ? undefined : await readConfigFile(opts.broker.caFile);
+      // Loaded only for an external broker: the MQTT client costs ~20 MB of memory.
+      const { ExternalBroker } = await import('./external-broker.ts');
       const broker = new ExternalBroker({
         url: opts.broker.url,
         clientId: `edgebridge-agent-${opts.node}`,

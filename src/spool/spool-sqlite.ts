@@ -120,10 +120,18 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
   #sweepTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #diskFull = false;
+  /** Dropping oldest messages to make room: logged when it starts, not at every commit. */
+  #dropping = false;
 
   /** Reads: the last row handed out, rows handed out and not acknowledged (seq -> size). */
   #cursor = 0;
   readonly #inFlight = new Map<number, number>();
+  /**
+   * After rewind(): the rows that were in flight (seq -> size) and the cursor
+   * then. Rows up to `end` not in `rows` were acknowledged or removed meanwhile
+   * and, their deletion perhaps not yet committed, must not be handed out again.
+   */
+  #replay: { rows: Map<number, number>; end: number } | undefined;
   #reads: Promise<unknown> = Promise.resolve();
 
   readonly #counts = { appended: 0, sent: 0, dropped: 0, expired: 0, corrupt: 0 };
@@ -214,10 +222,12 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
     }
     let acked = 0;
     for (const seq of seqs) {
-      const size = this.#inFlight.get(seq);
+      // Read again since a rewind, or read before it and not yet read again.
+      const size = this.#inFlight.get(seq) ?? this.#replay?.rows.get(seq);
       // Gone already: dropped or expired while in flight.
       if (size === undefined) continue;
       this.#inFlight.delete(seq);
+      this.#replay?.rows.delete(seq);
       this.#remove(seq, size);
       acked += 1;
     }
@@ -226,6 +236,24 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
     return new Promise<void>((resolve) => {
       this.#ackWaiters.push(resolve);
       this.#groupCommit.queued(this.#queuedMessages + this.#removals.length);
+    });
+  }
+
+  rewind(): void {
+    if (this.#state !== 'open') return;
+    // After the reads already asked for, so that no batch mixes the two.
+    this.#reads = this.#reads.then(() => {
+      if (this.#inFlight.size === 0) return;
+      const rows = this.#replay?.rows ?? new Map<number, number>();
+      let first = this.#cursor;
+      for (const [seq, size] of this.#inFlight) {
+        rows.set(seq, size);
+        if (seq < first) first = seq;
+      }
+      for (const seq of rows.keys()) if (seq < first) first = seq;
+      this.#inFlight.clear();
+      this.#replay = { rows, end: Math.max(this.#cursor, this.#replay?.end ?? 0) };
+      this.#cursor = first - 1;
     });
   }
 
@@ -288,6 +316,11 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
       let corrupt = 0;
       for (const row of rows) {
         this.#cursor = row.seq;
+        const replay = this.#replay;
+        if (replay !== undefined) {
+          if (row.seq >= replay.end) this.#replay = undefined;
+          if (row.seq <= replay.end && !replay.rows.delete(row.seq)) continue;
+        }
         if ('corrupt' in row) {
           corrupt += 1;
           this.#corrupt(row);
@@ -469,11 +502,17 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
       const bytes = gone(result.dropped) + result.insertsDroppedBytes;
       this.#budget.give(result.insertsDroppedBytes);
       this.#counts.dropped += dropped;
-      this.#log?.warn(
-        { dir: this.#store.dir, count: dropped, bytes },
-        'spool full: dropped the oldest messages',
-      );
+      // Once per run of dropping commits: a spool kept full would log every commit.
+      if (!this.#dropping) {
+        this.#dropping = true;
+        this.#log?.warn(
+          { dir: this.#store.dir, count: dropped, bytes },
+          'spool full: dropping the oldest messages (counted in stats().dropped) until there is room',
+        );
+      }
       this.#emit('dropped', { count: dropped, bytes });
+    } else if (inserted > 0) {
+      this.#dropping = false;
     }
     if (inserted > 0) {
       this.#counts.appended += inserted;

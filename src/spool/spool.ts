@@ -113,6 +113,14 @@ export interface Spool extends EventEmitter<SpoolEvents> {
    * delivers them again). Acking twice is a no-op.
    */
   ack(batch: SpoolBatch): Promise<void>;
+  /**
+   * Forgets what was handed out and not acknowledged, so that the next reads
+   * hand it out again, oldest first, before anything newer: what a consumer
+   * calls when it lost track of its batches (a dropped connection) and must
+   * resend them in order. Acknowledging a batch read before the rewind still
+   * works.
+   */
+  rewind(): void;
   stats(): SpoolStats;
   /** Stops new work, commits what is queued, releases the files. Idempotent. */
   close(): Promise<void>;

@@ -83,3 +83,83 @@ export async function makeControlPlaneCerts(dir: string): Promise<ControlPlaneCe
     serviceAccountPub: f('sa.pub'),
   };
 }
+
+export interface MqttTlsCerts {
+  ca: string;
+  caKey: string;
+  /** Server certificate for 127.0.0.1 / localhost. */
+  serverCert: string;
+  serverKey: string;
+  /** Client certificate (CN edgebridge-node) signed by the same CA. */
+  clientCert: string;
+  clientKey: string;
+}
+
+/** A throw-away CA with a server and a client certificate, for TLS to a broker. */
+export async function makeMqttTlsCerts(dir: string): Promise<MqttTlsCerts> {
+  const openssl = requireProgram('openssl');
+  const f = (name: string): string => path.join(dir, name);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await run(openssl, [
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+    '-days',
+    '7',
+    '-subj',
+    '/CN=edgebridge-test-mqtt-ca',
+  ]);
+  const sign = async (name: string, cn: string, ext: string[]): Promise<void> => {
+    await run(openssl, [
+      'req',
+      ...ec,
+      '-keyout',
+      f(`${name}.key`),
+      '-out',
+      f(`${name}.csr`),
+      '-subj',
+      `/CN=${cn}`,
+    ]);
+    await writeFile(f(`${name}.ext`), [...ext, ''].join('\n'));
+    await run(openssl, [
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f(`${name}.crt`),
+      '-days',
+      '7',
+      '-extfile',
+      f(`${name}.ext`),
+    ]);
+  };
+  await sign('server', 'cloud-broker', [
+    'basicConstraints=CA:FALSE',
+    'keyUsage=digitalSignature,keyEncipherment',
+    'extendedKeyUsage=serverAuth',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+  ]);
+  await sign('client', 'edgebridge-node', [
+    'basicConstraints=CA:FALSE',
+    'keyUsage=digitalSignature,keyEncipherment',
+    'extendedKeyUsage=clientAuth',
+  ]);
+  return {
+    ca: f('ca.crt'),
+    caKey: f('ca.key'),
+    serverCert: f('server.crt'),
+    serverKey: f('server.key'),
+    clientCert: f('client.crt'),
+    clientKey: f('client.key'),
+  };
+}

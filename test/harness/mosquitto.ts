@@ -14,6 +14,10 @@ export interface MosquittoOptions {
   persistence?: boolean;
   /** Further mosquitto.conf lines, appended after the harness's own. */
   extraConfig?: string[];
+  /** Where the persistence database goes (default `<dir>/data`), e.g. a directory a test inspects. */
+  dataDir?: string;
+  /** Serve TLS (mqtts://) with this server certificate; `requireCertificate` asks clients for one signed by `ca`. */
+  tls?: { ca: string; cert: string; key: string; requireCertificate?: boolean };
 }
 
 export interface Mosquitto {
@@ -32,14 +36,17 @@ export interface Mosquitto {
   kill(): Promise<void>;
   /** Stops if running, then starts again on the same port with the same data directory. */
   restart(): Promise<void>;
+  /** Starts again after stop/kill, on the same port with the same data directory; no-op if running. */
+  start(): Promise<void>;
 }
 
 /** Starts a mosquitto broker on 127.0.0.1 with its own config, port, pid file and data directory. */
 export async function startMosquitto(opts: MosquittoOptions): Promise<Mosquitto> {
   requireProgram(MOSQUITTO);
   const dir = scratchDir(`mosquitto-${opts.name}`);
-  const dataDir = path.join(dir, 'data');
-  mkdirSync(dataDir);
+  const dataDir = opts.dataDir ?? path.join(dir, 'data');
+  mkdirSync(dataDir, { recursive: true });
+  const tls = opts.tls;
   const port = await freePort();
   const config = path.join(dir, 'mosquitto.conf');
   writeFileSync(
@@ -54,6 +61,14 @@ export async function startMosquitto(opts: MosquittoOptions): Promise<Mosquitto>
       `persistence_location ${dataDir}/`,
       'log_dest stderr',
       'log_type all',
+      ...(tls === undefined
+        ? []
+        : [
+            `cafile ${tls.ca}`,
+            `certfile ${tls.cert}`,
+            `keyfile ${tls.key}`,
+            `require_certificate ${tls.requireCertificate === true ? 'true' : 'false'}`,
+          ]),
       ...(opts.extraConfig ?? []),
       '',
     ].join('\n'),
@@ -78,7 +93,7 @@ export async function startMosquitto(opts: MosquittoOptions): Promise<Mosquitto>
 
   return {
     name: opts.name,
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${tls === undefined ? 'mqtt' : 'mqtts'}://127.0.0.1:${port}`,
     port,
     dir,
     get pid() {
@@ -97,6 +112,10 @@ export async function startMosquitto(opts: MosquittoOptions): Promise<Mosquitto>
     },
     async restart() {
       await proc?.stop();
+      await start();
+    },
+    async start() {
+      if (proc !== undefined && !proc.exited) return;
       await start();
     },
   };

@@ -1,0 +1,284 @@
+// The uplink sender: takes batches from the spool and publishes them to the
+// cloud broker with QoS 1, many in flight, acknowledging a batch to the spool
+// once every message of it has its PUBACK. On a lost connection it reconnects
+// with capped, jittered backoff and rewinds the spool, so that everything not
+// acknowledged is sent again oldest first, before anything newer: per device,
+// the first arrivals at the cloud stay in order, and duplicates (at-least-once)
+// carry the same message id.
+import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { Spool, SpoolBatch, SpoolMessage } from '../../spool/index.ts';
+import { Backoff, sleep, type BackoffOptions } from '../../util/backoff.ts';
+import { connectOnce } from './connect-once.ts';
+import { UplinkConfigError } from './errors.ts';
+import { remoteTopic } from './topics.ts';
+
+/** MQTT 5 user properties on every message sent up. */
+export const PROP_ID = 'edgebridge-id';
+export const PROP_TIMESTAMP = 'edgebridge-timestamp';
+export const PROP_HISTORICAL = 'edgebridge-historical';
+
+/** Most messages taken from the spool in one read. */
+const READ_MAX = 500;
+/**
+ * PUBACK reason codes that say this message will never be taken (bad topic,
+ * too large, bad payload format): it is dropped, counted and logged, rather
+ * than blocking everything behind it. Other refusals are retried.
+ */
+const NEVER_TAKEN = new Set([0x90, 0x95, 0x99]);
+
+export interface CloudSenderOptions {
+  spool: Spool;
+  url: string;
+  clientId: string;
+  keepaliveSeconds: number;
+  /** Most messages awaiting PUBACK; also bounded by the broker's Receive Maximum. */
+  maxInFlight: number;
+  /** Expanded cloud topic prefix. */
+  prefix: string;
+  /** Credentials and TLS for each connection; an UplinkConfigError stops the sender. */
+  connectionOptions: () => Promise<IClientOptions>;
+  log: Logger;
+  /** Called with each new connection before sending starts (the downlink subscribes here). */
+  onConnect?: (client: MqttClient) => Promise<void>;
+  backoff?: BackoffOptions;
+}
+
+export interface CloudSenderStats {
+  connected: boolean;
+  /** Messages the cloud broker acknowledged. */
+  published: number;
+  /** Messages sent again after a lost connection. */
+  resent: number;
+  /** Messages the cloud refused for good (dropped, counted). */
+  rejected: number;
+  /** Successful connections. */
+  connects: number;
+}
+
+export class CloudSender {
+  readonly #o: CloudSenderOptions;
+  readonly #stats: CloudSenderStats = {
+    connected: false,
+    published: 0,
+    resent: 0,
+    rejected: 0,
+    connects: 0,
+  };
+  /** Ids sent and not acknowledged on the current connection; what a reconnect sends again. */
+  #unacked = new Set<string>();
+  #resend = new Set<string>();
+  /** Something changed (new messages, a PUBACK, a lost connection): the loop looks again. */
+  #dirty = false;
+  #wake: (() => void) | undefined;
+  readonly #onAppended = (): void => this.#poke();
+
+  constructor(options: CloudSenderOptions) {
+    this.#o = options;
+  }
+
+  stats(): CloudSenderStats {
+    return { ...this.#stats };
+  }
+
+  /** Sends until the signal aborts; rejects only with a terminal UplinkConfigError. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { log } = this.#o;
+    const backoff = new Backoff(this.#o.backoff);
+    this.#o.spool.on('appended', this.#onAppended);
+    const onAbort = (): void => this.#poke();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (!signal.aborted) {
+        let connection;
+        try {
+          const options = await this.#o.connectionOptions();
+          connection = await connectOnce(
+            this.#o.url,
+            {
+              ...options,
+              clientId: this.#o.clientId,
+              keepalive: this.#o.keepaliveSeconds,
+              clean: true,
+            },
+            signal,
+          );
+        } catch (err) {
+          if (err instanceof UplinkConfigError) throw err;
+          if (signal.aborted) break;
+          const delay = backoff.nextDelay();
+          log.warn(
+            { url: this.#o.url, err: (err as Error).message, retryInMs: delay },
+            'uplink: cloud broker unavailable',
+          );
+          await sleep(delay, signal).catch(() => undefined);
+          continue;
+        }
+        backoff.reset();
+        const { client, connack } = connection;
+        const receiveMaximum = connack.properties?.receiveMaximum ?? 65535;
+        const window = Math.max(1, Math.min(this.#o.maxInFlight, receiveMaximum));
+        log.info({ url: this.#o.url, window }, 'uplink: connected to the cloud broker');
+        const lost = await this.#session(client, window, signal);
+        client.end(true);
+        if (signal.aborted) break;
+        const delay = backoff.nextDelay();
+        log.warn({ err: lost, retryInMs: delay }, 'uplink: connection to the cloud broker lost');
+        await sleep(delay, signal).catch(() => undefined);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.#o.spool.off('appended', this.#onAppended);
+      this.#stats.connected = false;
+    }
+  }
+
+  /** Sends over one connection until it is lost (resolves with why) or the signal aborts. */
+  async #session(client: MqttClient, window: number, signal: AbortSignal): Promise<string> {
+    const { spool, log } = this.#o;
+    let lost: string | undefined;
+    const onLost = (why: string) => (): void => {
+      lost ??= why;
+      this.#poke();
+    };
+    const onError = (err: Error): void => onLost(err.message)();
+    const onClose = onLost('connection closed');
+    const onDisconnect = onLost('the broker sent DISCONNECT');
+    client.on('error', onError);
+    client.on('close', onClose);
+    client.on('disconnect', onDisconnect);
+    this.#stats.connected = true;
+    this.#stats.connects += 1;
+    const connectedAt = Date.now();
+    // Whatever the last connection left unacknowledged goes first, in order.
+    spool.rewind();
+    for (const id of this.#unacked) this.#resend.add(id);
+    this.#unacked = new Set();
+    let inFlight = 0;
+    try {
+      await this.#o.onConnect?.(client);
+      while (lost === undefined && !signal.aborted) {
+        this.#dirty = false;
+        if (inFlight >= window) {
+          await this.#idle();
+          continue;
+        }
+        const batch = await spool.read(Math.min(READ_MAX, window - inFlight));
+        if (batch.messages.length === 0) {
+          await this.#idle();
+          continue;
+        }
+        // Read but not sent if the connection went meanwhile: the next rewind has it.
+        if (lost !== undefined) break;
+        inFlight += batch.messages.length;
+        this.#publish(
+          client,
+          batch,
+          connectedAt,
+          () => {
+            inFlight -= 1;
+            this.#poke();
+          },
+          (why) => onLost(why)(),
+        );
+      }
+    } catch (err) {
+      lost ??= (err as Error).message;
+      log.warn({ err: (err as Error).message }, 'uplink: sending stopped');
+    } finally {
+      this.#stats.connected = false;
+      client.off('error', onError);
+      client.off('close', onClose);
+      client.off('disconnect', onDisconnect);
+      client.on('error', () => undefined);
+    }
+    return lost ?? 'stopped';
+  }
+
+  #publish(
+    client: MqttClient,
+    batch: SpoolBatch,
+    connectedAt: number,
+    settled: () => void,
+    fail: (why: string) => void,
+  ): void {
+    const { spool, log } = this.#o;
+    let pending = batch.messages.length;
+    let failed = false;
+    const done = (): void => {
+      settled();
+      pending -= 1;
+      if (pending === 0 && !failed) {
+        spool.ack(batch).catch((err: unknown) => {
+          log.warn(
+            { err: (err as Error).message },
+            'uplink: acknowledging a sent batch failed; it will be sent again',
+          );
+        });
+      }
+    };
+    // One write for the batch rather than one per message (writev was a tenth of the CPU).
+    const stream = client.stream as { cork?: () => void; uncork?: () => void } | undefined;
+    stream?.cork?.();
+    process.nextTick(() => stream?.uncork?.());
+    for (const m of batch.messages) {
+      const resent = this.#resend.delete(m.id);
+      if (resent) this.#stats.resent += 1;
+      this.#unacked.add(m.id);
+      client.publish(
+        remoteTopic(this.#o.prefix, m.topic),
+        m.payload,
+        { qos: 1, properties: properties(m, resent || m.timestamp < connectedAt) },
+        (err, packet) => {
+          if (err === undefined || err === null) {
+            this.#unacked.delete(m.id);
+            this.#stats.published += 1;
+            done();
+            return;
+          }
+          const code = (err as { code?: unknown }).code;
+          if (typeof code === 'number' && NEVER_TAKEN.has(code)) {
+            this.#unacked.delete(m.id);
+            this.#stats.rejected += 1;
+            log.error(
+              { id: m.id, topic: m.topic, reasonCode: code, err: err.message },
+              'uplink: the cloud broker refused a message for good; dropped',
+            );
+            done();
+            return;
+          }
+          // Connection gone, or a refusal worth retrying: reconnect and resend.
+          failed = true;
+          settled();
+          fail(packet === undefined ? err.message : `PUBACK: ${err.message}`);
+        },
+      );
+    }
+  }
+
+  #poke(): void {
+    this.#dirty = true;
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** Waits for the next poke, unless one came since the loop last looked. */
+  #idle(): Promise<void> {
+    if (this.#dirty) return Promise.resolve();
+    return new Promise((resolve) => (this.#wake = resolve));
+  }
+}
+
+function properties(m: SpoolMessage, historical: boolean): IPublishPacket['properties'] {
+  const userProperties: Record<string, string> = {
+    [PROP_ID]: m.id,
+    [PROP_TIMESTAMP]: String(m.timestamp),
+  };
+  if (historical) userProperties[PROP_HISTORICAL] = 'true';
+  const props: NonNullable<IPublishPacket['properties']> = { userProperties };
+  if (m.expiresAt !== undefined) {
+    props.messageExpiryInterval = Math.max(1, Math.ceil((m.expiresAt - Date.now()) / 1000));
+  }
+  return props;
+}
