@@ -5,10 +5,16 @@
 // acknowledged is sent again oldest first, before anything newer: per device,
 // the first arrivals at the cloud stay in order, and duplicates (at-least-once)
 // carry the same message id.
-import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Spool, SpoolBatch, SpoolMessage } from '../../spool/index.ts';
 import { Backoff, sleep, type BackoffOptions } from '../../util/backoff.ts';
+import {
+  NoStore,
+  PACKET_TOO_LARGE,
+  publishBatch,
+  type OutgoingPublish,
+} from './batch-publisher.ts';
 import { connectOnce } from './connect-once.ts';
 import { UplinkConfigError } from './errors.ts';
 import { remoteTopic } from './topics.ts';
@@ -19,13 +25,21 @@ export const PROP_TIMESTAMP = 'edgebridge-timestamp';
 export const PROP_HISTORICAL = 'edgebridge-historical';
 
 /** Most messages taken from the spool in one read. */
-const READ_MAX = 500;
+const READ_MAX = 1000;
+/**
+ * The loop reads again once this share of the window is free, not at every
+ * PUBACK: reading, writing and acknowledging one message at a time cost more
+ * than the messages.
+ */
+const REFILL_AT = 0.5;
+/** MQTT's largest packet, when the broker states no Maximum Packet Size. */
+const MQTT_MAX_PACKET = 268_435_455;
 /**
  * PUBACK reason codes that say this message will never be taken (bad topic,
  * too large, bad payload format): it is dropped, counted and logged, rather
  * than blocking everything behind it. Other refusals are retried.
  */
-const NEVER_TAKEN = new Set([0x90, 0x95, 0x99]);
+const NEVER_TAKEN = new Set([0x90, PACKET_TOO_LARGE, 0x99]);
 
 export interface CloudSenderOptions {
   spool: Spool;
@@ -100,6 +114,8 @@ export class CloudSender {
               clientId: this.#o.clientId,
               keepalive: this.#o.keepaliveSeconds,
               clean: true,
+              // The spool is the store: a reconnect resends from there.
+              outgoingStore: new NoStore(),
             },
             signal,
           );
@@ -118,8 +134,9 @@ export class CloudSender {
         const { client, connack } = connection;
         const receiveMaximum = connack.properties?.receiveMaximum ?? 65535;
         const window = Math.max(1, Math.min(this.#o.maxInFlight, receiveMaximum));
+        const maxPacketSize = connack.properties?.maximumPacketSize ?? MQTT_MAX_PACKET;
         log.info({ url: this.#o.url, window }, 'uplink: connected to the cloud broker');
-        const lost = await this.#session(client, window, signal);
+        const lost = await this.#session(client, window, maxPacketSize, signal);
         client.end(true);
         if (signal.aborted) break;
         const delay = backoff.nextDelay();
@@ -134,7 +151,12 @@ export class CloudSender {
   }
 
   /** Sends over one connection until it is lost (resolves with why) or the signal aborts. */
-  async #session(client: MqttClient, window: number, signal: AbortSignal): Promise<string> {
+  async #session(
+    client: MqttClient,
+    window: number,
+    maxPacketSize: number,
+    signal: AbortSignal,
+  ): Promise<string> {
     const { spool, log } = this.#o;
     let lost: string | undefined;
     const onLost = (why: string) => (): void => {
@@ -155,11 +177,12 @@ export class CloudSender {
     for (const id of this.#unacked) this.#resend.add(id);
     this.#unacked = new Set();
     let inFlight = 0;
+    const refillAt = Math.max(1, Math.floor(window * REFILL_AT));
     try {
       await this.#o.onConnect?.(client);
       while (lost === undefined && !signal.aborted) {
         this.#dirty = false;
-        if (inFlight >= window) {
+        if (window - inFlight < refillAt) {
           await this.#idle();
           continue;
         }
@@ -175,6 +198,7 @@ export class CloudSender {
           client,
           batch,
           connectedAt,
+          maxPacketSize,
           () => {
             inFlight -= 1;
             this.#poke();
@@ -199,6 +223,7 @@ export class CloudSender {
     client: MqttClient,
     batch: SpoolBatch,
     connectedAt: number,
+    maxPacketSize: number,
     settled: () => void,
     fail: (why: string) => void,
   ): void {
@@ -217,26 +242,24 @@ export class CloudSender {
         });
       }
     };
-    // One write for the batch rather than one per message (writev was a tenth of the CPU).
-    const stream = client.stream as { cork?: () => void; uncork?: () => void } | undefined;
-    stream?.cork?.();
-    process.nextTick(() => stream?.uncork?.());
+    const now = Date.now();
+    const outgoing: OutgoingPublish[] = [];
     for (const m of batch.messages) {
       const resent = this.#resend.delete(m.id);
       if (resent) this.#stats.resent += 1;
       this.#unacked.add(m.id);
-      client.publish(
-        remoteTopic(this.#o.prefix, m.topic),
-        m.payload,
-        { qos: 1, properties: properties(m, resent || m.timestamp < connectedAt) },
-        (err, packet) => {
+      outgoing.push({
+        topic: remoteTopic(this.#o.prefix, m.topic),
+        payload: m.payload,
+        properties: properties(m, resent || m.timestamp < connectedAt, now),
+        done: (err) => {
           if (err === undefined || err === null) {
             this.#unacked.delete(m.id);
             this.#stats.published += 1;
             done();
             return;
           }
-          const code = (err as { code?: unknown }).code;
+          const code = err.code;
           if (typeof code === 'number' && NEVER_TAKEN.has(code)) {
             this.#unacked.delete(m.id);
             this.#stats.rejected += 1;
@@ -250,10 +273,11 @@ export class CloudSender {
           // Connection gone, or a refusal worth retrying: reconnect and resend.
           failed = true;
           settled();
-          fail(packet === undefined ? err.message : `PUBACK: ${err.message}`);
+          fail(typeof code === 'number' ? `PUBACK: ${err.message}` : err.message);
         },
-      );
+      });
     }
+    publishBatch(client, outgoing, maxPacketSize);
   }
 
   #poke(): void {
@@ -270,15 +294,19 @@ export class CloudSender {
   }
 }
 
-function properties(m: SpoolMessage, historical: boolean): IPublishPacket['properties'] {
+function properties(
+  m: SpoolMessage,
+  historical: boolean,
+  now: number,
+): OutgoingPublish['properties'] {
   const userProperties: Record<string, string> = {
     [PROP_ID]: m.id,
     [PROP_TIMESTAMP]: String(m.timestamp),
   };
   if (historical) userProperties[PROP_HISTORICAL] = 'true';
-  const props: NonNullable<IPublishPacket['properties']> = { userProperties };
+  const props: OutgoingPublish['properties'] = { userProperties };
   if (m.expiresAt !== undefined) {
-    props.messageExpiryInterval = Math.max(1, Math.ceil((m.expiresAt - Date.now()) / 1000));
+    props.messageExpiryInterval = Math.max(1, Math.ceil((m.expiresAt - now) / 1000));
   }
   return props;
 }

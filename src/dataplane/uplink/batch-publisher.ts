@@ -1,0 +1,107 @@
+// QoS 1 PUBLISH packets for a whole batch, encoded with mqtt-packet and written
+// to the socket in one write, while mqtt.js still allocates the packet ids and
+// matches the PUBACKs to their callbacks. mqtt.js's own publish() clones every
+// packet into its outgoing store, logs each step and writes packet by packet:
+// most of the sender's CPU and garbage went there.
+import { Readable } from 'node:stream';
+import type { IStore, MqttClient, PacketCallback } from 'mqtt';
+import mqttPacket, { type IPublishPacket } from 'mqtt-packet';
+
+/** PUBACK reason code for "Packet too large" (what the broker would answer). */
+export const PACKET_TOO_LARGE = 0x95;
+
+/** Called once per message: its PUBACK (err undefined), a refusal or a lost connection. */
+export type PublishDone = (err: (Error & { code?: number }) | undefined) => void;
+
+export interface OutgoingPublish {
+  topic: string;
+  payload: Buffer;
+  properties: NonNullable<IPublishPacket['properties']>;
+  done: PublishDone;
+}
+
+/**
+ * An outgoing store that keeps nothing: the spool is the sender's store (it
+ * resends from there after a reconnect), so mqtt.js need not copy packets. Its
+ * `del` answers every id so that mqtt.js hands each PUBACK to its callback.
+ */
+export class NoStore implements IStore {
+  put(_packet: unknown, cb: () => void): this {
+    cb();
+    return this;
+  }
+  createStream(): ReturnType<IStore['createStream']> {
+    // mqtt.js types this as readable-stream's Readable; it only reads from it.
+    return Readable.from([]) as unknown as ReturnType<IStore['createStream']>;
+  }
+  del(packet: { messageId?: number | undefined }, cb: PacketCallback): this {
+    cb(undefined, { cmd: 'puback', messageId: packet.messageId ?? 0 });
+    return this;
+  }
+  get(_packet: unknown, cb: PacketCallback): this {
+    cb(new Error('no packets are stored'));
+    return this;
+  }
+  close(cb: () => void): void {
+    cb();
+  }
+}
+
+/** The parts of MqttClient this reaches into (stable across mqtt 5.x). */
+interface ClientInternals {
+  messageIdProvider: { allocate(): number | null; deallocate(id: number): void };
+  outgoing: Record<number, { volatile: boolean; cmd: string; cb: PublishDone }>;
+  stream: { write(chunk: Buffer): boolean };
+}
+
+/**
+ * Sends `messages` as QoS 1 PUBLISHes in one socket write. A message larger
+ * than `maxPacketSize` is not sent; its `done` gets a "packet too large" error
+ * (soon, not from inside the call). Throws if the client has no free packet id (the caller's window
+ * must stay below 65535).
+ */
+export function publishBatch(
+  client: MqttClient,
+  messages: readonly OutgoingPublish[],
+  maxPacketSize: number,
+): void {
+  const c = client as unknown as ClientInternals;
+  const chunks: Buffer[] = [];
+  const tooLarge: PublishDone[] = [];
+  // One packet object, refilled: generate() reads it synchronously.
+  const packet: IPublishPacket = {
+    cmd: 'publish',
+    qos: 1,
+    dup: false,
+    retain: false,
+    topic: '',
+    payload: Buffer.alloc(0),
+    messageId: 0,
+  };
+  for (const m of messages) {
+    const messageId = c.messageIdProvider.allocate();
+    if (messageId === null) throw new Error('no MQTT packet id is free');
+    packet.topic = m.topic;
+    packet.payload = m.payload;
+    packet.messageId = messageId;
+    packet.properties = m.properties;
+    const bytes = mqttPacket.generate(packet, { protocolVersion: 5 });
+    if (bytes.length > maxPacketSize) {
+      c.messageIdProvider.deallocate(messageId);
+      tooLarge.push(m.done);
+      continue;
+    }
+    c.outgoing[messageId] = { volatile: false, cmd: 'publish', cb: m.done };
+    chunks.push(bytes);
+  }
+  if (chunks.length > 0) c.stream.write(Buffer.concat(chunks));
+  if (tooLarge.length === 0) return;
+  // Never from inside the call, like a PUBACK.
+  queueMicrotask(() => {
+    for (const done of tooLarge) {
+      const err: Error & { code?: number } = new Error('Publish error: Packet too large');
+      err.code = PACKET_TOO_LARGE;
+      done(err);
+    }
+  });
+}
