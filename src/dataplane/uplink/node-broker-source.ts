@@ -5,6 +5,7 @@
 // the message durable. The embedded broker calls accept() from its beforeAck
 // hook instead and needs none of this.
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
+import mqttPacket from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { Backoff, sleep, type BackoffOptions } from '../../util/backoff.ts';
 import { connectOnce } from './connect-once.ts';
@@ -27,8 +28,9 @@ const REFUSED_BACKOFF: BackoffOptions = { initialMs: 250, capMs: 5000 };
  */
 const DEFERRED = new Error('PUBACK deferred until the message is durable');
 
+/** PUBACKs go straight to the socket, a batch's in one write (per-packet writes cost more than storing). */
 interface PacketWriter {
-  _sendPacket(packet: { cmd: 'puback'; messageId: number; reasonCode: number }): void;
+  stream: { write(chunk: Buffer): boolean };
 }
 
 export interface NodeBrokerSourceOptions {
@@ -214,11 +216,13 @@ class SourceSession {
       }
       const client = this.#client;
       if (client === undefined || !client.connected) break;
-      const writer = client as unknown as PacketWriter;
+      const acks: Buffer[] = [];
       for (const { messageId } of batch) {
-        if (messageId !== undefined)
-          writer._sendPacket({ cmd: 'puback', messageId, reasonCode: 0 });
+        if (messageId !== undefined) {
+          acks.push(mqttPacket.generate({ cmd: 'puback', messageId }, { protocolVersion: 5 }));
+        }
       }
+      if (acks.length > 0) (client as unknown as PacketWriter).stream.write(Buffer.concat(acks));
     }
     this.#queue = [];
     this.#appending = undefined;
