@@ -488,6 +488,30 @@ describe('uplink to a real cloud broker', () => {
     ]);
   });
 
+  it('a message over the cloud broker Maximum Packet Size is dropped and counted; the rest go on, in order', async () => {
+    const cloud = await broker('cloud-max-packet', {
+      name: 'cloud-max-packet',
+      extraConfig: ['max_packet_size 2000'],
+    });
+    const rec = await recorder(cloud.url);
+    const running = await uplink({ cloud: { url: cloud.url } });
+    const topic = 'edgebridge/v1/default/dev-a/data';
+    for (const payload of ['first', 'x'.repeat(5000), 'last']) {
+      await running.uplink.accept({ topic, payload: Buffer.from(payload) });
+    }
+    await waitFor(
+      'the two small messages to arrive',
+      () => rec.arrivals.length === 2 && running.stats().sender.rejected === 1,
+      10_000,
+      () => JSON.stringify(running.stats().sender),
+    );
+    assert.deepEqual(
+      rec.arrivals.map((a) => a.payload),
+      ['first', 'last'],
+    );
+    assert.equal(running.stats().spool.depth, 0);
+  });
+
   it('accept() rejects with a coded UplinkRefusedError when the spool refuses, and resolves at once for topics that stay local', async () => {
     const cloud = await broker('cloud-refuse');
     const running = await uplink({ cloud: { url: cloud.url }, spool: { maxBytes: 100 } });

@@ -57,8 +57,8 @@ interface ClientInternals {
 /**
  * Sends `messages` as QoS 1 PUBLISHes in one socket write. A message larger
  * than `maxPacketSize` is not sent; its `done` gets a "packet too large" error
- * (soon, not from inside the call). Throws if the client has no free packet id (the caller's window
- * must stay below 65535).
+ * soon (never from inside the call). Throws if the client has no free packet
+ * id (the caller's window must stay below 65535).
  */
 export function publishBatch(
   client: MqttClient,
