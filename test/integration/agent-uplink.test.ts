@@ -90,7 +90,9 @@ describe('an agent with its embedded broker and an uplink', () => {
         users: [
           {
             name: 'producer',
-            passwordFrom: { secretKeyRef: { namespace: NS, name: 'broker-users', key: 'producer' } },
+            passwordFrom: {
+              secretKeyRef: { namespace: NS, name: 'broker-users', key: 'producer' },
+            },
             devices: [{ namespace: NS, publish: true }],
           },
         ],
