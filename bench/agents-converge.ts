@@ -126,18 +126,22 @@ try {
   await Promise.all(registries.map((r) => r.close()));
 
   // One real agent process, alone on its node, with RSS_DEVICES devices: as
-  // the image runs it (built JavaScript, the image's V8 flags), and from the
+  // the image runs it (built JavaScript, the image's V8 flags), the same
+  // without the embedded broker (the agent core alone), and from the
   // TypeScript sources with default flags (how the tests run it).
   await objects.deleteDiscovery('fleet');
   const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('npm run build failed');
+  const built = path.join(ROOT, 'dist/src/cli/main.js');
   const variants = [
+    { name: 'built, as the image runs it', cli: built, nodeArgs: IMAGE_NODE_ARGS, args: [] },
     {
-      name: 'built, as the image runs it',
-      cli: path.join(ROOT, 'dist/src/cli/main.js'),
+      name: 'built, no node broker',
+      cli: built,
       nodeArgs: IMAGE_NODE_ARGS,
+      args: ['--no-broker'],
     },
-    { name: 'from the sources, default flags', cli: undefined, nodeArgs: [] },
+    { name: 'from the sources, default flags', cli: undefined, nodeArgs: [], args: [] },
   ];
   for (const [i, v] of variants.entries()) {
     const discovery = `big-${i}`;
@@ -157,7 +161,7 @@ try {
     const agent = await startAgent({
       node,
       registryArgs: ['--kubeconfig', info.kubeconfigs.agent],
-      extraArgs: ['--log-level', 'info'],
+      extraArgs: ['--log-level', 'info', ...v.args],
       nodeArgs: v.nodeArgs,
       ...(v.cli !== undefined ? { cli: v.cli } : {}),
     });

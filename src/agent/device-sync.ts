@@ -224,17 +224,21 @@ export class DeviceSync {
   }
 
   /**
-   * Orders writes by a hash of node and device: every node of a fleet lists the
-   * same shared devices in the same order, and writing them in that order would
-   * make all nodes contend for the same Device at the same moment.
+   * Orders writes so that the nodes of a fleet, which list the same shared
+   * devices, do not write the same Device at the same moment (each such
+   * collision is a conflict the API server retries at full cost): every node
+   * walks the same ring of devices (sorted by a hash of the name), starting at
+   * a place of its own (a hash of the node). Nodes moving at a similar pace
+   * then stay apart for the whole walk.
    */
   #spread(writes: { name: string; run: () => Promise<void> }[]): (() => Promise<void>)[] {
-    const key = (name: string): string =>
-      createHash('sha1').update(`${this.#opts.node}/${name}`).digest('hex');
-    return writes
-      .map((w) => ({ k: key(w.name), run: w.run }))
+    const hash = (text: string): string => createHash('sha1').update(text).digest('hex');
+    const ring = writes
+      .map((w) => ({ k: hash(w.name), run: w.run }))
       .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
       .map((w) => w.run);
+    const start = Number.parseInt(hash(this.#opts.node).slice(0, 8), 16) % Math.max(1, ring.length);
+    return [...ring.slice(start), ...ring.slice(0, start)];
   }
 
   /** Logs and counts a failed write; true if it should be retried. */

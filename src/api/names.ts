@@ -7,7 +7,19 @@ import { createHash } from 'node:crypto';
  */
 export function deviceName(discovery: string, id: string, shared: boolean, node: string): string {
   const identity = shared ? id : `${id}\u0000${node}`;
-  const hash = createHash('sha256').update(identity).digest('hex').slice(0, 10);
-  // A DNS subdomain name is at most 253 characters.
-  return `${discovery.slice(0, 253 - hash.length - 1)}-${hash}`;
+  const hash = createHash('sha256').update(identity).digest('hex').slice(0, HASH_LENGTH);
+  return `${discoveryPart(discovery)}-${hash}`;
+}
+
+const HASH_LENGTH = 10;
+
+/** The part of a Discovery's name a Device name starts with (a DNS subdomain name is at most 253 characters). */
+export function discoveryPart(discovery: string): string {
+  return discovery.slice(0, 253 - HASH_LENGTH - 1);
+}
+
+/** The discoveryPart() a Device name was made from, or undefined if it is not such a name. */
+export function discoveryPartOf(device: string): string | undefined {
+  const m = /^(.+)-[0-9a-f]{10}$/.exec(device);
+  return m?.[1];
 }

@@ -2,7 +2,7 @@
 // which devices they may use. Parsed strictly: an unknown key or a bad value is
 // one BrokerConfigError naming where it is, so a typo cannot widen access.
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
+import { parseJsonOrYaml } from '../util/yaml.ts';
 import type { LabelSelector } from '../api/types.ts';
 import { labelSelectorRequirements } from '../registry/selectors.ts';
 import type { ValueRef } from '../registry/registry.ts';
@@ -73,7 +73,7 @@ export async function loadBrokerConfig(file: string): Promise<BrokerConfig> {
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text, { maxAliasCount: 100 });
+    doc = parseJsonOrYaml(text, { maxAliasCount: 100 });
   } catch (err) {
     throw new BrokerConfigError(`broker config ${file} is not YAML: ${(err as Error).message}`);
   }

@@ -1,6 +1,7 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
@@ -486,5 +487,65 @@ describe('the manifests (kustomize)', () => {
         hostPath: { path: '/var/lib/edgebridge', type: 'DirectoryOrCreate' },
       },
     );
+  });
+
+  it('turn the uplink on with the sample ConfigMap and DaemonSet patch, in a server-side dry run', async () => {
+    const info = await setup();
+    await installAgentRbac(info);
+    const root = path.resolve(import.meta.dirname, '..', '..', 'manifests');
+    const patched = await kubectl(
+      info,
+      'patch',
+      '--local',
+      '-f',
+      path.join(root, 'agent', 'daemonset.yaml'),
+      '--type',
+      'json',
+      '--patch-file',
+      path.join(root, 'samples', 'uplink-patch.yaml'),
+      '-o',
+      'json',
+    );
+    const ds = JSON.parse(patched) as {
+      spec: {
+        template: {
+          spec: {
+            containers: { args: string[]; volumeMounts: { name: string; mountPath: string }[] }[];
+            volumes: { name: string; configMap?: { name: string } }[];
+          };
+        };
+      };
+    };
+    const pod = ds.spec.template.spec;
+    assert.ok(
+      pod.containers[0]?.args.includes('--uplink-config=/etc/edgebridge/uplink/uplink.yaml'),
+    );
+    assert.equal(
+      pod.containers[0]?.volumeMounts.find((m) => m.name === 'uplink-config')?.mountPath,
+      '/etc/edgebridge/uplink',
+    );
+    assert.equal(
+      pod.volumes.find((v) => v.name === 'uplink-config')?.configMap?.name,
+      'edgebridge-uplink',
+    );
+    const file = path.join(scratchDir('uplink-manifests'), 'daemonset.json');
+    writeFileSync(file, patched);
+    const out = await kubectl(
+      info,
+      'apply',
+      '--server-side',
+      '--dry-run=server',
+      '--field-manager=edgebridge-test',
+      '-f',
+      file,
+      '-f',
+      path.join(root, 'samples', 'uplink-config.yaml'),
+      '-o',
+      'name',
+    );
+    assert.deepEqual(out.trim().split('\n').sort(), [
+      'configmap/edgebridge-uplink',
+      'daemonset.apps/edgebridge-agent',
+    ]);
   });
 });

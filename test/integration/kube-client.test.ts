@@ -33,7 +33,11 @@ function discovery(name: string): object {
     apiVersion: API_VERSION,
     kind: 'Discovery',
     metadata: { name, labels: { [TEST_LABEL]: run } },
-    spec: { handler: { name: 'simulated', details: { file: '/nonexistent' } } },
+    spec: {
+      handler: { name: 'simulated', details: { file: '/nonexistent' } },
+      // No node has this label: agents of other test files must not write these objects' status.
+      nodeSelector: { matchLabels: { 'edgebridge.io/test-no-agent': 'true' } },
+    },
   };
 }
 

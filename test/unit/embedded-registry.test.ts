@@ -25,6 +25,12 @@ import { RegistryRejectedError, RegistryUnavailableError } from '../../src/regis
 import type { DeviceView } from '../../src/registry/registry.ts';
 import { SelectorError } from '../../src/registry/selectors.ts';
 
+/** Replaces a file the way editors and config tools do (write aside, rename), so a watcher never reads it half-written. */
+async function replaceFile(file: string, text: string): Promise<void> {
+  await writeFile(`${file}.tmp`, text);
+  await rename(`${file}.tmp`, file);
+}
+
 const root = path.resolve(import.meta.dirname, '../..');
 const execFileAsync = promisify(execFile);
 
@@ -220,7 +226,7 @@ describe('embedded registry: Discoveries from the config file', () => {
     const f = await fixture();
     let registry = f.open();
     const first = byName(await discoveriesOf(registry), 'cams');
-    await writeFile(f.configFile, CONFIG.replace('timeoutSeconds: 2', 'timeoutSeconds: 5'));
+    await replaceFile(f.configFile, CONFIG.replace('timeoutSeconds: 2', 'timeoutSeconds: 5'));
     assert.equal(byName(await discoveriesOf(registry), 'cams').metadata.generation, 2);
     assert.equal(byName(await discoveriesOf(registry), 'sticks').metadata.generation, 1);
     await writeFile(
@@ -338,7 +344,7 @@ describe('embedded registry: Discoveries from the config file', () => {
     );
     await rm(f.configFile);
     await assert.rejects(registry.listDiscoveries({}), RegistryUnavailableError);
-    await writeFile(f.configFile, CONFIG);
+    await replaceFile(f.configFile, CONFIG);
     assert.equal((await registry.listDiscoveries({})).length, 2);
     await registry.close();
   });
@@ -357,7 +363,7 @@ describe('embedded registry: watchDiscoveries', () => {
       ['cams', 'sticks'],
     );
 
-    await writeFile(f.configFile, CONFIG.replace('capacity: 2', 'capacity: 4'));
+    await replaceFile(f.configFile, CONFIG.replace('capacity: 2', 'capacity: 4'));
     await until('the changed set', () => (seen.length >= 2 ? true : undefined));
     const sticks = seen[1]?.find((d) => d.metadata.name === 'sticks');
     assert.equal(sticks?.spec.capacity, 4);
@@ -365,13 +371,13 @@ describe('embedded registry: watchDiscoveries', () => {
     assert.equal(seen[1]?.length, 2, 'always the complete set');
 
     // Rewriting the same content changes nothing.
-    await writeFile(f.configFile, CONFIG.replace('capacity: 2', 'capacity: 4'));
+    await replaceFile(f.configFile, CONFIG.replace('capacity: 2', 'capacity: 4'));
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(seen.length, 2);
 
     stop.abort();
     await watching;
-    await writeFile(f.configFile, CONFIG);
+    await replaceFile(f.configFile, CONFIG);
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(seen.length, 2, 'no call after the watch stopped');
     await registry.close();
@@ -385,7 +391,7 @@ describe('embedded registry: watchDiscoveries', () => {
     const watching = registry.watchDiscoveries((d) => seen.push(d), stop.signal);
     await until('the first set', () => (seen.length >= 1 ? true : undefined));
 
-    await writeFile(f.configFile, '{{{ this is : not [ yaml');
+    await replaceFile(f.configFile, '{{{ this is : not [ yaml');
     await until('the error', () =>
       f.lines.some((l) => l.err?.code === 'EDGEBRIDGE_CONFIG_FILE') ? true : undefined,
     );
@@ -394,14 +400,14 @@ describe('embedded registry: watchDiscoveries', () => {
     assert.equal(f.lines.filter((l) => l.err?.code === 'EDGEBRIDGE_CONFIG_FILE').length, 1);
     assert.equal((await registry.listDiscoveries({})).length, 2);
 
-    await writeFile(f.configFile, '\u0000\u0001 binary garbage');
+    await replaceFile(f.configFile, '\u0000\u0001 binary garbage');
     await new Promise((r) => setTimeout(r, 400));
     await rm(f.configFile);
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(seen.length, 1);
     assert.equal((await registry.listDiscoveries({})).length, 2);
 
-    await writeFile(f.configFile, CONFIG.split('---')[0] ?? '');
+    await replaceFile(f.configFile, CONFIG.split('---')[0] ?? '');
     await until('the fixed set', () => (seen.length >= 2 ? true : undefined));
     assert.deepEqual(
       seen[1]?.map((d) => d.metadata.name),
@@ -437,7 +443,7 @@ describe('embedded registry: watchDiscoveries', () => {
     const watching = registry.watchDiscoveries((d) => seen.push(d), stop.signal);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(seen.length, 0, 'no set is known yet, so none is handed over');
-    await writeFile(f.configFile, CONFIG);
+    await replaceFile(f.configFile, CONFIG);
     await until('the set', () => (seen.length >= 1 ? true : undefined));
     assert.equal(seen[0]?.length, 2);
     stop.abort();

@@ -1,9 +1,11 @@
 // Device -> Discovery -> spec.uplink, for the uplink's selection. Behind a
-// small interface so that selection is testable without a registry; the
-// registry-backed directory follows Discoveries by watch and looks Devices up
-// by namespace, cached.
+// small interface so that selection is testable without a registry. The
+// registry-backed directory follows Discoveries by watch and reads the
+// Discovery from the Device's name (`<discovery>-<hash>`), so a device seen
+// for the first time needs no lookup and no cache can be stale.
 import type { Logger } from 'pino';
-import { LABEL_DISCOVERY, type Discovery } from '../../api/types.ts';
+import { discoveryPart, discoveryPartOf } from '../../api/names.ts';
+import type { Discovery } from '../../api/types.ts';
 import type { Registry } from '../../registry/registry.ts';
 import { Backoff, sleep } from '../../util/backoff.ts';
 
@@ -21,21 +23,13 @@ export interface DeviceDirectory {
   ): UplinkSpec | undefined | Promise<UplinkSpec | undefined>;
 }
 
-/** How long a namespace's Device list is trusted before a miss lists it again. */
-const DEVICE_LIST_MAX_AGE_MS = 5000;
-
-/** A directory over the registry: Discoveries by watch, Devices listed per namespace on a miss. */
+/** A directory over the registry's Discoveries, followed by watch. */
 export class RegistryDeviceDirectory implements DeviceDirectory {
   readonly #registry: Registry;
   readonly #log: Logger;
   readonly #stop = new AbortController();
-  /** `<namespace>/<discovery>` -> its spec.uplink. */
+  /** `<namespace>/<discoveryPart>` -> its spec.uplink. */
   #uplinks = new Map<string, UplinkSpec>();
-  /** Per namespace: Device name -> Discovery name, when listed, and a listing under way. */
-  readonly #devices = new Map<
-    string,
-    { byDevice: Map<string, string>; at: number; listing?: Promise<void> }
-  >();
   #watching: Promise<void> | undefined;
 
   constructor(registry: Registry, log: Logger) {
@@ -51,55 +45,15 @@ export class RegistryDeviceDirectory implements DeviceDirectory {
     return known;
   }
 
-  uplinkOf(
-    namespace: string,
-    device: string,
-  ): UplinkSpec | undefined | Promise<UplinkSpec | undefined> {
-    const entry = this.#devices.get(namespace);
-    const discovery = entry?.byDevice.get(device);
-    if (discovery !== undefined) return this.#uplinks.get(`${namespace}/${discovery}`);
-    if (entry !== undefined && Date.now() - entry.at < DEVICE_LIST_MAX_AGE_MS && !entry.listing) {
-      return undefined;
-    }
-    return this.#list(namespace).then(() => {
-      const d = this.#devices.get(namespace)?.byDevice.get(device);
-      return d === undefined ? undefined : this.#uplinks.get(`${namespace}/${d}`);
-    });
+  uplinkOf(namespace: string, device: string): UplinkSpec | undefined {
+    const discovery = discoveryPartOf(device);
+    return discovery === undefined ? undefined : this.#uplinks.get(`${namespace}/${discovery}`);
   }
 
   async close(): Promise<void> {
     this.#stop.abort(new Error('device directory closed'));
     await this.#watching;
   }
-
-  #list(namespace: string): Promise<void> {
-    const entry = this.#devices.get(namespace) ?? { byDevice: new Map<string, string>(), at: 0 };
-    this.#devices.set(namespace, entry);
-    entry.listing ??= this.#registry
-      .listDevices({ namespace })
-      .then(
-        (devices) => {
-          entry.byDevice = new Map(
-            devices.map((d) => [
-              d.metadata.name,
-              d.metadata.labels?.[LABEL_DISCOVERY] ?? d.spec.discovery,
-            ]),
-          );
-        },
-        (err: unknown) => {
-          this.#log.warn(
-            { namespace, err: (err as Error).message },
-            'uplink: listing Devices failed; their data is not sent until a later lookup succeeds',
-          );
-        },
-      )
-      .finally(() => {
-        entry.at = Date.now();
-        delete entry.listing;
-      });
-    return entry.listing;
-  }
-
   async #watch(onFirst: () => void): Promise<void> {
     const backoff = new Backoff();
     const signal = this.#stop.signal;
@@ -127,7 +81,10 @@ function uplinksOf(discoveries: readonly Discovery[]): Map<string, UplinkSpec> {
   const out = new Map<string, UplinkSpec>();
   for (const d of discoveries) {
     if (d.spec.uplink !== undefined) {
-      out.set(`${d.metadata.namespace ?? 'default'}/${d.metadata.name}`, d.spec.uplink);
+      out.set(
+        `${d.metadata.namespace ?? 'default'}/${discoveryPart(d.metadata.name)}`,
+        d.spec.uplink,
+      );
     }
   }
   return out;
