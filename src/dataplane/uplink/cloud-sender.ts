@@ -40,6 +40,13 @@ const MQTT_MAX_PACKET = 268_435_455;
  * than blocking everything behind it. Other refusals are retried.
  */
 const NEVER_TAKEN = new Set([0x90, PACKET_TOO_LARGE, 0x99]);
+/**
+ * The loop looks at the spool at least this often even without an event, so
+ * that a missed wake-up cannot leave messages waiting.
+ */
+const LOOK_AGAIN_MS = 1000;
+/** Messages in flight with no PUBACK for this long: the connection is treated as lost and everything is sent again. */
+const STALLED_MS = 30_000;
 
 export interface CloudSenderOptions {
   spool: Spool;
@@ -177,11 +184,16 @@ export class CloudSender {
     for (const id of this.#unacked) this.#resend.add(id);
     this.#unacked = new Set();
     let inFlight = 0;
+    let progressAt = Date.now();
     const refillAt = Math.max(1, Math.floor(window * REFILL_AT));
     try {
       await this.#o.onConnect?.(client);
       while (lost === undefined && !signal.aborted) {
         this.#dirty = false;
+        if (inFlight > 0 && Date.now() - progressAt > STALLED_MS) {
+          lost = `no PUBACK for ${STALLED_MS / 1000} s with ${inFlight} messages in flight`;
+          break;
+        }
         if (window - inFlight < refillAt) {
           await this.#idle();
           continue;
@@ -193,6 +205,7 @@ export class CloudSender {
         }
         // Read but not sent if the connection went meanwhile: the next rewind has it.
         if (lost !== undefined) break;
+        if (inFlight === 0) progressAt = Date.now();
         inFlight += batch.messages.length;
         this.#publish(
           client,
@@ -201,6 +214,7 @@ export class CloudSender {
           maxPacketSize,
           () => {
             inFlight -= 1;
+            progressAt = Date.now();
             this.#poke();
           },
           (why) => onLost(why)(),
@@ -287,10 +301,17 @@ export class CloudSender {
     wake?.();
   }
 
-  /** Waits for the next poke, unless one came since the loop last looked. */
+  /** Waits for the next poke (or LOOK_AGAIN_MS), unless one came since the loop last looked. */
   #idle(): Promise<void> {
     if (this.#dirty) return Promise.resolve();
-    return new Promise((resolve) => (this.#wake = resolve));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.#poke(), LOOK_AGAIN_MS);
+      timer.unref();
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 }
 
