@@ -17,15 +17,14 @@ export interface ControlPlaneCerts {
   serviceAccountPub: string;
 }
 
-/** Makes a throw-away CA, an API server serving certificate and a service account key pair with openssl. */
-export async function makeControlPlaneCerts(dir: string): Promise<ControlPlaneCerts> {
-  const openssl = requireProgram('openssl');
-  const f = (name: string): string => path.join(dir, name);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+/** A self-signed CA (ca.key, ca.crt via `f`) valid for a week. */
+async function makeCa(openssl: string, f: (name: string) => string, cn: string): Promise<void> {
   await run(openssl, [
     'req',
     '-x509',
-    ...ec,
+    ...EC_KEY,
     '-keyout',
     f('ca.key'),
     '-out',
@@ -33,11 +32,18 @@ export async function makeControlPlaneCerts(dir: string): Promise<ControlPlaneCe
     '-days',
     '7',
     '-subj',
-    '/CN=edgebridge-test-ca',
+    `/CN=${cn}`,
   ]);
+}
+
+/** Makes a throw-away CA, an API server serving certificate and a service account key pair with openssl. */
+export async function makeControlPlaneCerts(dir: string): Promise<ControlPlaneCerts> {
+  const openssl = requireProgram('openssl');
+  const f = (name: string): string => path.join(dir, name);
+  await makeCa(openssl, f, 'edgebridge-test-ca');
   await run(openssl, [
     'req',
-    ...ec,
+    ...EC_KEY,
     '-keyout',
     f('serving.key'),
     '-out',
@@ -99,24 +105,11 @@ export interface MqttTlsCerts {
 export async function makeMqttTlsCerts(dir: string): Promise<MqttTlsCerts> {
   const openssl = requireProgram('openssl');
   const f = (name: string): string => path.join(dir, name);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await run(openssl, [
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    f('ca.key'),
-    '-out',
-    f('ca.crt'),
-    '-days',
-    '7',
-    '-subj',
-    '/CN=edgebridge-test-mqtt-ca',
-  ]);
+  await makeCa(openssl, f, 'edgebridge-test-mqtt-ca');
   const sign = async (name: string, cn: string, ext: string[]): Promise<void> => {
     await run(openssl, [
       'req',
-      ...ec,
+      ...EC_KEY,
       '-keyout',
       f(`${name}.key`),
       '-out',
