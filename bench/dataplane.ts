@@ -167,6 +167,8 @@ async function uplinkProcess(
 ): Promise<UplinkProcess> {
   const p = await startUplinkProcess({
     config,
+    // As the image runs it (the Dockerfile's NODE_OPTIONS).
+    nodeArgs: ['--max-semi-space-size=2'],
     stateDir: work,
     logFile: path.join(work, `${name}.log`),
   });

@@ -24,10 +24,12 @@ export async function startUplinkProcess(opts: {
   stateDir: string;
   logFile: string;
   node?: string;
+  /** Arguments for node itself (e.g. the image's V8 flags). */
+  nodeArgs?: string[];
 }): Promise<UplinkProcess> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [CHILD, JSON.stringify(opts.config), opts.stateDir],
+    [...(opts.nodeArgs ?? []), CHILD, JSON.stringify(opts.config), opts.stateDir],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, EDGEBRIDGE_NODE: opts.node ?? 'node-1' },
