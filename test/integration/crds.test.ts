@@ -415,24 +415,28 @@ describe('the agent RBAC (manifests/rbac/)', () => {
   });
 });
 
+/** Server-side applies `sources` (-k DIR, -f FILE...) as a dry run; returns the objects' kind/name. */
+async function applyDryRun(info: ControlPlaneInfo, sources: string[]): Promise<string[]> {
+  const out = await kubectl(
+    info,
+    'apply',
+    '--server-side',
+    '--dry-run=server',
+    '--field-manager=edgebridge-test',
+    ...sources,
+    '-o',
+    'name',
+  );
+  return out.trim().split('\n');
+}
+
 describe('the manifests (kustomize)', () => {
   it('apply as a whole, agent DaemonSet included, in a server-side dry run', async () => {
     const info = await setup();
     // The namespace must exist for a dry run of the objects in it.
     await installAgentRbac(info);
     const manifests = path.resolve(import.meta.dirname, '..', '..', 'manifests');
-    const out = await kubectl(
-      info,
-      'apply',
-      '--server-side',
-      '--dry-run=server',
-      '--field-manager=edgebridge-test',
-      '-k',
-      manifests,
-      '-o',
-      'name',
-    );
-    const names = out.trim().split('\n');
+    const names = await applyDryRun(info, ['-k', manifests]);
     for (const expected of [
       'daemonset.apps/edgebridge-agent',
       'configmap/edgebridge-broker',
@@ -530,20 +534,13 @@ describe('the manifests (kustomize)', () => {
     );
     const file = path.join(scratchDir('uplink-manifests'), 'daemonset.json');
     writeFileSync(file, patched);
-    const out = await kubectl(
-      info,
-      'apply',
-      '--server-side',
-      '--dry-run=server',
-      '--field-manager=edgebridge-test',
+    const names = await applyDryRun(info, [
       '-f',
       file,
       '-f',
       path.join(root, 'samples', 'uplink-config.yaml'),
-      '-o',
-      'name',
-    );
-    assert.deepEqual(out.trim().split('\n').sort(), [
+    ]);
+    assert.deepEqual(names.sort(), [
       'configmap/edgebridge-uplink',
       'daemonset.apps/edgebridge-agent',
     ]);
