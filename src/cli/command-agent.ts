@@ -8,6 +8,7 @@ import type { RunningUplink, UplinkConfig } from '../dataplane/uplink/index.ts';
 import { createLogger } from '../log.ts';
 import { AgentMetrics } from '../metrics.ts';
 import { openRegistry } from '../registry/open.ts';
+import { applyHeapPolicy } from '../util/heap-policy.ts';
 import { brokerFlagOptions, brokerModeFrom } from './broker-flags.ts';
 import { UsageError } from './errors.ts';
 import { registryFlagOptions, registryOptionsFrom } from './registry-flags.ts';
@@ -29,6 +30,7 @@ function parseLabels(text: string | undefined): Record<string, string> | undefin
 
 export const agentCommand = {
   async run(argv: string[]): Promise<void> {
+    applyHeapPolicy();
     const { values, tokens } = parseArgs({
       args: argv,
       allowNegative: true,

@@ -4,7 +4,10 @@
 // stats line on every SIGUSR2; SIGTERM closes it cleanly.
 import { pino } from 'pino';
 import { startUplink, uplinkConfigFrom } from '../../src/dataplane/uplink/index.ts';
+import { applyHeapPolicy } from '../../src/util/heap-policy.ts';
 
+// As the agent runs the uplink.
+applyHeapPolicy();
 const [, , configJson = '{}', stateDir = '.'] = process.argv;
 const log = pino({ level: process.env.EDGEBRIDGE_LOG_LEVEL ?? 'warn' }, pino.destination(2));
 const config = uplinkConfigFrom(JSON.parse(configJson), stateDir);
@@ -15,7 +18,7 @@ const running = await startUplink(config, {
 });
 process.on('SIGUSR2', () => {
   process.stdout.write(
-    `${JSON.stringify({ ...running.stats(), rss: process.memoryUsage.rss() })}\n`,
+    `${JSON.stringify({ ...running.stats(), rss: process.memoryUsage.rss(), mem: process.memoryUsage() })}\n`,
   );
 });
 process.once('SIGTERM', () => {
