@@ -22,5 +22,8 @@ COPY --from=build /src/dist ./dist
 # The agent keeps its spool and embedded registry here; the DaemonSet mounts a hostPath.
 VOLUME ["/var/lib/edgebridge"]
 USER 1000:1000
-ENTRYPOINT ["node", "/opt/edgebridge/dist/src/cli/main.js"]
+# V8's lite mode (no JIT) takes the agent with 1,000 devices from 94 to 72 MB
+# and does not slow discovery, but halves the data path's throughput: the
+# uplink patch (manifests/samples/uplink-patch.yaml) runs node without it.
+ENTRYPOINT ["node", "--lite-mode", "/opt/edgebridge/dist/src/cli/main.js"]
 CMD ["agent"]

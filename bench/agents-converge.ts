@@ -13,6 +13,7 @@ import { AgentMetrics } from '../src/metrics.ts';
 import { loadKubeConfigFiles } from '../src/registry/kubernetes/client/kubeconfig.ts';
 import { KubernetesRegistry } from '../src/registry/kubernetes/registry.ts';
 import { startAgent } from '../test/harness/agent.ts';
+import { AGENT_NODE_ARGS, UPLINK_NODE_ARGS } from '../test/harness/node-flags.ts';
 import { ControlPlane } from '../test/harness/control-plane.ts';
 import { installCrds } from '../test/harness/crds.ts';
 import { edgeObjects, writeDevicesFile } from '../test/harness/devices.ts';
@@ -27,8 +28,6 @@ const RSS_DEVICES = Number(process.env.RSS_DEVICES ?? '1000');
 // Each poll lists every Device (up to ~14 kB each with 50 nodes): keep the measuring cheap.
 const POLL_MS = 1000;
 const ROOT = path.resolve(import.meta.dirname, '..');
-/** Keep equal to the Dockerfile's NODE_OPTIONS. */
-const IMAGE_NODE_ARGS = ['--max-semi-space-size=2'];
 
 const cp = new ControlPlane(scratchDir('bench-control-plane'));
 const results: [string, string][] = [];
@@ -126,21 +125,23 @@ try {
   await Promise.all(registries.map((r) => r.close()));
 
   // One real agent process, alone on its node, with RSS_DEVICES devices: as
-  // the image runs it (built JavaScript, the image's V8 flags), the same
-  // without the embedded broker (the agent core alone), and from the
-  // TypeScript sources with default flags (how the tests run it).
+  // the image runs it (built JavaScript, V8's lite mode), the same without the
+  // embedded broker (the agent core alone), with the JIT on (as the uplink
+  // patch runs it), and from the TypeScript sources with default flags (how
+  // the tests run it).
   await objects.deleteDiscovery('fleet');
   const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('npm run build failed');
   const built = path.join(ROOT, 'dist/src/cli/main.js');
   const variants = [
-    { name: 'built, as the image runs it', cli: built, nodeArgs: IMAGE_NODE_ARGS, args: [] },
+    { name: 'built, as the image runs it', cli: built, nodeArgs: AGENT_NODE_ARGS, args: [] },
     {
       name: 'built, no node broker',
       cli: built,
-      nodeArgs: IMAGE_NODE_ARGS,
+      nodeArgs: AGENT_NODE_ARGS,
       args: ['--no-broker'],
     },
+    { name: 'built, JIT on as with the uplink', cli: built, nodeArgs: UPLINK_NODE_ARGS, args: [] },
     { name: 'from the sources, default flags', cli: undefined, nodeArgs: [], args: [] },
   ];
   for (const [i, v] of variants.entries()) {
@@ -180,9 +181,15 @@ try {
     const status = readFileSync(`/proc/${String(agent.process.pid)}/status`, 'utf8');
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
     const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+    const mb = (field: string): string =>
+      (Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024).toFixed(1);
     results.push([
       `agent RSS with ${RSS_DEVICES} devices (${v.name})`,
       `${(rssKb / 1024).toFixed(1)} MB (peak ${(hwmKb / 1024).toFixed(1)} MB; target < 80 MB)`,
+    ]);
+    results.push([
+      '  of which anonymous / mapped files (node binary)',
+      `${mb('RssAnon')} / ${mb('RssFile')} MB`,
     ]);
     results.push([`  time to register ${RSS_DEVICES} devices`, `${registerS.toFixed(1)} s`]);
     await agent.stop();

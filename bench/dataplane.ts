@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
 import { openSpool, type SpoolInput } from '../src/spool/index.ts';
 import { startMosquitto, type Mosquitto } from '../test/harness/mosquitto.ts';
+import { UPLINK_NODE_ARGS } from '../test/harness/node-flags.ts';
 import { startUplinkProcess, type UplinkProcess } from '../test/harness/uplink-process.ts';
 
 const MESSAGES = Number(process.env.MESSAGES ?? 100_000);
@@ -167,8 +168,8 @@ async function uplinkProcess(
 ): Promise<UplinkProcess> {
   const p = await startUplinkProcess({
     config,
-    // As the image runs it (the Dockerfile's NODE_OPTIONS).
-    nodeArgs: ['--max-semi-space-size=2'],
+    // As the image runs it with the uplink patch.
+    nodeArgs: UPLINK_NODE_ARGS,
     stateDir: work,
     logFile: path.join(work, `${name}.log`),
   });

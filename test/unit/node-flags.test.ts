@@ -1,0 +1,44 @@
+// The benchmarks measure the agent with the flags of test/harness/node-flags.ts:
+// the image and the uplink patch must run it with the same ones.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { AGENT_NODE_ARGS, UPLINK_NODE_ARGS } from '../harness/node-flags.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const MAIN = '/opt/edgebridge/dist/src/cli/main.js';
+
+const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+/** The final stage's NODE_OPTIONS, split into flags. */
+const nodeOptions = (/^ENV NODE_OPTIONS=(.*)$/m.exec(dockerfile)?.[1] ?? '')
+  .split(' ')
+  .filter((f) => f !== '');
+
+/** The flags between `node` and the script in an exec-form command. */
+function flagsOf(command: unknown): string[] {
+  assert.ok(Array.isArray(command), `not an exec-form command: ${JSON.stringify(command)}`);
+  assert.equal(command[0], 'node');
+  assert.equal(command.at(-1), MAIN);
+  return command.slice(1, -1) as string[];
+}
+
+describe('node flags of the image', () => {
+  it('the Dockerfile runs the agent with AGENT_NODE_ARGS', () => {
+    const entrypoint = /^ENTRYPOINT (.*)$/m.exec(dockerfile)?.[1];
+    assert.ok(entrypoint !== undefined, 'the Dockerfile has no ENTRYPOINT');
+    const flags = [...nodeOptions, ...flagsOf(JSON.parse(entrypoint))];
+    assert.deepEqual(flags.sort(), [...AGENT_NODE_ARGS].sort());
+  });
+
+  it('the uplink patch runs it with UPLINK_NODE_ARGS', () => {
+    const patch = parse(
+      readFileSync(path.join(ROOT, 'manifests/samples/uplink-patch.yaml'), 'utf8'),
+    ) as { op: string; path: string; value: unknown }[];
+    const command = patch.find((p) => p.path === '/spec/template/spec/containers/0/command');
+    assert.ok(command !== undefined, 'the uplink patch sets no command');
+    const flags = [...nodeOptions, ...flagsOf(command.value)];
+    assert.deepEqual(flags.sort(), [...UPLINK_NODE_ARGS].sort());
+  });
+});
