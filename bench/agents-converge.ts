@@ -1,7 +1,13 @@
-// N agents (distinct node names, in this process) x M shared simulated devices
-// against a real control plane: time to converge, API writes per device,
-// writes in steady state (successful apply/delete requests); then one real agent process with 1,000 devices and its RSS.
-// AGENTS, DEVICES, STEADY_SECONDS and RSS_DEVICES set the sizes.
+// N agents (distinct node names, in this process) x M simulated devices against
+// a real control plane: time to converge, API writes per device, writes in
+// steady state (successful apply/delete requests); then one real agent process
+// with 1,000 devices and its RSS. Two fleets:
+//   shared: every node sees the same M devices (network cameras on one LAN):
+//           M Devices, each listing N nodes, each node applying its own entry;
+//   local:  each node has M devices of its own (USB, serial): N x M Devices
+//           with one node each (one Discovery per node, by nodeSelector).
+// AGENTS, DEVICES, STEADY_SECONDS and RSS_DEVICES set the sizes; FLEETS picks
+// the fleets (default "shared,local").
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,13 +17,17 @@ import { Agent } from '../src/agent/agent.ts';
 import { discardingPublisher } from '../src/agent/discarding-publisher.ts';
 import { AgentMetrics } from '../src/metrics.ts';
 import { loadKubeConfigFiles } from '../src/registry/kubernetes/client/kubeconfig.ts';
+import { KubeClient } from '../src/registry/kubernetes/client/kube-client.ts';
+import { runInformer } from '../src/registry/kubernetes/client/informer.ts';
+import { listWatch } from '../src/registry/kubernetes/client/list-watch.ts';
 import { KubernetesRegistry } from '../src/registry/kubernetes/registry.ts';
+import type { Device } from '../src/api/types.ts';
 import { startAgent } from '../test/harness/agent.ts';
 import { AGENT_NODE_ARGS, UPLINK_NODE_ARGS } from '../test/harness/node-flags.ts';
 import { ControlPlane } from '../test/harness/control-plane.ts';
 import { installCrds } from '../test/harness/crds.ts';
 import { edgeObjects, writeDevicesFile } from '../test/harness/devices.ts';
-import { testNamespace } from '../test/harness/kube.ts';
+import { createReadyNode, testNamespace } from '../test/harness/kube.ts';
 import { installAgentRbac } from '../test/harness/rbac.ts';
 import { scratchDir } from '../test/harness/workdir.ts';
 
@@ -25,39 +35,78 @@ const AGENTS = Number(process.env.AGENTS ?? '50');
 const DEVICES = Number(process.env.DEVICES ?? '200');
 const STEADY_SECONDS = Number(process.env.STEADY_SECONDS ?? '60');
 const RSS_DEVICES = Number(process.env.RSS_DEVICES ?? '1000');
-// Each poll lists every Device (up to ~14 kB each with 50 nodes): keep the measuring cheap.
-const POLL_MS = 1000;
+const FLEETS = (process.env.FLEETS ?? 'shared,local').split(',').filter((f) => f !== '');
 const ROOT = path.resolve(import.meta.dirname, '..');
 
 const cp = new ControlPlane(scratchDir('bench-control-plane'));
 const results: [string, string][] = [];
-const stop = new AbortController();
-try {
-  const info = await cp.ensure();
-  await installCrds(info);
-  await installAgentRbac(info);
-  const ns = await testNamespace(info, 'bench');
-  const objects = edgeObjects(info, ns.name);
-  const dir = scratchDir('bench-devices');
-  const file = path.join(dir, 'devices.json');
-  writeDevicesFile(
-    file,
-    Array.from({ length: DEVICES }, (_, i) => ({
-      id: `dev-${i}`,
-      properties: { SIM_INDEX: String(i) },
-    })),
-  );
-  await objects.createDiscovery('fleet', {
-    handler: { name: 'simulated', details: { file } },
-    intervalSeconds: 5,
-  });
+const dir = scratchDir('bench-devices');
+const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'error' });
 
-  const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'error' });
+type Info = Awaited<ReturnType<ControlPlane['ensure']>>;
+
+/** Runs AGENTS agents until every expected Device lists its nodes, then STEADY_SECONDS more. */
+async function fleet(info: Info, kind: 'shared' | 'local'): Promise<void> {
+  const ns = await testNamespace(info, `bench-${kind}`);
+  const objects = edgeObjects(info, ns.name);
+  const nodes = Array.from({ length: AGENTS }, (_, i) => `bench-${kind}-${i}`);
+  const devicesFile = (name: string, prefix: string): string => {
+    const file = path.join(dir, `${name}.json`);
+    writeDevicesFile(
+      file,
+      Array.from({ length: DEVICES }, (_, i) => ({
+        id: `${prefix}dev-${i}`,
+        properties: { SIM_INDEX: String(i) },
+      })),
+    );
+    return file;
+  };
+  if (kind === 'shared') {
+    await objects.createDiscovery('fleet', {
+      handler: { name: 'simulated', details: { file: devicesFile('shared', '') } },
+      intervalSeconds: 5,
+    });
+  } else {
+    for (const [i, node] of nodes.entries()) {
+      await createReadyNode(info, node);
+      await objects.createDiscovery(`local-${i}`, {
+        handler: { name: 'simulated', details: { file: devicesFile(node, `${node}-`) } },
+        nodeSelector: { matchLabels: { 'kubernetes.io/hostname': node } },
+        intervalSeconds: 5,
+      });
+    }
+  }
+  const expected = kind === 'shared' ? DEVICES : AGENTS * DEVICES;
+  const nodesEach = kind === 'shared' ? AGENTS : 1;
+
+  // The measuring side watches Devices (a list every second would cost the API server more than the fleet's writes).
+  const stop = new AbortController();
+  const watcher = new AbortController();
+  let complete = 0;
+  let converged: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (converged = resolve));
+  const client = new KubeClient(loadKubeConfigFiles([info.kubeconfigs.admin]));
+  const watching = runInformer<Device>(
+    {
+      source: listWatch<Device>(
+        client,
+        `/apis/edgebridge.io/v1alpha1/namespaces/${ns.name}/devices`,
+      ),
+      onSync: (items) => {
+        complete = 0;
+        for (const d of items) if ((d.status?.nodes ?? []).length === nodesEach) complete += 1;
+        if (items.length === expected && complete === expected) converged();
+      },
+      log,
+      what: 'devices',
+    },
+    watcher.signal,
+  );
+
   const metrics: AgentMetrics[] = [];
   const registries: KubernetesRegistry[] = [];
   const started = performance.now();
-  const runs = Array.from({ length: AGENTS }, (_, i) => {
-    const node = `bench-node-${i}`;
+  const runs = nodes.map((node) => {
     const m = new AgentMetrics({ processMetrics: false });
     metrics.push(m);
     const registry = new KubernetesRegistry({
@@ -76,7 +125,6 @@ try {
     });
     return agent.run(stop.signal);
   });
-
   const writes = async (): Promise<number> => {
     let sum = 0;
     for (const m of metrics) {
@@ -86,50 +134,70 @@ try {
     }
     return sum;
   };
-
-  for (;;) {
-    // An overloaded API server may reset the poll itself; poll again.
-    const devices = await objects.devices('fleet').catch(() => undefined);
-    if (devices === undefined) {
-      await sleep(POLL_MS);
-      continue;
-    }
-    const complete = devices.filter((d) => (d.status?.nodes ?? []).length === AGENTS).length;
-    if (devices.length === DEVICES && complete === DEVICES) break;
+  const progress = setInterval(() => {
     if (process.env.BENCH_VERBOSE !== undefined)
       console.error(
-        `${((performance.now() - started) / 1000).toFixed(1)} s: ${devices.length} devices, ${complete} complete`,
+        `${kind}: ${((performance.now() - started) / 1000).toFixed(1)} s, ${complete}/${expected} complete`,
       );
-    if (performance.now() - started > Number(process.env.CONVERGE_LIMIT_S ?? '900') * 1000)
-      throw new Error(`not converged in time: ${complete}/${DEVICES} devices complete`);
-    await sleep(POLL_MS);
+  }, 5000);
+  const limitS = Number(process.env.CONVERGE_LIMIT_S ?? '900');
+  try {
+    const timedOut = await Promise.race([
+      done.then(() => false),
+      // Unreferenced: once converged, this timer must not hold the process.
+      sleep(limitS * 1000, undefined, { ref: false }).then(() => true),
+    ]);
+    if (timedOut)
+      throw new Error(
+        `${kind}: not converged in ${limitS} s: ${complete}/${expected} Devices complete`,
+      );
+    const convergeS = (performance.now() - started) / 1000;
+    const writesAtConvergence = await writes();
+    const what =
+      kind === 'shared'
+        ? `${AGENTS} agents x the same ${DEVICES} devices (${DEVICES} Devices)`
+        : `${AGENTS} agents x ${DEVICES} devices each (${expected} Devices)`;
+    results.push([`${what}: time to converge`, `${convergeS.toFixed(1)} s (target < 30 s)`]);
+    results.push([
+      '  API writes per device',
+      `${(writesAtConvergence / expected).toFixed(2)} (${writesAtConvergence} writes; ${(writesAtConvergence / (DEVICES * AGENTS)).toFixed(2)} per device per node)`,
+    ]);
+    await sleep(STEADY_SECONDS * 1000);
+    const steady = (await writes()) - writesAtConvergence;
+    results.push([
+      `  writes per minute in steady state (over ${STEADY_SECONDS} s)`,
+      `${((steady * 60) / STEADY_SECONDS).toFixed(1)} (target 0)`,
+    ]);
+  } finally {
+    clearInterval(progress);
+    stop.abort();
+    watcher.abort();
+    await Promise.all(runs);
+    await watching;
+    client.close();
+    await Promise.all(registries.map((r) => r.close()));
+    // Later agents must not run this fleet's Discoveries (its Devices stay: no garbage collector runs here).
+    if (kind === 'shared') await objects.deleteDiscovery('fleet');
+    else for (const i of nodes.keys()) await objects.deleteDiscovery(`local-${i}`);
   }
-  const convergeS = (performance.now() - started) / 1000;
-  const writesAtConvergence = await writes();
-  results.push([
-    `${AGENTS} agents x ${DEVICES} devices: time to converge`,
-    `${convergeS.toFixed(1)} s (target < 30 s)`,
-  ]);
-  results.push([
-    'API writes per device (all nodes)',
-    `${(writesAtConvergence / DEVICES).toFixed(2)} (${writesAtConvergence} writes; ${(writesAtConvergence / DEVICES / AGENTS).toFixed(2)} per device per node)`,
-  ]);
-  await sleep(STEADY_SECONDS * 1000);
-  const steady = (await writes()) - writesAtConvergence;
-  results.push([
-    `writes per minute in steady state (over ${STEADY_SECONDS} s)`,
-    `${((steady * 60) / STEADY_SECONDS).toFixed(1)} (target 0)`,
-  ]);
-  stop.abort();
-  await Promise.all(runs);
-  await Promise.all(registries.map((r) => r.close()));
+}
+
+try {
+  const info = await cp.ensure();
+  await installCrds(info);
+  await installAgentRbac(info);
+  for (const kind of FLEETS) {
+    if (kind !== 'shared' && kind !== 'local') throw new Error(`FLEETS: unknown fleet '${kind}'`);
+    await fleet(info, kind);
+  }
+  const ns = await testNamespace(info, 'bench');
+  const objects = edgeObjects(info, ns.name);
 
   // One real agent process, alone on its node, with RSS_DEVICES devices: as
   // the image runs it (built JavaScript, V8's lite mode), the same without the
   // embedded broker (the agent core alone), with the JIT on (as the uplink
   // patch runs it), and from the TypeScript sources with default flags (how
   // the tests run it).
-  await objects.deleteDiscovery('fleet');
   const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('npm run build failed');
   const built = path.join(ROOT, 'dist/src/cli/main.js');
@@ -197,7 +265,6 @@ try {
     await objects.deleteDiscovery(discovery);
   }
 } finally {
-  stop.abort();
   await cp.stop();
 }
 console.log('\nedgebridge agent convergence benchmark');
