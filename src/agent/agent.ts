@@ -9,7 +9,7 @@ import { Backoff, sleep } from '../util/backoff.ts';
 import type { PublisherFactory } from './discovery-publisher.ts';
 import { DiscoveryRun } from './discovery-run.ts';
 
-/** How often node labels are re-read, so a relabelled node converges without a Discovery change. */
+/** How often the agent reconciles whatever its watches say: a missed event is not wrong for long. */
 const RESYNC_MS = 60_000;
 
 export interface AgentOptions {
@@ -38,6 +38,8 @@ export class Agent {
   /** One limit for all of this agent's registry writes: the server sees the agent, not its Discoveries. */
   readonly #writeLimit = new AdaptiveLimit();
   #latest: Discovery[] | undefined;
+  /** This node's labels as the Node watch last reported them. */
+  #labels: Record<string, string> | undefined;
   #ready = false;
   #pass: Promise<void> = Promise.resolve();
 
@@ -52,25 +54,38 @@ export class Agent {
 
   /** Runs until the signal aborts; then stops every run (leaving their Devices in place) and resolves. */
   async run(signal: AbortSignal): Promise<void> {
-    const { registry, log } = this.#opts;
+    const { registry, node, log } = this.#opts;
     const resync = setInterval(() => this.#enqueue(), RESYNC_MS);
     resync.unref();
-    const backoff = new Backoff();
+    // A relabelled node starts and stops its Discoveries at once, not at the next resync.
+    const nodeWatch = keepWatching(
+      'node',
+      () =>
+        registry.watchNodeLabels(
+          node,
+          (labels) => {
+            if (this.#labels !== undefined && sameLabels(this.#labels, labels)) return;
+            this.#labels = labels;
+            this.#enqueue();
+          },
+          signal,
+        ),
+      signal,
+      log,
+    );
     try {
-      while (!signal.aborted) {
-        try {
-          await registry.watchDiscoveries((discoveries) => {
+      await keepWatching(
+        'discovery',
+        () =>
+          registry.watchDiscoveries((discoveries) => {
             this.#latest = discoveries;
             this.#enqueue();
-          }, signal);
-        } catch (err) {
-          if (signal.aborted) break;
-          const delay = backoff.nextDelay();
-          log.warn({ err: (err as Error).message, retryInMs: delay }, 'discovery watch failed');
-          await sleep(delay, signal).catch(() => undefined);
-        }
-      }
+          }, signal),
+        signal,
+        log,
+      );
     } finally {
+      await nodeWatch;
       clearInterval(resync);
       await this.#pass;
       await Promise.all([...this.#runs.values()].map((r) => r.run.stop(false)));
@@ -95,7 +110,7 @@ export class Agent {
     if (discoveries === undefined) return;
     const { node, registry } = this.#opts;
     const selective = discoveries.some((d) => d.spec.nodeSelector !== undefined);
-    const labels = selective ? await registry.nodeLabels(node) : {};
+    const labels = selective ? (this.#labels ?? (await registry.nodeLabels(node))) : {};
     const wanted = new Map<string, Discovery>();
     for (const d of discoveries) {
       if (d.metadata.deletionTimestamp !== undefined) continue;
@@ -148,4 +163,31 @@ export class Agent {
 /** What makes a run stale: another object under the same name, or a changed spec. */
 function fingerprint(d: Discovery): string {
   return `${d.metadata.uid ?? ''}/${createHash('sha256').update(JSON.stringify(d.spec)).digest('hex')}`;
+}
+
+/** Runs a watch again after it fails or ends (capped, jittered backoff) until the signal aborts. */
+async function keepWatching(
+  what: string,
+  watch: () => Promise<void>,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
+  const backoff = new Backoff();
+  while (!signal.aborted) {
+    let failure = 'the watch ended';
+    try {
+      await watch();
+    } catch (err) {
+      failure = (err as Error).message;
+    }
+    if (signal.aborted) break;
+    const delay = backoff.nextDelay();
+    log.warn({ err: failure, retryInMs: delay }, `${what} watch failed`);
+    await sleep(delay, signal).catch(() => undefined);
+  }
+}
+
+function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => b[k] === a[k]);
 }

@@ -63,6 +63,16 @@ export interface DiscoverySource {
   readValue(ref: ValueRef): Promise<string | undefined>;
   /** The labels of a node, for spec.nodeSelector. */
   nodeLabels(node: string): Promise<Record<string, string>>;
+  /**
+   * Keeps `onLabels` informed of a node's labels (after the first read and
+   * after every change or relist; {} while it has no Node object) until the
+   * signal aborts.
+   */
+  watchNodeLabels(
+    node: string,
+    onLabels: (labels: Record<string, string>) => void,
+    signal: AbortSignal,
+  ): Promise<void>;
 }
 
 /** Where Devices are kept. Each node writes only its own entry of status.nodes. */

@@ -13,6 +13,7 @@ import { installCrds } from '../harness/crds.ts';
 import { edgeObjects, eventually, writeDevicesFile } from '../harness/devices.ts';
 import { createReadyNode, kubeConfigFor, testNamespace, useControlPlane } from '../harness/kube.ts';
 import { lazy, settled } from '../harness/lazy.ts';
+import { kubectlAsAdmin } from '../harness/kubectl.ts';
 import { installAgentRbac } from '../harness/rbac.ts';
 import { scratchDir } from '../harness/workdir.ts';
 
@@ -136,6 +137,39 @@ describe('the agent against a real API server, with the low-privilege agent toke
       return list.length === 1 ? list : undefined;
     });
     assert.equal(left[0]?.spec.id, 'cam-2');
+  });
+
+  it('starts and stops a Discovery as its node is relabelled, watching the Node', async () => {
+    const { info, objects, dir } = await setup();
+    const file = path.join(dir, 'relabel.yaml');
+    writeDevicesFile(file, [{ id: 'lathe-1' }]);
+    const role = `edgebridge.io/test-role-${group}`;
+    await objects.createDiscovery('relabel', {
+      handler: { name: 'simulated', details: { file } },
+      nodeSelector: { matchLabels: { [GROUP_LABEL]: group, [role]: 'lathe' } },
+      intervalSeconds: 1,
+    });
+    await sleep(2000);
+    assert.deepEqual(await objects.devices('relabel'), [], 'no node carries the label yet');
+    // Well inside the agent's 60 s resync: only the Node watch can be this quick.
+    const soon = 30_000;
+    await kubectlAsAdmin(info, 'label', 'node', nodeB, `${role}=lathe`);
+    const added = await eventually(
+      'the device on node B',
+      async () => {
+        const list = await objects.devices('relabel');
+        return list.length === 1 ? list : undefined;
+      },
+      soon,
+    );
+    assert.deepEqual(added[0]?.status?.nodes, [{ name: nodeB }]);
+    await kubectlAsAdmin(info, 'label', 'node', nodeB, `${role}-`);
+    await eventually(
+      'the device gone with the label',
+      async () => ((await objects.devices('relabel')).length === 0 ? true : undefined),
+      soon,
+    );
+    await objects.deleteDiscovery('relabel');
   });
 
   it('answers `edgebridge devices` with server-side label and field selectors', async () => {

@@ -185,6 +185,18 @@ export class EmbeddedRegistry implements Registry {
     );
   }
 
+  /** Reports the nodeLabels option once: they are fixed for the run. */
+  async watchNodeLabels(
+    node: string,
+    onLabels: (labels: Record<string, string>) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    onLabels(await this.nodeLabels(node));
+    const stop = AbortSignal.any([signal, this.#closing.signal]);
+    if (stop.aborted) return;
+    await new Promise((resolve) => stop.addEventListener('abort', resolve, { once: true }));
+  }
+
   applyDevice(view: DeviceView): Promise<void> {
     return this.#guard(`apply device ${view.namespace}/${view.name}`, async () => {
       const owners = this.#owners;

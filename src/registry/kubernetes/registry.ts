@@ -130,6 +130,29 @@ export class KubernetesRegistry implements Registry {
     }
   }
 
+  async watchNodeLabels(
+    node: string,
+    onLabels: (labels: Record<string, string>) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const stop = AbortSignal.any([signal, this.#closed.signal]);
+    if (stop.aborted) return;
+    await runInformer<{ metadata?: { name?: string; labels?: Record<string, string> } }>(
+      {
+        source: listWatch(
+          this.#client,
+          resourcePath({ version: 'v1', plural: 'nodes' }),
+          { fieldSelector: `metadata.name=${node}` },
+          (verb, fn) => this.#call(verb, 'nodes', fn),
+        ),
+        onSync: (items) => onLabels(items[0]?.metadata?.labels ?? {}),
+        log: this.#log,
+        what: 'nodes',
+      },
+      stop,
+    );
+  }
+
   async nodeLabels(node: string): Promise<Record<string, string>> {
     try {
       const n = await this.#call('get', 'nodes', () =>
