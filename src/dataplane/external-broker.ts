@@ -4,6 +4,7 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { BrokerClosedError, BrokerConfigError } from './errors.ts';
+import { mqttDebugOptions } from './mqtt-debug.ts';
 import {
   topicMatches,
   type BrokerMessage,
@@ -50,6 +51,7 @@ export class ExternalBroker implements NodeBroker {
       clean: true,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
+      ...mqttDebugOptions(),
       ...(parsed.username !== '' ? { username: decodeURIComponent(parsed.username) } : {}),
       ...(parsed.password !== '' ? { password: decodeURIComponent(parsed.password) } : {}),
       ...(opts.ca !== undefined ? { ca: opts.ca } : {}),

@@ -3,6 +3,7 @@
 // and resends what the lost connection left unacknowledged itself, from the
 // spool, in order (a client's own resend could overtake newer messages).
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
+import { mqttDebugOptions } from '../mqtt-debug.ts';
 
 export interface Connection {
   client: MqttClient;
@@ -25,6 +26,7 @@ export function connectOnce(
     const client = mqtt.connect(url, {
       protocolVersion: 5,
       connectTimeout: 10_000,
+      ...mqttDebugOptions(),
       ...options,
       reconnectPeriod: 0,
     });
