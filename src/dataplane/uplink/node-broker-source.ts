@@ -16,6 +16,13 @@ import type { NodeMessage } from './uplink.ts';
 const SESSION_EXPIRY_SECONDS = 7 * 24 * 3600;
 /** Messages the node broker may send before their PUBACKs (spool group commits take many at once). */
 const RECEIVE_MAXIMUM = 2000;
+/**
+ * Most payload bytes stored in one append. A reconnect redelivers everything
+ * unacknowledged at once; as one transaction it needs disk room in
+ * proportion, and on a disk that is nearly full it may never fit, while
+ * smaller ones do as the backlog drains.
+ */
+const MAX_APPEND_BYTES = 256 * 1024;
 /** After the spool refused a message: the next try, soon, so that recovery is quick once space is back. */
 const REFUSED_BACKOFF: BackoffOptions = { initialMs: 250, capMs: 5000 };
 
@@ -205,8 +212,7 @@ class SourceSession {
 
   async #pump(): Promise<void> {
     while (this.#queue.length > 0 && !this.#refused) {
-      const batch = this.#queue;
-      this.#queue = [];
+      const batch = this.#queue.splice(0, batchLength(this.#queue));
       try {
         await this.#accept(batch.map((b) => b.msg));
       } catch {
@@ -227,4 +233,15 @@ class SourceSession {
     this.#queue = [];
     this.#appending = undefined;
   }
+}
+
+/** How many of the first queued messages go in one append (at least one). */
+function batchLength(queue: readonly { msg: NodeMessage }[]): number {
+  let bytes = 0;
+  let n = 0;
+  while (n < queue.length && (n === 0 || bytes < MAX_APPEND_BYTES)) {
+    bytes += queue[n]?.msg.payload.length ?? 0;
+    n += 1;
+  }
+  return n;
 }
