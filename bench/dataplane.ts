@@ -26,6 +26,7 @@ import { startAgent, type AgentProcess } from '../test/harness/agent.ts';
 import { startMosquitto, type Mosquitto } from '../test/harness/mosquitto.ts';
 import { UPLINK_NODE_ARGS } from '../test/harness/node-flags.ts';
 import { freePort } from '../test/harness/ports.ts';
+import { writeStandaloneConfig } from '../test/harness/standalone-config.ts';
 
 const MESSAGES = Number(process.env.MESSAGES ?? 100_000);
 const BACKLOG = Number(process.env.BACKLOG ?? 1_000_000);
@@ -190,25 +191,18 @@ async function ours(
   const dir = path.join(work, name);
   mkdirSync(dir, { recursive: true });
   const config = path.join(dir, 'edgebridge.yaml');
-  writeFileSync(
-    config,
-    [
-      stringify({
-        apiVersion: 'edgebridge.io/v1alpha1',
-        kind: 'Discovery',
-        metadata: { name: 'bench', namespace: NS },
+  writeStandaloneConfig(config, {
+    discoveries: [
+      {
+        namespace: NS,
+        name: 'bench',
         spec: {
           handler: { name: 'simulated', details: { devices: DEVICE_IDS.map((id) => ({ id })) } },
         },
-      }),
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'broker-users', namespace: NS },
-        stringData: { [USER]: PASSWORD },
-      }),
-    ].join('---\n'),
-  );
+      },
+    ],
+    secrets: [{ namespace: NS, name: 'broker-users', stringData: { [USER]: PASSWORD } }],
+  });
   const brokerConfig = path.join(dir, 'broker.yaml');
   writeFileSync(
     brokerConfig,

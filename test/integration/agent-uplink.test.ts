@@ -13,6 +13,7 @@ import { startAgent, type AgentProcess } from '../harness/agent.ts';
 import { startMosquitto, type Mosquitto } from '../harness/mosquitto.ts';
 import { checkOrder, recordArrivals, waitFor, type Recorder } from '../harness/mqtt-peers.ts';
 import { freePort } from '../harness/ports.ts';
+import { writeStandaloneConfig } from '../harness/standalone-config.ts';
 import { scratchDir } from '../harness/workdir.ts';
 
 const NODE = `uplink-${process.pid}`;
@@ -63,26 +64,19 @@ describe('an agent with its embedded broker and an uplink', () => {
     const devices = ids.map((id) => deviceName('sims', id, true, NODE));
     const dir = scratchDir('agent-uplink');
     const config = path.join(dir, 'edgebridge.yaml');
-    writeFileSync(
-      config,
-      [
-        stringify({
-          apiVersion: 'edgebridge.io/v1alpha1',
-          kind: 'Discovery',
-          metadata: { name: 'sims', namespace: NS },
+    writeStandaloneConfig(config, {
+      discoveries: [
+        {
+          namespace: NS,
+          name: 'sims',
           spec: {
             handler: { name: 'simulated', details: { devices: ids.map((id) => ({ id })) } },
             uplink: { enabled: true },
           },
-        }),
-        stringify({
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: 'broker-users', namespace: NS },
-          stringData: { producer: 'produce-it' },
-        }),
-      ].join('---\n'),
-    );
+        },
+      ],
+      secrets: [{ namespace: NS, name: 'broker-users', stringData: { producer: 'produce-it' } }],
+    });
     const brokerConfig = path.join(dir, 'broker.yaml');
     writeFileSync(
       brokerConfig,

@@ -18,6 +18,7 @@ import { kubectlAsAdmin } from '../harness/kubectl.ts';
 import { lazy, settled } from '../harness/lazy.ts';
 import { startMosquitto, type Mosquitto } from '../harness/mosquitto.ts';
 import { installAgentRbac } from '../harness/rbac.ts';
+import { writeStandaloneConfig } from '../harness/standalone-config.ts';
 import { scratchDir } from '../harness/workdir.ts';
 
 const NODE = `broker-${process.pid}`;
@@ -81,13 +82,11 @@ describe('the node broker of a standalone agent', () => {
   const setup = lazy(async () => {
     const dir = scratchDir('node-broker');
     const config = path.join(dir, 'edgebridge.yaml');
-    writeFileSync(
-      config,
-      [
-        stringify({
-          apiVersion: 'edgebridge.io/v1alpha1',
-          kind: 'Discovery',
-          metadata: { name: 'sims', namespace: NS },
+    writeStandaloneConfig(config, {
+      discoveries: [
+        {
+          namespace: NS,
+          name: 'sims',
           spec: {
             handler: {
               name: 'simulated',
@@ -101,15 +100,16 @@ describe('the node broker of a standalone agent', () => {
             },
             intervalSeconds: 1,
           },
-        }),
-        stringify({
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: 'broker-users', namespace: NS },
+        },
+      ],
+      secrets: [
+        {
+          namespace: NS,
+          name: 'broker-users',
           stringData: { reader: 'north-only', ops: 'everything' },
-        }),
-      ].join('---\n'),
-    );
+        },
+      ],
+    });
     const brokerConfig = path.join(dir, 'broker.yaml');
     const secret = (key: string) => ({
       secretKeyRef: { namespace: NS, name: 'broker-users', key },
@@ -371,21 +371,21 @@ describe('the agent with an external node broker (--broker-url, a real mosquitto
     brokers.push(mosquitto);
     const dir = scratchDir('external-broker');
     const config = path.join(dir, 'edgebridge.yaml');
-    writeFileSync(
-      config,
-      stringify({
-        apiVersion: 'edgebridge.io/v1alpha1',
-        kind: 'Discovery',
-        metadata: { name: 'ext', namespace: 'lab' },
-        spec: {
-          handler: {
-            name: 'simulated',
-            details: { devices: [{ id: 'sensor-1' }], publishIntervalMs: 100 },
+    writeStandaloneConfig(config, {
+      discoveries: [
+        {
+          namespace: 'lab',
+          name: 'ext',
+          spec: {
+            handler: {
+              name: 'simulated',
+              details: { devices: [{ id: 'sensor-1' }], publishIntervalMs: 100 },
+            },
+            intervalSeconds: 1,
           },
-          intervalSeconds: 1,
         },
-      }),
-    );
+      ],
+    });
     const agent = await startAgent({
       node: `ext-${process.pid}`,
       registryArgs: ['--standalone', '--config', config, '--state-dir', path.join(dir, 'state')],
