@@ -54,4 +54,6 @@ if (code === 0 && process.env.EDGEBRIDGE_KEEP_TEST_DIR === undefined) {
 } else {
   process.stderr.write(`test run directory kept: ${dir}\n`);
 }
-process.exitCode = code;
+// Exit rather than wait for the event loop to drain: a peer that something
+// leaked would keep it alive forever; exiting kills it (processes.ts).
+process.exit(code);

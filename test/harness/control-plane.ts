@@ -6,7 +6,7 @@ import { makeControlPlaneCerts, type ControlPlaneCerts } from './certs.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { freePort } from './ports.ts';
 import { httpGet } from './http-get.ts';
-import { MissingPeerError, PeerProcess } from './processes.ts';
+import { MissingPeerError, PeerProcess, type PeerProcessOptions } from './processes.ts';
 
 /** The Kubernetes release the tests run against; scripts/build-control-plane.sh builds it. */
 export const K8S_VERSION = process.env.K8S_VERSION ?? 'v1.36.3';
@@ -70,10 +70,14 @@ export class ControlPlane {
   readonly dir: string;
   #certs: ControlPlaneCerts | undefined;
   #tokens: Record<TestUser, string> | undefined;
-  #etcd: PeerProcess | undefined;
   #apiserver: PeerProcess | undefined;
   #controllerManager: PeerProcess | undefined;
   #scheduler: PeerProcess | undefined;
+  // Promises, not processes: two test files asking at once must share one start.
+  #startingControllerManager: Promise<PeerProcess> | undefined;
+  #startingScheduler: Promise<PeerProcess> | undefined;
+  /** Every process launched, including any whose start failed; stop() stops them all. */
+  readonly #launched: PeerProcess[] = [];
   #apiserverPort = 0;
   #etcdUrl = '';
   #starting: Promise<void> | undefined;
@@ -104,11 +108,13 @@ export class ControlPlane {
   async ensure(components: ControlPlaneComponents = {}): Promise<ControlPlaneInfo> {
     this.#starting ??= this.#startCore();
     await this.#starting;
-    if (components.controllerManager === true && this.#controllerManager === undefined) {
-      this.#controllerManager = await this.#startControllerManager();
+    if (components.controllerManager === true) {
+      this.#startingControllerManager ??= this.#startControllerManager();
+      this.#controllerManager = await this.#startingControllerManager;
     }
-    if (components.scheduler === true && this.#scheduler === undefined) {
-      this.#scheduler = await this.#startScheduler();
+    if (components.scheduler === true) {
+      this.#startingScheduler ??= this.#startScheduler();
+      this.#scheduler = await this.#startingScheduler;
     }
     return this.info;
   }
@@ -126,9 +132,7 @@ export class ControlPlane {
 
   /** Stops every process this control plane started, newest first. Idempotent. */
   async stop(): Promise<void> {
-    for (const p of [this.#scheduler, this.#controllerManager, this.#apiserver, this.#etcd]) {
-      await p?.stop();
-    }
+    for (const p of [...this.#launched].reverse()) await p.stop();
   }
 
   async #startCore(): Promise<void> {
@@ -149,7 +153,7 @@ export class ControlPlane {
         .join('\n') + '\n',
       { mode: 0o600 },
     );
-    this.#etcd = await this.#startEtcd();
+    await this.#startEtcd();
     this.#apiserverPort = await freePort();
     this.#apiserver = await this.#launchApiServer();
     const server = `https://127.0.0.1:${this.#apiserverPort}`;
@@ -168,7 +172,7 @@ export class ControlPlane {
     const client = `http://127.0.0.1:${clientPort}`;
     const peer = `http://127.0.0.1:${peerPort}`;
     this.#etcdUrl = client;
-    const etcd = new PeerProcess({
+    const etcd = this.#launch({
       name: 'etcd',
       command: binary('etcd'),
       args: [
@@ -194,7 +198,7 @@ export class ControlPlane {
 
   async #launchApiServer(): Promise<PeerProcess> {
     const certs = this.#requireCerts();
-    const apiserver = new PeerProcess({
+    const apiserver = this.#launch({
       name: 'kube-apiserver',
       command: binary('kube-apiserver'),
       args: [
@@ -256,7 +260,7 @@ export class ControlPlane {
   async #startComponent(name: string, certDir: string, args: string[]): Promise<PeerProcess> {
     const port = await freePort();
     const kubeconfig = path.join(this.dir, 'admin.kubeconfig');
-    const component = new PeerProcess({
+    const component = this.#launch({
       name,
       command: binary(name),
       args: [
@@ -281,6 +285,12 @@ export class ControlPlane {
       60000,
     );
     return component;
+  }
+
+  #launch(opts: PeerProcessOptions): PeerProcess {
+    const p = new PeerProcess(opts);
+    this.#launched.push(p);
+    return p;
   }
 
   #requireCerts(): ControlPlaneCerts {
