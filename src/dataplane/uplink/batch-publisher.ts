@@ -1,11 +1,16 @@
-// QoS 1 PUBLISH packets for a whole batch, encoded with mqtt-packet and written
+// QoS 1 PUBLISH packets for a whole batch, encoded into one buffer and written
 // to the socket in one write, while mqtt.js still allocates the packet ids and
 // matches the PUBACKs to their callbacks. mqtt.js's own publish() clones every
 // packet into its outgoing store, logs each step and writes packet by packet:
 // most of the sender's CPU and garbage went there.
 import { Readable } from 'node:stream';
 import type { IStore, MqttClient, PacketCallback } from 'mqtt';
-import mqttPacket, { type IPublishPacket } from 'mqtt-packet';
+import {
+  measurePublish,
+  writePublish,
+  type Measured,
+  type PublishFields,
+} from './publish-encoder.ts';
 
 /** PUBACK reason code for "Packet too large" (what the broker would answer). */
 export const PACKET_TOO_LARGE = 0x95;
@@ -13,10 +18,7 @@ export const PACKET_TOO_LARGE = 0x95;
 /** Called once per message: its PUBACK (err undefined), a refusal or a lost connection. */
 export type PublishDone = (err: (Error & { code?: number }) | undefined) => void;
 
-export interface OutgoingPublish {
-  topic: string;
-  payload: Buffer;
-  properties: NonNullable<IPublishPacket['properties']>;
+export interface OutgoingPublish extends PublishFields {
   done: PublishDone;
 }
 
@@ -66,35 +68,32 @@ export function publishBatch(
   maxPacketSize: number,
 ): void {
   const c = client as unknown as ClientInternals;
-  const chunks: Buffer[] = [];
+  const measured: (Measured | undefined)[] = [];
   const tooLarge: PublishDone[] = [];
-  // One packet object, refilled: generate() reads it synchronously.
-  const packet: IPublishPacket = {
-    cmd: 'publish',
-    qos: 1,
-    dup: false,
-    retain: false,
-    topic: '',
-    payload: Buffer.alloc(0),
-    messageId: 0,
-  };
+  let total = 0;
   for (const m of messages) {
-    const messageId = c.messageIdProvider.allocate();
-    if (messageId === null) throw new Error('no MQTT packet id is free');
-    packet.topic = m.topic;
-    packet.payload = m.payload;
-    packet.messageId = messageId;
-    packet.properties = m.properties;
-    const bytes = mqttPacket.generate(packet, { protocolVersion: 5 });
-    if (bytes.length > maxPacketSize) {
-      c.messageIdProvider.deallocate(messageId);
+    const size = measurePublish(m);
+    if (size.size > maxPacketSize) {
+      measured.push(undefined);
       tooLarge.push(m.done);
       continue;
     }
-    c.outgoing[messageId] = { volatile: false, cmd: 'publish', cb: m.done };
-    chunks.push(bytes);
+    measured.push(size);
+    total += size.size;
   }
-  if (chunks.length > 0) c.stream.write(Buffer.concat(chunks));
+  if (total > 0) {
+    const buf = Buffer.allocUnsafe(total);
+    let at = 0;
+    messages.forEach((m, i) => {
+      const size = measured[i];
+      if (size === undefined) return;
+      const messageId = c.messageIdProvider.allocate();
+      if (messageId === null) throw new Error('no MQTT packet id is free');
+      at = writePublish(buf, at, m, size, messageId);
+      c.outgoing[messageId] = { volatile: false, cmd: 'publish', cb: m.done };
+    });
+    c.stream.write(buf);
+  }
   if (tooLarge.length === 0) return;
   // Never from inside the call, like a PUBACK.
   queueMicrotask(() => {

@@ -265,7 +265,11 @@ export class CloudSender {
       outgoing.push({
         topic: remoteTopic(this.#o.prefix, m.topic),
         payload: m.payload,
-        properties: properties(m, resent || m.timestamp < connectedAt, now),
+        userProperties: userProperties(m, resent || m.timestamp < connectedAt),
+        messageExpiryInterval:
+          m.expiresAt === undefined
+            ? undefined
+            : Math.max(1, Math.ceil((m.expiresAt - now) / 1000)),
         done: (err) => {
           if (err === undefined || err === null) {
             this.#unacked.delete(m.id);
@@ -315,19 +319,11 @@ export class CloudSender {
   }
 }
 
-function properties(
-  m: SpoolMessage,
-  historical: boolean,
-  now: number,
-): OutgoingPublish['properties'] {
-  const userProperties: Record<string, string> = {
+function userProperties(m: SpoolMessage, historical: boolean): Record<string, string> {
+  const props: Record<string, string> = {
     [PROP_ID]: m.id,
     [PROP_TIMESTAMP]: String(m.timestamp),
   };
-  if (historical) userProperties[PROP_HISTORICAL] = 'true';
-  const props: OutgoingPublish['properties'] = { userProperties };
-  if (m.expiresAt !== undefined) {
-    props.messageExpiryInterval = Math.max(1, Math.ceil((m.expiresAt - now) / 1000));
-  }
+  if (historical) props[PROP_HISTORICAL] = 'true';
   return props;
 }
