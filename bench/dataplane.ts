@@ -11,8 +11,11 @@
 //       full spool, its RSS sampled; mosquitto: its bridge queue);
 //   (d) messages lost after SIGKILL of the agent / the bridge with the cloud down.
 // Sizes: MESSAGES (a, b; default 100000), BACKLOG (c; default 1000000),
-// KILL_MESSAGES (d; default 20000); PARTS picks parts (e.g. PARTS=ab). Quick run:
-//   MESSAGES=20000 BACKLOG=100000 KILL_MESSAGES=5000 npm run bench -- dataplane
+// KILL_MESSAGES (d; default 20000); PARTS picks parts (e.g. PARTS=ab). The
+// machine's speed drifts (mosquitto's own figure moved by 30% between runs
+// here), so (b) and the replay run ROUNDS times (default 3), ours and
+// mosquitto in turn, and the table gives the medians. Quick run:
+//   ROUNDS=1 MESSAGES=20000 BACKLOG=100000 KILL_MESSAGES=5000 npm run bench -- dataplane
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -31,6 +34,8 @@ import { writeStandaloneConfig } from '../test/harness/standalone-config.ts';
 const MESSAGES = Number(process.env.MESSAGES ?? 100_000);
 const BACKLOG = Number(process.env.BACKLOG ?? 1_000_000);
 const KILL_MESSAGES = Number(process.env.KILL_MESSAGES ?? 20_000);
+/** (b) and the replay run this many times, ours and mosquitto in turn; the table gives medians. */
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const PAYLOAD_BYTES = 256;
 const DEVICES = 8;
 /** Publisher and subscriber windows (QoS 1 messages awaiting PUBACK). */
@@ -294,6 +299,17 @@ interface Row {
 const rows: Row[] = [];
 const rate = (n: number, ms: number): string =>
   `${Math.round((n * 1000) / ms).toLocaleString('en')}/s`;
+const perSecond = (r: number): string => `${Math.round(r).toLocaleString('en')}/s`;
+/** Every round's figures, printed under the table. */
+const rounds: string[] = [];
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] ?? NaN)
+    : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
+}
 
 /** One pass of publisher -> broker -> subscriber: "rate, p99". */
 async function pubSub(url: string, protocolVersion: 4 | 5): Promise<string> {
@@ -327,54 +343,78 @@ async function localThroughput(): Promise<void> {
   });
 }
 
-async function edgeToCloud(): Promise<void> {
-  // Ours: producer -> agent (embedded broker, PUBACK once in the spool; sender) -> cloud mosquitto.
+/** Ours: producer -> agent (embedded broker, PUBACK once in the spool; sender) -> cloud mosquitto. */
+async function edgeToCloudOurs(): Promise<number> {
   const cloud = await broker('b-cloud');
   const sub = await counter(cloud.url, `${CLUSTER_PREFIX}/#`, MESSAGES);
   const agent = await ours('b-agent', cloud.url);
   const pub = await publisher(agent.url, 4);
-  let start = performance.now();
+  const start = performance.now();
   await publish(pub, 0, MESSAGES);
   await sub.all;
-  const mine = (MESSAGES * 1000) / (sub.last - start);
   await cleanup();
-  // Ours with a mosquitto sidecar as the node broker (--broker-url): the
-  // producer publishes to it; the agent's uplink reads it as a bridge would.
-  const cloudS = await broker('b-cloud-s');
+  rmSync(path.join(work, 'b-agent'), { recursive: true, force: true });
+  return (MESSAGES * 1000) / (sub.last - start);
+}
+
+/**
+ * Ours with a mosquitto sidecar as the node broker (--broker-url): the
+ * producer publishes to it; the agent's uplink reads it as a bridge would.
+ */
+async function edgeToCloudSidecar(): Promise<number> {
+  const cloud = await broker('b-cloud-s');
   const sidecar = await broker('b-sidecar');
-  const subS = await counter(cloudS.url, `${CLUSTER_PREFIX}/#`, MESSAGES);
-  await ours('b-agent-sidecar', cloudS.url, { sidecarUrl: sidecar.url });
-  const pubS = await publisher(sidecar.url, 4);
-  start = performance.now();
-  await publish(pubS, 0, MESSAGES);
-  await subS.all;
-  const withSidecar = (MESSAGES * 1000) / (subS.last - start);
+  const sub = await counter(cloud.url, `${CLUSTER_PREFIX}/#`, MESSAGES);
+  await ours('b-agent-sidecar', cloud.url, { sidecarUrl: sidecar.url });
+  const pub = await publisher(sidecar.url, 4);
+  const start = performance.now();
+  await publish(pub, 0, MESSAGES);
+  await sub.all;
   await cleanup();
-  // Mosquitto: a node mosquitto with a bridge to the cloud mosquitto.
-  const cloud2 = await broker('b-cloud-m');
-  const bridge = await broker('b-bridge', bridgeConfig(cloud2));
-  const sub2 = await counter(cloud2.url, `${CLUSTER_PREFIX}/#`, MESSAGES);
+  rmSync(path.join(work, 'b-agent-sidecar'), { recursive: true, force: true });
+  return (MESSAGES * 1000) / (sub.last - start);
+}
+
+/** Mosquitto: a node mosquitto with a bridge to the cloud mosquitto. */
+async function edgeToCloudMosquitto(): Promise<number> {
+  const cloud = await broker('b-cloud-m');
+  const bridge = await broker('b-bridge', bridgeConfig(cloud));
+  const sub = await counter(cloud.url, `${CLUSTER_PREFIX}/#`, MESSAGES);
   await sleep(1500); // the bridge connects
-  const pub2 = await publisher(bridge.url, 4);
-  start = performance.now();
-  await publish(pub2, 0, MESSAGES);
-  await sub2.all;
-  const theirs = (MESSAGES * 1000) / (sub2.last - start);
+  const pub = await publisher(bridge.url, 4);
+  const start = performance.now();
+  await publish(pub, 0, MESSAGES);
+  await sub.all;
   await cleanup();
+  return (MESSAGES * 1000) / (sub.last - start);
+}
+
+async function edgeToCloud(): Promise<void> {
+  const embedded: number[] = [];
+  const sidecar: number[] = [];
+  const theirs: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    embedded.push(await edgeToCloudOurs());
+    sidecar.push(await edgeToCloudSidecar());
+    theirs.push(await edgeToCloudMosquitto());
+  }
   rows.push({
     what: '(b) edge-to-cloud, uplink up (embedded broker)',
-    ours: `${Math.round(mine).toLocaleString('en')}/s`,
-    mosquitto: `${Math.round(theirs).toLocaleString('en')}/s`,
+    ours: perSecond(median(embedded)),
+    mosquitto: perSecond(median(theirs)),
     target: '>= 80% of mosquitto',
-    met: share(mine, theirs),
+    met: share(median(embedded), median(theirs)),
   });
   rows.push({
     what: '    the same with a mosquitto sidecar',
-    ours: `${Math.round(withSidecar).toLocaleString('en')}/s`,
-    mosquitto: `${Math.round(theirs).toLocaleString('en')}/s`,
+    ours: perSecond(median(sidecar)),
+    mosquitto: perSecond(median(theirs)),
     target: '>= 80% of mosquitto',
-    met: share(withSidecar, theirs),
+    met: share(median(sidecar), median(theirs)),
   });
+  rounds.push(
+    `(b) embedded ${embedded.map(perSecond).join(', ')}; sidecar ${sidecar.map(perSecond).join(', ')}; mosquitto bridge ${theirs.map(perSecond).join(', ')}`,
+  );
 }
 
 async function enqueueRate(): Promise<void> {
@@ -417,9 +457,12 @@ async function enqueueRate(): Promise<void> {
   });
 }
 
-async function replay(): Promise<void> {
-  // Ours: the agent's spool holds BACKLOG messages made while the cloud was
-  // down; the agent starts with the cloud up and drains it.
+/**
+ * Ours: the agent's spool holds BACKLOG messages made while the cloud was
+ * down; the agent starts with the cloud up and drains it. Returns the rate
+ * and the agent's peak RSS.
+ */
+async function replayOurs(): Promise<{ rate: number; peakRss: number }> {
   const spool = await openSpool({
     dir: spoolDirOf('c-agent'),
     maxBytes: 2 * 1024 ** 3,
@@ -440,7 +483,7 @@ async function replay(): Promise<void> {
   await spool.close();
   const cloud = await broker('c-cloud');
   const sub = await counter(cloud.url, `${CLUSTER_PREFIX}/#`, BACKLOG);
-  let start = performance.now();
+  const start = performance.now();
   const { agent } = await ours('c-agent', cloud.url);
   const pid = agent.process.pid;
   if (pid === undefined) throw new Error('the replaying agent has no pid');
@@ -453,26 +496,42 @@ async function replay(): Promise<void> {
   })();
   await sub.all;
   await sampling;
-  const mine = (BACKLOG * 1000) / (sub.last - start);
   await cleanup();
-  // Mosquitto: the bridge queues BACKLOG messages while the cloud is down, then drains.
-  const cloud2 = await broker('c-cloud-m');
-  const sub2 = await counter(cloud2.url, `${CLUSTER_PREFIX}/#`, BACKLOG);
-  await cloud2.stop();
-  const bridge = await broker('c-bridge', bridgeConfig(cloud2));
+  rmSync(path.join(work, 'c-agent'), { recursive: true, force: true });
+  return { rate: (BACKLOG * 1000) / (sub.last - start), peakRss };
+}
+
+/** Mosquitto: the bridge queues BACKLOG messages while the cloud is down, then drains. */
+async function replayMosquitto(): Promise<number> {
+  const cloud = await broker('c-cloud-m');
+  const sub = await counter(cloud.url, `${CLUSTER_PREFIX}/#`, BACKLOG);
+  await cloud.stop();
+  const bridge = await broker('c-bridge', bridgeConfig(cloud));
   const pub = await publisher(bridge.url);
   await publish(pub, 0, BACKLOG);
-  start = performance.now();
-  await cloud2.start();
-  await sub2.all;
-  const theirs = (BACKLOG * 1000) / (sub2.last - start);
+  const start = performance.now();
+  await cloud.start();
+  await sub.all;
   await cleanup();
+  return (BACKLOG * 1000) / (sub.last - start);
+}
+
+async function replay(): Promise<void> {
+  const mine: number[] = [];
+  const theirs: number[] = [];
+  let peakRss = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    const run = await replayOurs();
+    mine.push(run.rate);
+    peakRss = Math.max(peakRss, run.peakRss);
+    theirs.push(await replayMosquitto());
+  }
   rows.push({
     what: `(c) replay after outage (${BACKLOG.toLocaleString('en')})`,
-    ours: `${Math.round(mine).toLocaleString('en')}/s`,
-    mosquitto: `${Math.round(theirs).toLocaleString('en')}/s`,
+    ours: perSecond(median(mine)),
+    mosquitto: perSecond(median(theirs)),
     target: '>= 80% of mosquitto',
-    met: share(mine, theirs),
+    met: share(median(mine), median(theirs)),
   });
   rows.push({
     what: '    RSS of the agent during replay',
@@ -481,6 +540,9 @@ async function replay(): Promise<void> {
     target: '< 150 MB',
     met: peakRss < 150 * 1024 * 1024 ? 'yes' : 'NO',
   });
+  rounds.push(
+    `(c) replay: ours ${mine.map(perSecond).join(', ')}; mosquitto bridge ${theirs.map(perSecond).join(', ')}`,
+  );
 }
 
 async function lostAfterKill(): Promise<void> {
@@ -551,6 +613,7 @@ const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]
 console.log(line(['what', 'ours', 'mosquitto bridge', 'target', 'met']));
 console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
 for (const r of rows) console.log(line([r.what, r.ours, r.mosquitto, r.target, r.met]));
+if (ROUNDS > 1) for (const r of rounds) console.log(`rounds: ${r}`);
 console.log(
   `load average after: ${loadavg()
     .map((l) => l.toFixed(2))
