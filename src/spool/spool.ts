@@ -108,7 +108,8 @@ export interface Spool extends EventEmitter<SpoolEvents> {
   read(max: number): Promise<SpoolBatch>;
   /**
    * Removes the batch's messages at once (their space is free for producers);
-   * resolves once the removal is committed, or recorded for a later commit when
+   * resolves once the removal is committed (with the next appends, or within
+   * 100 ms: a removal need not be durable at once), or recorded for a later commit when
    * the disk is full or the spool is destroyed (a crash before that commit
    * delivers them again). Acking twice is a no-op.
    */
