@@ -231,7 +231,16 @@ async function ours(
         cloud: { url: cloudUrl },
         discoveries: false,
         topics: [{ filter: 'edgebridge/v1/+/+/data/#' }],
-        spool: { dir: spoolDirOf(name), maxBytes: '2Gi', onFull: 'block', sync: 'group' },
+        spool: {
+          dir: spoolDirOf(name),
+          maxBytes: '2Gi',
+          onFull: 'block',
+          sync: 'group',
+          // GROUP_MS sets the group-commit interval (the agent's default otherwise).
+          ...(process.env.GROUP_MS !== undefined
+            ? { groupIntervalMs: Number(process.env.GROUP_MS) }
+            : {}),
+        },
         ...(opts.sidecarUrl !== undefined ? { nodeBroker: { url: opts.sidecarUrl } } : {}),
       }),
     );

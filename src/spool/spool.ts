@@ -56,6 +56,12 @@ export type SyncPolicy =
       intervalMs?: number;
       /** Commit at once when this many messages are queued (default 1000). */
       maxMessages?: number;
+      /**
+       * Commit as soon as a turn of the event loop queues nothing more, that is
+       * when every producer waits for this commit (default true). false waits
+       * out the interval: fewer, larger writes (flash wear) at low rates.
+       */
+      whenIdle?: boolean;
     };
 
 /** A pino-compatible logger; only `warn` is used (drops, corrupt records, disk full). */

@@ -77,6 +77,11 @@ function str(v: unknown, field: string): string {
   return v;
 }
 
+function bool(v: unknown, field: string): boolean {
+  if (typeof v !== 'boolean') fail(field, 'must be true or false');
+  return v;
+}
+
 function int(v: unknown, field: string, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
     fail(field, `must be an integer from ${min} to ${max}`);
@@ -212,7 +217,15 @@ export function uplinkConfigFrom(doc: unknown, stateDir: string): UplinkConfig {
   });
 
   const s = o.spool === undefined ? {} : obj(o.spool, 'spool');
-  only(s, 'spool', ['dir', 'maxBytes', 'onFull', 'sync', 'groupIntervalMs', 'groupMaxMessages']);
+  only(s, 'spool', [
+    'dir',
+    'maxBytes',
+    'onFull',
+    'sync',
+    'groupIntervalMs',
+    'groupMaxMessages',
+    'groupWhenIdle',
+  ]);
   const dir = s.dir === undefined ? 'uplink-spool' : str(s.dir, 'spool.dir');
   const onFull = s.onFull ?? 'block';
   if (onFull !== 'block' && onFull !== 'drop-oldest')
@@ -231,6 +244,9 @@ export function uplinkConfigFrom(doc: unknown, stateDir: string): UplinkConfig {
           ...(s.groupMaxMessages === undefined
             ? {}
             : { maxMessages: int(s.groupMaxMessages, 'spool.groupMaxMessages', 1, 1_000_000) }),
+          ...(s.groupWhenIdle === undefined
+            ? {}
+            : { whenIdle: bool(s.groupWhenIdle, 'spool.groupWhenIdle') }),
         };
   const spool: SpoolConfig = {
     dir: path.resolve(stateDir, dir),

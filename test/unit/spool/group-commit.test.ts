@@ -40,6 +40,38 @@ describe('GroupCommit', () => {
     assert.equal(commits, 1);
   });
 
+  it('commits after a turn of the event loop that queues nothing more, once', async () => {
+    let commits = 0;
+    const group = new GroupCommit(
+      { sync: 'group', intervalMs: 60_000, maxMessages: 1000 },
+      () => commits++,
+    );
+    group.queued(1);
+    // A producer still queuing turn after turn holds the commit back...
+    for (let n = 2; n <= 5; n++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      group.queued(n);
+    }
+    assert.equal(commits, 0);
+    // ...until a turn passes without any.
+    await sleep(5);
+    assert.equal(commits, 1);
+    group.cancel();
+  });
+
+  it('with whenIdle false, waits out the interval', async () => {
+    let commits = 0;
+    const group = new GroupCommit(
+      { sync: 'group', intervalMs: 40, maxMessages: 1000, whenIdle: false },
+      () => commits++,
+    );
+    group.queued(1);
+    await sleep(10);
+    assert.equal(commits, 0);
+    await sleep(60);
+    assert.equal(commits, 1);
+  });
+
   it('cancel drops a pending timer', async () => {
     let commits = 0;
     const group = new GroupCommit(
@@ -60,6 +92,10 @@ describe('GroupCommit', () => {
     );
     assert.throws(
       () => new GroupCommit({ sync: 'group', maxMessages: 0.5 }, commit),
+      SpoolInvalidArgumentError,
+    );
+    assert.throws(
+      () => new GroupCommit({ sync: 'group', whenIdle: 'yes' as unknown as boolean }, commit),
       SpoolInvalidArgumentError,
     );
     assert.throws(

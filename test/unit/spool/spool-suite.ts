@@ -54,8 +54,13 @@ const GROUP: GroupOptions = {
 /** Room for two of the small messages that message() makes (about 91 bytes each), not three. */
 const TWO = 200;
 
-/** Never commits by time: only maxMessages, close() or an explicit flush trigger it. */
-const SLOW_GROUP: GroupOptions = { ...GROUP, intervalMs: 60_000, maxMessages: 1000 };
+/** Never commits by time or when idle: only maxMessages, close() or an explicit flush trigger it. */
+const SLOW_GROUP: GroupOptions = {
+  ...GROUP,
+  intervalMs: 60_000,
+  maxMessages: 1000,
+  whenIdle: false,
+};
 
 function ids(messages: readonly SpoolMessage[]): string[] {
   return messages.map((m) => m.id);
@@ -260,6 +265,14 @@ export function spoolSuite(impl: SpoolImplementation): void {
         const second = spool.append([5, 6, 7, 8, 9, 10].map((n) => message('k', n)));
         await Promise.all([first, second]);
         assert.equal(spool.stats().depth, 10);
+      });
+
+      it('group: commits once producers wait (a loop turn queues nothing), not after the interval', async () => {
+        const { spool } = await fresh({ ...GROUP, intervalMs: 60_000, maxMessages: 1000 });
+        const first = spool.append([message('k', 1)]);
+        const second = spool.append([message('k', 2)]);
+        await Promise.all([first, second]);
+        assert.equal(spool.stats().depth, 2);
       });
 
       it('group: the interval commits what is queued', async () => {
