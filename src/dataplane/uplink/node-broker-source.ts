@@ -5,11 +5,11 @@
 // the message durable. The embedded broker calls accept() from its beforeAck
 // hook instead and needs none of this.
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
-import mqttPacket from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { Backoff, sleep, type BackoffOptions } from '../../util/backoff.ts';
 import { connectOnce } from './connect-once.ts';
 import { UplinkConfigError } from './errors.ts';
+import { pubacks } from './publish-encoder.ts';
 import type { NodeMessage } from './uplink.ts';
 
 /** How long the node broker keeps this client's session (and its messages) while it is away. */
@@ -222,13 +222,9 @@ class SourceSession {
       }
       const client = this.#client;
       if (client === undefined || !client.connected) break;
-      const acks: Buffer[] = [];
-      for (const { messageId } of batch) {
-        if (messageId !== undefined) {
-          acks.push(mqttPacket.generate({ cmd: 'puback', messageId }, { protocolVersion: 5 }));
-        }
-      }
-      if (acks.length > 0) (client as unknown as PacketWriter).stream.write(Buffer.concat(acks));
+      const ids: number[] = [];
+      for (const { messageId } of batch) if (messageId !== undefined) ids.push(messageId);
+      if (ids.length > 0) (client as unknown as PacketWriter).stream.write(pubacks(ids));
     }
     this.#queue = [];
     this.#appending = undefined;

@@ -1,9 +1,10 @@
-// MQTT 5 QoS 1 PUBLISH packets written straight into one buffer for a whole
-// batch. mqtt-packet, which mqtt.js uses, allocates a small Buffer for every
-// property id and length it writes; in a replay that garbage cost more CPU
-// than the messages. The uplink sends one shape of packet (topic, packet id,
-// user properties, optional expiry, payload), so it is encoded here; the unit
-// test holds the bytes equal to mqtt-packet's for the same packet.
+// MQTT 5 QoS 1 PUBLISH packets, and the PUBACKs the uplink sends its node
+// broker, written straight into one buffer for a whole batch. mqtt-packet,
+// which mqtt.js uses, allocates a small Buffer for every property id and
+// length it writes; in a replay that garbage cost more CPU than the messages.
+// The uplink sends one shape of packet (topic, packet id, user properties,
+// optional expiry, payload), so it is encoded here; the unit test holds the
+// bytes equal to mqtt-packet's for the same packet.
 
 /** The fields of one outgoing PUBLISH. */
 export interface PublishFields {
@@ -97,4 +98,19 @@ export function writePublish(
     at += 4;
   }
   return at + p.payload.copy(buf, at);
+}
+
+/** MQTT 5 PUBACKs (reason Success, no properties) for `packetIds`, back to back, as mqtt-packet writes them. */
+export function pubacks(packetIds: readonly number[]): Buffer {
+  const buf = Buffer.allocUnsafe(6 * packetIds.length);
+  let at = 0;
+  for (const id of packetIds) {
+    buf[at] = 0x40;
+    buf[at + 1] = 4;
+    buf.writeUInt16BE(id, at + 2);
+    buf[at + 4] = 0;
+    buf[at + 5] = 0;
+    at += 6;
+  }
+  return buf;
 }

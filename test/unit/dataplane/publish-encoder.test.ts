@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import mqttPacket, { type IPublishPacket } from 'mqtt-packet';
 import {
   measurePublish,
+  pubacks,
   writePublish,
   type PublishFields,
 } from '../../../src/dataplane/uplink/publish-encoder.ts';
@@ -124,6 +125,18 @@ describe('uplink PUBLISH encoder', () => {
       () =>
         measurePublish({ topic: 'x'.repeat(65_536), payload: Buffer.alloc(0), userProperties: {} }),
       RangeError,
+    );
+  });
+
+  it('writes PUBACKs as mqtt-packet does', () => {
+    const ids = [1, 258, 65_535];
+    assert.deepEqual(
+      pubacks(ids),
+      Buffer.concat(
+        ids.map((messageId) =>
+          mqttPacket.generate({ cmd: 'puback', messageId }, { protocolVersion: 5 }),
+        ),
+      ),
     );
   });
 });
