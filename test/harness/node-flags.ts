@@ -5,4 +5,4 @@
 export const AGENT_NODE_ARGS = ['--max-semi-space-size=2', '--lite-mode'];
 
 /** With manifests/samples/uplink-patch.yaml: the JIT on again, for the data path's throughput. */
-export const UPLINK_NODE_ARGS = ['--max-semi-space-size=2'];
+export const UPLINK_NODE_ARGS = ['--max-semi-space-size=8'];

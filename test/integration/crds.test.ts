@@ -514,7 +514,11 @@ describe('the manifests (kustomize)', () => {
       spec: {
         template: {
           spec: {
-            containers: { args: string[]; volumeMounts: { name: string; mountPath: string }[] }[];
+            containers: {
+              args: string[];
+              env: { name: string; value?: string }[];
+              volumeMounts: { name: string; mountPath: string }[];
+            }[];
             volumes: { name: string; configMap?: { name: string } }[];
           };
         };
@@ -523,6 +527,10 @@ describe('the manifests (kustomize)', () => {
     const pod = ds.spec.template.spec;
     assert.ok(
       pod.containers[0]?.args.includes('--uplink-config=/etc/edgebridge/uplink/uplink.yaml'),
+    );
+    assert.equal(
+      pod.containers[0]?.env.find((e) => e.name === 'NODE_OPTIONS')?.value,
+      '--max-semi-space-size=8',
     );
     assert.equal(
       pod.containers[0]?.volumeMounts.find((m) => m.name === 'uplink-config')?.mountPath,

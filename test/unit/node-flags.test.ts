@@ -38,7 +38,12 @@ describe('node flags of the image', () => {
     ) as { op: string; path: string; value: unknown }[];
     const command = patch.find((p) => p.path === '/spec/template/spec/containers/0/command');
     assert.ok(command !== undefined, 'the uplink patch sets no command');
-    const flags = [...nodeOptions, ...flagsOf(command.value)];
+    // The container's NODE_OPTIONS, if the patch sets one, replaces the image's.
+    const env = patch.find((p) => p.path === '/spec/template/spec/containers/0/env/-')?.value as
+      { name: string; value: string } | undefined;
+    const options =
+      env?.name === 'NODE_OPTIONS' ? env.value.split(' ').filter((f) => f !== '') : nodeOptions;
+    const flags = [...options, ...flagsOf(command.value)];
     assert.deepEqual(flags.sort(), [...UPLINK_NODE_ARGS].sort());
   });
 });
