@@ -180,11 +180,15 @@ export class DeviceSync {
       }
       const canonical = wanted.canonical;
       if (this.#stored.get(name) === canonical || this.#rejected.get(name) === canonical) continue;
+      const known = this.#stored.has(name);
       writes.push({
         name,
         run: async () => {
           try {
-            await this.#opts.writeLimit.run(() => store.applyDevice(wanted.view), outcomeOf);
+            await this.#opts.writeLimit.run(
+              () => store.applyDevice(wanted.view, { known }),
+              outcomeOf,
+            );
             this.#stored.set(name, canonical);
             this.#rejected.delete(name);
             log.info({ device: name, id: wanted.view.spec.id }, 'device registered');

@@ -77,8 +77,12 @@ export interface DiscoverySource {
 
 /** Where Devices are kept. Each node writes only its own entry of status.nodes. */
 export interface DeviceStore {
-  /** Creates or updates the Device and sets this node's entry in status.nodes. */
-  applyDevice(view: DeviceView): Promise<void>;
+  /**
+   * Creates or updates the Device and sets this node's entry in status.nodes.
+   * `known: false` says the caller has never seen it stored (a hint: a store
+   * may then write the object first instead of asking whether it exists).
+   */
+  applyDevice(view: DeviceView, hint?: { known: boolean }): Promise<void>;
   /** Removes `node`'s entry; deletes the Device when no node is left. */
   removeDeviceNode(namespace: string, name: string, node: string): Promise<void>;
   /** Devices matching the query. */

@@ -168,15 +168,20 @@ export class KubernetesRegistry implements Registry {
     }
   }
 
-  async applyDevice(view: DeviceView): Promise<void> {
+  async applyDevice(view: DeviceView, hint?: { known: boolean }): Promise<void> {
     const { namespace, name } = view;
     try {
       // Most applies are a node joining a Device another node made (or a
       // restart): applying the node's status entry first is then the only
       // write. The object itself is applied when it is missing or different.
+      // A local device this node has never seen stored is certainly missing
+      // (its name is this node's alone): asking first would be a wasted 404.
       let current: Device | undefined;
+      const certainlyNew = hint?.known === false && !view.spec.shared;
       try {
-        current = await this.#applyStatus(namespace, name, view.node.name, [view.node]);
+        if (!certainlyNew) {
+          current = await this.#applyStatus(namespace, name, view.node.name, [view.node]);
+        }
       } catch (err) {
         if (apiStatus(err) !== 404) throw err;
       }
