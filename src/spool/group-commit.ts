@@ -58,7 +58,6 @@ export class GroupCommit {
     // Referenced on purpose: queued appends are work in progress that a
     // producer awaits, so the process must not exit before they commit.
     this.#timer ??= setTimeout(() => {
-      this.#timer = undefined;
       this.cancel();
       this.#commit();
     }, this.#intervalMs);

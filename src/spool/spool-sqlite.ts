@@ -397,9 +397,7 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
 
   /** Commits everything queued as one transaction, then settles its waiters. */
   #commit(): void {
-    this.#groupCommit.cancel();
-    clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
+    this.#cancelCommitTimers();
     if (this.#state === 'closed') return;
     const appends = this.#appends;
     const removals = this.#removals;
@@ -552,10 +550,15 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
     return this.#state === 'closed';
   }
 
-  #stopTimers(): void {
+  /** Drops the group-commit and ack timers: a commit is under way, or the spool stops. */
+  #cancelCommitTimers(): void {
     this.#groupCommit.cancel();
     clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
+  }
+
+  #stopTimers(): void {
+    this.#cancelCommitTimers();
     clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
     clearTimeout(this.#retryTimer);
