@@ -1,7 +1,10 @@
 // Child process for the backlog memory test, so that its RSS is measured alone.
 //   fill <store> <dir> <count>   appends `count` small messages, then closes
 //   drain <store> <dir>          opens, reads and acknowledges everything; prints
-//                                {"count","rssBeforeOpen","rssAfterOpen","maxRss"} (bytes)
+//                                {"count","rssBeforeOpen","rssAfterOpen","maxRss",
+//                                 "liveBeforeOpen","maxLive"} (bytes)
+// "Live" is heap used plus external memory right after a full GC: unlike RSS, it
+// does not depend on how lazily this machine's V8 and malloc give memory back.
 import { openSpool, type SpoolStore } from '../../../src/spool/index.ts';
 import type { SpoolInput } from '../../../src/spool/index.ts';
 
@@ -32,7 +35,14 @@ if (mode === 'fill') {
   }
   await spool.close();
 } else if (mode === 'drain') {
-  globalThis.gc?.();
+  const gc = globalThis.gc;
+  if (gc === undefined) throw new Error('drain needs --expose-gc');
+  const live = (): number => {
+    gc();
+    const u = process.memoryUsage();
+    return u.heapUsed + u.external;
+  };
+  const liveBeforeOpen = live();
   const rssBeforeOpen = process.memoryUsage.rss();
   const spool = await openSpool({
     store: store as SpoolStore,
@@ -45,6 +55,7 @@ if (mode === 'fill') {
   const rssAfterOpen = process.memoryUsage.rss();
   let count = 0;
   let last = -1;
+  let maxLive = live();
   let acked: Promise<void> = Promise.resolve();
   for (;;) {
     // An uplink's window of messages in flight; acks commit in groups behind it.
@@ -56,12 +67,15 @@ if (mode === 'fill') {
       last = n;
     }
     count += batch.messages.length;
+    if (count % 50_000 === 0) maxLive = Math.max(maxLive, live());
     acked = spool.ack(batch);
   }
   await acked;
   await spool.close();
   const maxRss = process.resourceUsage().maxRSS * 1024;
-  process.stdout.write(`${JSON.stringify({ count, rssBeforeOpen, rssAfterOpen, maxRss })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ count, rssBeforeOpen, rssAfterOpen, maxRss, liveBeforeOpen, maxLive })}\n`,
+  );
 } else {
   throw new Error(`unknown mode ${String(mode)}`);
 }

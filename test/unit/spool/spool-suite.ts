@@ -792,18 +792,25 @@ export function spoolSuite(impl: SpoolImplementation): void {
           rssBeforeOpen: number;
           rssAfterOpen: number;
           maxRss: number;
+          liveBeforeOpen: number;
+          maxLive: number;
         };
         const MB = 1024 * 1024;
         const mb = (bytes: number): string => (bytes / MB).toFixed(1);
         assert.equal(result.count, 1_000_000);
-        // Loading the backlog would take several hundred MB (a JS object, three
-        // strings and a Buffer per message); streaming it takes a few batches.
+        // Loading the backlog would keep ~360 MB live (a JS object, three strings
+        // and a Buffer per message; ~465 MB of RSS); streaming it keeps a few
+        // batches. Live memory after a full GC is the measure that proves it; RSS
+        // depends on how lazily V8 and malloc return memory on this machine, so
+        // its bound only catches what live memory cannot see (native leaks).
+        const liveGrowth = result.maxLive - result.liveBeforeOpen;
+        assert.ok(liveGrowth < 32 * MB, `draining grew live memory by ${mb(liveGrowth)} MB`);
         // RSS before open includes Node's TypeScript loader, which is not the spool's.
         const atOpen = result.rssAfterOpen - result.rssBeforeOpen;
         assert.ok(atOpen < 32 * MB, `open grew RSS by ${mb(atOpen)} MB`);
         const growth = result.maxRss - result.rssBeforeOpen;
         assert.ok(
-          growth < 100 * MB,
+          growth < 200 * MB,
           `draining grew RSS by ${mb(growth)} MB (peak ${mb(result.maxRss)} MB)`,
         );
       });
