@@ -126,7 +126,7 @@ export const agentCommand = {
               log,
               metrics,
               ...(accept !== undefined && brokerMode.kind === 'embedded'
-                ? { beforeAck: (msg) => accept.accept(msg) }
+                ? { beforeAck: (msgs) => accept.acceptAll(msgs) }
                 : {}),
             });
     } catch (err) {

@@ -62,8 +62,11 @@ export class AccessControl {
       : { ok: false, reason: `no grant for device ${namespace}/${device}` };
   }
 
-  /** Clients may publish device data and events, not retained, and only with a publish grant. */
-  async canPublish(principal: Principal, topic: string, retain: boolean): Promise<Decision> {
+  /**
+   * Clients may publish device data and events, not retained, and only with a
+   * publish grant. Decided at once unless a grant's selector needs the Device's labels.
+   */
+  canPublish(principal: Principal, topic: string, retain: boolean): Decision | Promise<Decision> {
     let parsed;
     try {
       parsed = parseTopic(topic);
@@ -73,30 +76,42 @@ export class AccessControl {
     }
     if (parsed.kind === 'state') return { ok: false, reason: 'state topics are the agent’s own' };
     if (retain) return { ok: false, reason: 'clients may not publish retained messages' };
-    return (await this.#grantFor(principal, parsed.namespace, parsed.device, true)) !== undefined
-      ? ALLOWED
-      : { ok: false, reason: `no publish grant for device ${parsed.namespace}/${parsed.device}` };
+    const { namespace, device } = parsed;
+    const decide = (grant: DeviceGrant | undefined): Decision =>
+      grant !== undefined
+        ? ALLOWED
+        : { ok: false, reason: `no publish grant for device ${namespace}/${device}` };
+    const grant = this.#grantFor(principal, namespace, device, true);
+    return grant instanceof Promise ? grant.then(decide) : decide(grant);
   }
 
-  async #grantFor(
+  /** The grant that covers the device; a Promise only when labels must be looked up. */
+  #grantFor(
     principal: Principal,
     namespace: string,
     device: string,
     publish: boolean,
-  ): Promise<DeviceGrant | undefined> {
-    const candidates = principal.grants.filter(
-      (g) =>
-        g.namespace === namespace &&
-        (!publish || g.publish) &&
-        (g.names === undefined || g.names.includes(device)),
-    );
-    const plain = candidates.find((g) => g.selector === undefined);
-    if (plain !== undefined) return plain;
-    if (candidates.length === 0) return undefined;
+  ): DeviceGrant | undefined | Promise<DeviceGrant | undefined> {
+    let candidates: DeviceGrant[] | undefined;
+    for (const g of principal.grants) {
+      if (
+        g.namespace !== namespace ||
+        (publish && !g.publish) ||
+        (g.names !== undefined && !g.names.includes(device))
+      ) {
+        continue;
+      }
+      if (g.selector === undefined) return g;
+      (candidates ??= []).push(g);
+    }
+    if (candidates === undefined) return undefined;
+    const withSelectors = candidates;
     // Labels are looked up only when a selector needs them; an unknown Device matches no selector.
-    const labels = await this.#labels(namespace, device);
-    if (labels === undefined) return undefined;
-    return candidates.find((g) => matchLabelSelector(g.selector, labels));
+    return this.#labels(namespace, device).then((labels) =>
+      labels === undefined
+        ? undefined
+        : withSelectors.find((g) => matchLabelSelector(g.selector, labels)),
+    );
   }
 }
 

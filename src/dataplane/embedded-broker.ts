@@ -17,6 +17,7 @@ import {
   type PublishOptions,
 } from './node-broker.ts';
 import { SizeLimitedConnection } from './packet-size-guard.ts';
+import { PublishInbox } from './publish-inbox.ts';
 
 /** A message on its way into the broker, before anyone has it or is told it was taken. */
 export interface BeforeAckMessage {
@@ -30,17 +31,18 @@ export interface BeforeAckMessage {
 
 /**
  * Awaited for every message, in the order each client sent them, before the
- * message is delivered and before a QoS 1/2 publisher is acknowledged. If it
- * rejects, the message is neither delivered nor acknowledged: MQTT 3.1.1 has
- * no negative PUBACK, so the client's connection is closed and it resends
- * after reconnecting; one line is logged. Agent publishes reject instead.
+ * messages are delivered and before a QoS 1/2 publisher is acknowledged; a
+ * client's publishes of one socket read come as one call, to be stored all or
+ * none. If it rejects, the messages are neither delivered nor acknowledged:
+ * MQTT 3.1.1 has no negative PUBACK, so the client's connection is closed and
+ * it resends after reconnecting; one line is logged. Agent publishes reject instead.
  */
-export type BeforeAck = (message: BeforeAckMessage) => Promise<void>;
+export type BeforeAck = (messages: readonly BeforeAckMessage[]) => Promise<void>;
 
 /** Decides what an authenticated client may do (see AccessControl). */
 export interface ClientAccess {
   canSubscribe(principal: Principal, filter: string): Promise<Decision>;
-  canPublish(principal: Principal, topic: string, retain: boolean): Promise<Decision>;
+  canPublish(principal: Principal, topic: string, retain: boolean): Decision | Promise<Decision>;
 }
 
 export interface EmbeddedBrokerOptions {
@@ -81,7 +83,7 @@ export class EmbeddedBroker implements NodeBroker {
   /** Starts aedes and the listener; rejects (nothing left running) if the port cannot be bound. */
   static async start(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
     const principals = new WeakMap<Client, Principal>();
-    const queues = new WeakMap<Client, { decided: Promise<unknown>; finished: Promise<unknown> }>();
+    const inboxes = new WeakMap<Client, PublishInbox>();
     const { log, metrics, access, beforeAck } = opts;
     const aedes = await Aedes.createBroker({
       authenticate(client, username, password, done) {
@@ -132,64 +134,55 @@ export class EmbeddedBroker implements NodeBroker {
           done(new Error('client not authenticated'));
           return;
         }
-        // Per client: decisions, so beforeAck calls, in the order the client sent its
-        // messages; and completions (delivery, PUBACK) in that order too, whenever each
-        // beforeAck resolves.
-        const queue = queues.get(client) ?? {
-          decided: Promise.resolve(),
-          finished: Promise.resolve(),
-        };
-        const decided = queue.decided.then(() =>
-          access.canPublish(principal, packet.topic, packet.retain),
-        );
-        const work = decided.then(async (decision) => {
-          if (!decision.ok) {
-            metrics?.brokerRefused.inc({ action: 'publish' });
-            log.warn(
-              {
-                clientId: shown(client.id),
-                principal: principal.name,
-                topic: shown(packet.topic),
-                reason: decision.reason,
-              },
-              'publish refused; closing the client connection',
-            );
-            throw loggedError(new Error(`publish refused: ${decision.reason}`));
-          }
-          if (beforeAck === undefined) return;
-          try {
-            await beforeAck({
-              topic: packet.topic,
-              payload: payloadOf(packet),
-              clientId: client.id,
-              qos: packet.qos,
-              retain: packet.retain,
-            });
-          } catch (err) {
-            metrics?.brokerRefused.inc({ action: 'ack' });
-            log.warn(
-              {
-                clientId: shown(client.id),
-                topic: shown(packet.topic),
-                err: (err as Error).message,
-              },
-              'message not acknowledged (beforeAck failed); closing the client connection so that it resends',
-            );
-            throw loggedError(new Error(`beforeAck failed: ${(err as Error).message}`));
-          }
-        });
-        const finished = Promise.all([queue.finished, work]);
-        queues.set(client, {
-          decided: decided.catch(() => undefined),
-          finished: finished.catch(() => undefined),
-        });
-        finished.then(
-          () => {
-            metrics?.brokerMessagesIn.inc({ source: 'client' });
-            done(null);
-          },
-          (err: unknown) => done(err as Error),
-        );
+        let inbox = inboxes.get(client);
+        if (inbox === undefined) {
+          inbox = new PublishInbox({
+            decide: (packet) => access.canPublish(principal, packet.topic, packet.retain),
+            refused: (packet, reason) => {
+              metrics?.brokerRefused.inc({ action: 'publish' });
+              log.warn(
+                {
+                  clientId: shown(client.id),
+                  principal: principal.name,
+                  topic: shown(packet.topic),
+                  reason,
+                },
+                'publish refused; closing the client connection',
+              );
+              return loggedError(new Error(`publish refused: ${reason}`));
+            },
+            ...(beforeAck !== undefined
+              ? {
+                  store: (packets: readonly PublishPacket[]) =>
+                    beforeAck(
+                      packets.map((packet) => ({
+                        topic: packet.topic,
+                        payload: payloadOf(packet),
+                        clientId: client.id,
+                        qos: packet.qos,
+                        retain: packet.retain,
+                      })),
+                    ),
+                }
+              : {}),
+            storeFailed: (packets, err) => {
+              metrics?.brokerRefused.inc({ action: 'ack' }, packets.length);
+              log.warn(
+                {
+                  clientId: shown(client.id),
+                  topic: shown(packets[0]?.topic ?? ''),
+                  messages: packets.length,
+                  err: (err as Error).message,
+                },
+                'message not acknowledged (beforeAck failed); closing the client connection so that it resends',
+              );
+              return loggedError(new Error(`beforeAck failed: ${(err as Error).message}`));
+            },
+            passed: (count) => metrics?.brokerMessagesIn.inc({ source: 'client' }, count),
+          });
+          inboxes.set(client, inbox);
+        }
+        inbox.add(packet, done);
       },
       authorizeSubscribe(client, subscription, done) {
         const principal = principals.get(client);
@@ -282,7 +275,7 @@ export class EmbeddedBroker implements NodeBroker {
     // beforeAck is called before any await, so the agent's messages reach it in the
     // order it publishes them; and they enter aedes in that order too (a retained
     // message takes longer to store than a plain one would to overtake it).
-    const acked = this.#beforeAck === undefined ? Promise.resolve() : this.#beforeAck(message);
+    const acked = this.#beforeAck === undefined ? Promise.resolve() : this.#beforeAck([message]);
     const published = Promise.all([this.#publishTail, acked]).then(
       () =>
         new Promise<void>((resolve, reject) => {

@@ -45,9 +45,9 @@ const broker = await EmbeddedBroker.start({
         : { ok: false, returnCode: 5, reason: 'test: only writer' },
     ),
   access: new AccessControl(() => Promise.resolve({})),
-  beforeAck: (m) => {
-    seen.push(m);
-    return gate(m);
+  beforeAck: async (messages) => {
+    seen.push(...messages);
+    await Promise.all(messages.map((m) => gate(m)));
   },
   log,
   metrics,

@@ -76,6 +76,13 @@ describe('access to device topics', () => {
     assert.equal((await access.canPublish(writer, 'edgebridge/v1/apps/+/data', false)).ok, false);
     assert.equal((await access.canPublish(writer, 'anything/else', false)).ok, false);
   });
+
+  it('decides a publish at once (no Promise) when no selector needs labels', () => {
+    // The broker's hot path: one decision per message.
+    assert.deepEqual(access.canPublish(writer, 'edgebridge/v1/apps/cam-b/data', false), {
+      ok: true,
+    });
+  });
 });
 
 describe('the broker config file', () => {
