@@ -14,6 +14,8 @@ import {
 
 /** PUBACK reason code for "Packet too large" (what the broker would answer). */
 export const PACKET_TOO_LARGE = 0x95;
+/** PUBACK reason code for "Topic Name invalid". */
+export const TOPIC_NAME_INVALID = 0x90;
 
 /** Called once per message: its PUBACK (err undefined), a refusal or a lost connection. */
 export type PublishDone = (err: (Error & { code?: number }) | undefined) => void;
@@ -58,9 +60,11 @@ interface ClientInternals {
 
 /**
  * Sends `messages` as QoS 1 PUBLISHes in one socket write. A message larger
- * than `maxPacketSize` is not sent; its `done` gets a "packet too large" error
- * soon (never from inside the call). Throws if the client has no free packet
- * id (the caller's window must stay below 65535).
+ * than `maxPacketSize` is not sent, nor one whose topic MQTT cannot carry
+ * (over 65,535 bytes with the cloud prefix): its `done` gets a "packet too
+ * large" or "topic name invalid" error soon (never from inside the call).
+ * Throws if the client has no free packet id (the caller's window must stay
+ * below 65535).
  */
 export function publishBatch(
   client: MqttClient,
@@ -69,13 +73,28 @@ export function publishBatch(
 ): void {
   const c = client as unknown as ClientInternals;
   const measured: (Measured | undefined)[] = [];
-  const tooLarge: PublishDone[] = [];
+  const unsendable: { done: PublishDone; code: number; message: string }[] = [];
   let total = 0;
   for (const m of messages) {
-    const size = measurePublish(m);
+    let size: Measured;
+    try {
+      size = measurePublish(m);
+    } catch (err) {
+      measured.push(undefined);
+      unsendable.push({
+        done: m.done,
+        code: TOPIC_NAME_INVALID,
+        message: `Publish error: ${(err as Error).message}`,
+      });
+      continue;
+    }
     if (size.size > maxPacketSize) {
       measured.push(undefined);
-      tooLarge.push(m.done);
+      unsendable.push({
+        done: m.done,
+        code: PACKET_TOO_LARGE,
+        message: 'Publish error: Packet too large',
+      });
       continue;
     }
     measured.push(size);
@@ -94,12 +113,12 @@ export function publishBatch(
     });
     c.stream.write(buf);
   }
-  if (tooLarge.length === 0) return;
+  if (unsendable.length === 0) return;
   // Never from inside the call, like a PUBACK.
   queueMicrotask(() => {
-    for (const done of tooLarge) {
-      const err: Error & { code?: number } = new Error('Publish error: Packet too large');
-      err.code = PACKET_TOO_LARGE;
+    for (const { done, code, message } of unsendable) {
+      const err: Error & { code?: number } = new Error(message);
+      err.code = code;
       done(err);
     }
   });

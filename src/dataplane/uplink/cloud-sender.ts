@@ -13,6 +13,7 @@ import {
   NoStore,
   PACKET_TOO_LARGE,
   publishBatch,
+  TOPIC_NAME_INVALID,
   type OutgoingPublish,
 } from './batch-publisher.ts';
 import { connectOnce } from './connect-once.ts';
@@ -39,7 +40,7 @@ const MQTT_MAX_PACKET = 268_435_455;
  * too large, bad payload format): it is dropped, counted and logged, rather
  * than blocking everything behind it. Other refusals are retried.
  */
-const NEVER_TAKEN = new Set([0x90, PACKET_TOO_LARGE, 0x99]);
+const NEVER_TAKEN = new Set([TOPIC_NAME_INVALID, PACKET_TOO_LARGE, 0x99]);
 /**
  * The loop looks at the spool at least this often even without an event, so
  * that a missed wake-up cannot leave messages waiting.
