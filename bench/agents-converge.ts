@@ -152,6 +152,9 @@ async function fleet(info: Info, kind: 'shared' | 'local'): Promise<void> {
         `${kind}: not converged in ${limitS} s: ${complete}/${expected} Devices complete`,
       );
     const convergeS = (performance.now() - started) / 1000;
+    // The watch can show the last writes before their responses reach the
+    // agents, which count a write on its response: let those arrive first.
+    await sleep(2000);
     const writesAtConvergence = await writes();
     const what =
       kind === 'shared'
