@@ -41,6 +41,11 @@ if [[ ! -f $broker_config ]]; then
 fi
 log "agent running; in another shell: edgebridge devices --standalone --state-dir $state_dir"
 log "device data: mosquitto_sub -h 127.0.0.1 -u demo -P \"\$(cat $state_dir/demo-broker-password)\" -t 'edgebridge/v1/default/+/#' -v"
+uplink=()
+if [[ -n ${EDGEBRIDGE_UPLINK_CONFIG:-} ]]; then
+  uplink=(--uplink-config "$EDGEBRIDGE_UPLINK_CONFIG")
+  log "uplink configured by $EDGEBRIDGE_UPLINK_CONFIG"
+fi
 exec "$bin_dir/edgebridge" agent --standalone --config "$config" --state-dir "$state_dir" \
   --http-port "${EDGEBRIDGE_HTTP_PORT:-8181}" \
-  --broker-config "$broker_config" --broker-port "${EDGEBRIDGE_BROKER_PORT:-1883}"
+  --broker-config "$broker_config" --broker-port "${EDGEBRIDGE_BROKER_PORT:-1883}" "${uplink[@]}"
