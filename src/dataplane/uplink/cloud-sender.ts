@@ -8,7 +8,7 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Spool, SpoolBatch, SpoolMessage } from '../../spool/index.ts';
-import { Backoff, sleep, type BackoffOptions } from '../../util/backoff.ts';
+import type { BackoffOptions } from '../../util/backoff.ts';
 import {
   NoStore,
   PACKET_TOO_LARGE,
@@ -17,7 +17,7 @@ import {
   type OutgoingPublish,
 } from './batch-publisher.ts';
 import { connectOnce } from './connect-once.ts';
-import { UplinkConfigError } from './errors.ts';
+import { keepConnected } from './keep-connected.ts';
 import { remoteTopic } from './topics.ts';
 
 /** MQTT 5 user properties on every message sent up. */
@@ -106,51 +106,41 @@ export class CloudSender {
   /** Sends until the signal aborts; rejects only with a terminal UplinkConfigError. */
   async run(signal: AbortSignal): Promise<void> {
     const { log } = this.#o;
-    const backoff = new Backoff(this.#o.backoff);
     this.#o.spool.on('appended', this.#onAppended);
     const onAbort = (): void => this.#poke();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      while (!signal.aborted) {
-        let connection;
-        try {
-          const options = await this.#o.connectionOptions();
-          connection = await connectOnce(
-            this.#o.url,
-            {
-              ...options,
-              clientId: this.#o.clientId,
-              keepalive: this.#o.keepaliveSeconds,
-              clean: true,
-              // The spool is the store: a reconnect resends from there.
-              outgoingStore: new NoStore(),
-            },
-            signal,
-          );
-        } catch (err) {
-          if (err instanceof UplinkConfigError) throw err;
-          if (signal.aborted) break;
-          const delay = backoff.nextDelay();
-          log.warn(
-            { url: this.#o.url, err: (err as Error).message, retryInMs: delay },
-            'uplink: cloud broker unavailable',
-          );
-          await sleep(delay, signal).catch(() => undefined);
-          continue;
-        }
-        backoff.reset();
-        const { client, connack } = connection;
-        const receiveMaximum = connack.properties?.receiveMaximum ?? 65535;
-        const window = Math.max(1, Math.min(this.#o.maxInFlight, receiveMaximum));
-        const maxPacketSize = connack.properties?.maximumPacketSize ?? MQTT_MAX_PACKET;
-        log.info({ url: this.#o.url, window }, 'uplink: connected to the cloud broker');
-        const lost = await this.#session(client, window, maxPacketSize, signal);
-        client.end(true);
-        if (signal.aborted) break;
-        const delay = backoff.nextDelay();
-        log.warn({ err: lost, retryInMs: delay }, 'uplink: connection to the cloud broker lost');
-        await sleep(delay, signal).catch(() => undefined);
-      }
+      await keepConnected(
+        {
+          peer: 'cloud broker',
+          url: this.#o.url,
+          log,
+          backoff: this.#o.backoff,
+          connect: async () =>
+            connectOnce(
+              this.#o.url,
+              {
+                ...(await this.#o.connectionOptions()),
+                clientId: this.#o.clientId,
+                keepalive: this.#o.keepaliveSeconds,
+                clean: true,
+                // The spool is the store: a reconnect resends from there.
+                outgoingStore: new NoStore(),
+              },
+              signal,
+            ),
+          use: async ({ client, connack }) => {
+            const receiveMaximum = connack.properties?.receiveMaximum ?? 65535;
+            const window = Math.max(1, Math.min(this.#o.maxInFlight, receiveMaximum));
+            const maxPacketSize = connack.properties?.maximumPacketSize ?? MQTT_MAX_PACKET;
+            log.info({ url: this.#o.url, window }, 'uplink: connected to the cloud broker');
+            const reason = await this.#session(client, window, maxPacketSize, signal);
+            client.end(true);
+            return { reason };
+          },
+        },
+        signal,
+      );
     } finally {
       signal.removeEventListener('abort', onAbort);
       this.#o.spool.off('appended', this.#onAppended);

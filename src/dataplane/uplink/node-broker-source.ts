@@ -6,9 +6,9 @@
 // hook instead and needs none of this.
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { Backoff, sleep, type BackoffOptions } from '../../util/backoff.ts';
+import { Backoff, type BackoffOptions } from '../../util/backoff.ts';
 import { connectOnce } from './connect-once.ts';
-import { UplinkConfigError } from './errors.ts';
+import { keepConnected } from './keep-connected.ts';
 import { pubacks } from './publish-encoder.ts';
 import type { NodeMessage } from './uplink.ts';
 
@@ -80,53 +80,46 @@ export class NodeBrokerSource {
 
   /** Takes messages until the signal aborts; rejects only with an UplinkConfigError. */
   async run(signal: AbortSignal): Promise<void> {
-    const { log } = this.#o;
-    const backoff = new Backoff(this.#o.backoff);
     const refusedBackoff = new Backoff(REFUSED_BACKOFF);
-    while (!signal.aborted) {
-      let connection;
-      const session = new SourceSession((msgs) => {
-        this.#stats.received += msgs.length;
-        return this.#o.accept(msgs);
-      });
-      try {
-        const options = (await this.#o.connectionOptions?.()) ?? {};
-        connection = await connectOnce(
-          this.#o.url,
-          {
-            ...options,
-            clientId: this.#o.clientId,
-            clean: false,
-            properties: {
-              sessionExpiryInterval: SESSION_EXPIRY_SECONDS,
-              receiveMaximum: RECEIVE_MAXIMUM,
+    await keepConnected(
+      {
+        peer: 'node broker',
+        url: this.#o.url,
+        log: this.#o.log,
+        backoff: this.#o.backoff,
+        connect: async () => {
+          const session = new SourceSession((msgs) => {
+            this.#stats.received += msgs.length;
+            return this.#o.accept(msgs);
+          });
+          const options = (await this.#o.connectionOptions?.()) ?? {};
+          const connection = await connectOnce(
+            this.#o.url,
+            {
+              ...options,
+              clientId: this.#o.clientId,
+              clean: false,
+              properties: {
+                sessionExpiryInterval: SESSION_EXPIRY_SECONDS,
+                receiveMaximum: RECEIVE_MAXIMUM,
+              },
             },
-          },
-          signal,
-          (client) => session.attach(client),
-        );
-      } catch (err) {
-        if (err instanceof UplinkConfigError) throw err;
-        if (signal.aborted) break;
-        const delay = backoff.nextDelay();
-        log.warn(
-          { url: this.#o.url, err: (err as Error).message, retryInMs: delay },
-          'uplink: node broker unavailable',
-        );
-        await sleep(delay, signal).catch(() => undefined);
-        continue;
-      }
-      backoff.reset();
-      const why = await this.#session(connection.client, session, signal);
-      if (signal.aborted) break;
-      const delay = why === 'refused' ? refusedBackoff.nextDelay() : backoff.nextDelay();
-      if (why !== 'refused') refusedBackoff.reset();
-      log.warn(
-        { reason: why, retryInMs: delay },
-        'uplink: node broker connection ended; reconnecting',
-      );
-      await sleep(delay, signal).catch(() => undefined);
-    }
+            signal,
+            (client) => session.attach(client),
+          );
+          return { client: connection.client, session };
+        },
+        use: async ({ client, session }) => {
+          const reason = await this.#session(client, session, signal);
+          if (reason !== 'refused') {
+            refusedBackoff.reset();
+            return { reason };
+          }
+          return { reason, retryInMs: refusedBackoff.nextDelay() };
+        },
+      },
+      signal,
+    );
   }
 
   async #session(client: MqttClient, session: SourceSession, signal: AbortSignal): Promise<string> {
