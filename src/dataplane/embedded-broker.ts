@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { AgentMetrics } from '../metrics.ts';
 import type { Decision, Principal } from './access.ts';
 import type { AuthResult } from './authenticator.ts';
-import { BrokerClosedError, PacketTooLargeError } from './errors.ts';
+import { BrokerClosedError, BrokerConfigError, PacketTooLargeError } from './errors.ts';
 import {
   INTERNAL_CLIENT_ID,
   type BrokerMessage,
@@ -80,7 +80,10 @@ export class EmbeddedBroker implements NodeBroker {
   /** The agent's latest publish into aedes; the next waits for it. */
   #publishTail: Promise<unknown> = Promise.resolve();
 
-  /** Starts aedes and the listener; rejects (nothing left running) if the port cannot be bound. */
+  /**
+   * Starts aedes and the listener; rejects (nothing left running) if the port
+   * cannot be bound, with a BrokerConfigError if another process holds it.
+   */
   static async start(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
     const principals = new WeakMap<Client, Principal>();
     const inboxes = new WeakMap<Client, PublishInbox>();
@@ -229,6 +232,14 @@ export class EmbeddedBroker implements NodeBroker {
       });
     } catch (err) {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      if ((err as { code?: unknown }).code === 'EADDRINUSE') {
+        throw new BrokerConfigError(
+          `node broker: ${opts.host}:${opts.port} is in use (another MQTT broker, such as ` +
+            `Debian's mosquitto service?); choose another --broker-port, or use that broker ` +
+            `with --broker-url`,
+          { cause: err },
+        );
+      }
       throw err;
     }
     server.on('error', (err) => log.error({ err: err.message }, 'node broker listener failed'));

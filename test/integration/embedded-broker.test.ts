@@ -10,6 +10,7 @@ import { deviceName } from '../../src/api/names.ts';
 import { AccessControl } from '../../src/dataplane/access.ts';
 import { BrokerDevicePublisher } from '../../src/dataplane/device-publisher.ts';
 import { EmbeddedBroker, type BeforeAckMessage } from '../../src/dataplane/embedded-broker.ts';
+import { BrokerConfigError } from '../../src/dataplane/errors.ts';
 import { INTERNAL_CLIENT_ID, type BrokerMessage } from '../../src/dataplane/node-broker.ts';
 import { AgentMetrics } from '../../src/metrics.ts';
 import { eventually } from '../harness/devices.ts';
@@ -190,6 +191,26 @@ describe('the embedded node broker', () => {
       }),
       /Identifier rejected/i,
     );
+  });
+
+  it('names a port another process holds as a configuration error; the holder serves on', async () => {
+    await assert.rejects(
+      EmbeddedBroker.start({
+        host: '127.0.0.1',
+        port: broker.port,
+        maxPacketBytes: 4096,
+        authenticate: () => Promise.resolve({ ok: false, returnCode: 5, reason: 'test' }),
+        access: new AccessControl(() => Promise.resolve({})),
+        log,
+      }),
+      (err: unknown) =>
+        err instanceof BrokerConfigError &&
+        err.code === 'EDGEBRIDGE_BROKER_CONFIG' &&
+        err.message.includes(`127.0.0.1:${broker.port} is in use`),
+    );
+    // The first broker still serves.
+    const c = await client();
+    await c.publishAsync(TOPIC, 'after the failed start', { qos: 1 });
   });
 });
 
