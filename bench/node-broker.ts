@@ -132,7 +132,7 @@ const agent = await startAgent({
 try {
   const agentUrl = agent.brokerUrl ?? '';
   const lag = async (): Promise<string> =>
-    `agent event-loop lag p99 ${(1000 * (await agent.metric('edgebridge_nodejs_eventloop_lag_p99_seconds'))).toFixed(1)} ms, CPU ${(await agent.metric('edgebridge_process_cpu_seconds_total')).toFixed(1)} s so far`;
+    `agent event-loop lag p99 ${(1000 * (await agent.metric('edgebridge_nodejs_eventloop_lag_seconds', { quantile: '0.99' }))).toFixed(1)} ms, CPU ${(await agent.metric('edgebridge_process_cpu_seconds_total')).toFixed(1)} s so far`;
   results.push(
     await measure(
       'edgebridge embedded (aedes)',

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type * as PromClient from 'prom-client';
 
 // prom-client's index loads every metric type, OpenTelemetry and Node's default
@@ -228,5 +229,27 @@ export class AgentMetrics {
       'Memory of C++ objects bound to JavaScript, in bytes',
       () => process.memoryUsage().external,
     );
+    // A spool commit's fsync or a burst of broker work blocks everything else
+    // the agent does (discovery, other clients): this shows for how long.
+    const resolutionMs = 10;
+    const delay = monitorEventLoopDelay({ resolution: resolutionMs });
+    delay.enable();
+    // The histogram holds whole intervals between its timer's runs: the delay is what exceeds one.
+    const beyondInterval = (ns: number): number => Math.max(0, ns / 1e6 - resolutionMs) / 1e3;
+    new Gauge({
+      name: 'edgebridge_nodejs_eventloop_lag_seconds',
+      help: 'Event-loop delay since the last scrape, in seconds, at quantile 0.5, 0.99 and 1 (the longest)',
+      labelNames: ['quantile'] as const,
+      registers,
+      collect() {
+        // Without a sample since the last scrape the histogram reads NaN.
+        const at = (q: number): number =>
+          delay.count === 0 ? 0 : beyondInterval(delay.percentile(q));
+        this.set({ quantile: '0.5' }, at(50));
+        this.set({ quantile: '0.99' }, at(99));
+        this.set({ quantile: '1' }, delay.count === 0 ? 0 : beyondInterval(delay.max));
+        delay.reset();
+      },
+    });
   }
 }

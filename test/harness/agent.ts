@@ -15,7 +15,7 @@ export interface AgentProcess {
   process: PeerProcess;
   /** GET on the agent's HTTP endpoint. */
   get(url: string): Promise<{ status: number; body: string }>;
-  /** The value of a counter/gauge sample in /metrics (sum over samples whose labels contain `labels`). */
+  /** Sum of the samples of `name` with these labels (0 if none); throws for a name the agent does not export. */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   /** The agent's log lines, parsed. */
   logLines(): Record<string, unknown>[];
@@ -101,6 +101,11 @@ export async function startAgent(opts: StartAgentOptions): Promise<AgentProcess>
     get: (url) => httpGet(`http://127.0.0.1:${port}${url}`),
     metric: async (name, labels = {}) => {
       const { body } = await httpGet(`http://127.0.0.1:${port}/metrics`);
+      // A series without samples reads 0; a name the agent does not export is a mistake.
+      const family = name.replace(/_(bucket|sum|count)$/, '');
+      if (!body.includes(`# TYPE ${name} `) && !body.includes(`# TYPE ${family} `)) {
+        throw new Error(`the agent exports no metric named ${name}`);
+      }
       let sum = 0;
       for (const line of body.split('\n')) sum += sampleMatches(line, name, labels) ?? 0;
       return sum;
