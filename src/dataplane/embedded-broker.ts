@@ -87,7 +87,7 @@ export class EmbeddedBroker implements NodeBroker {
   static async start(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
     const principals = new WeakMap<Client, Principal>();
     const inboxes = new WeakMap<Client, PublishInbox>();
-    const { log, metrics, access, beforeAck } = opts;
+    const { log, metrics, access } = opts;
     const aedes = await Aedes.createBroker({
       authenticate(client, username, password, done) {
         if (client.id.startsWith('$edgebridge')) {
@@ -139,50 +139,7 @@ export class EmbeddedBroker implements NodeBroker {
         }
         let inbox = inboxes.get(client);
         if (inbox === undefined) {
-          inbox = new PublishInbox({
-            decide: (packet) => access.canPublish(principal, packet.topic, packet.retain),
-            refused: (packet, reason) => {
-              metrics?.brokerRefused.inc({ action: 'publish' });
-              log.warn(
-                {
-                  clientId: shown(client.id),
-                  principal: principal.name,
-                  topic: shown(packet.topic),
-                  reason,
-                },
-                'publish refused; closing the client connection',
-              );
-              return loggedError(new Error(`publish refused: ${reason}`));
-            },
-            ...(beforeAck !== undefined
-              ? {
-                  store: (packets: readonly PublishPacket[]) =>
-                    beforeAck(
-                      packets.map((packet) => ({
-                        topic: packet.topic,
-                        payload: payloadOf(packet),
-                        clientId: client.id,
-                        qos: packet.qos,
-                        retain: packet.retain,
-                      })),
-                    ),
-                }
-              : {}),
-            storeFailed: (packets, err) => {
-              metrics?.brokerRefused.inc({ action: 'ack' }, packets.length);
-              log.warn(
-                {
-                  clientId: shown(client.id),
-                  topic: shown(packets[0]?.topic ?? ''),
-                  messages: packets.length,
-                  err: (err as Error).message,
-                },
-                'message not acknowledged (beforeAck failed); closing the client connection so that it resends',
-              );
-              return loggedError(new Error(`beforeAck failed: ${(err as Error).message}`));
-            },
-            passed: (count) => metrics?.brokerMessagesIn.inc({ source: 'client' }, count),
-          });
+          inbox = publishInbox(client, principal, opts);
           inboxes.set(client, inbox);
         }
         inbox.add(packet, done);
@@ -408,6 +365,59 @@ function createListener(aedes: Aedes, opts: EmbeddedBrokerOptions, sockets: Set<
   aedes.on('clientError', clientError);
   aedes.on('connectionError', clientError);
   return server;
+}
+
+/** A client's publish inbox: its decisions, its beforeAck batches, and their log lines and counts. */
+function publishInbox(
+  client: Client,
+  principal: Principal,
+  opts: EmbeddedBrokerOptions,
+): PublishInbox {
+  const { log, metrics, access, beforeAck } = opts;
+  return new PublishInbox({
+    decide: (packet) => access.canPublish(principal, packet.topic, packet.retain),
+    refused: (packet, reason) => {
+      metrics?.brokerRefused.inc({ action: 'publish' });
+      log.warn(
+        {
+          clientId: shown(client.id),
+          principal: principal.name,
+          topic: shown(packet.topic),
+          reason,
+        },
+        'publish refused; closing the client connection',
+      );
+      return loggedError(new Error(`publish refused: ${reason}`));
+    },
+    ...(beforeAck !== undefined
+      ? {
+          store: (packets: readonly PublishPacket[]) =>
+            beforeAck(
+              packets.map((packet) => ({
+                topic: packet.topic,
+                payload: payloadOf(packet),
+                clientId: client.id,
+                qos: packet.qos,
+                retain: packet.retain,
+              })),
+            ),
+        }
+      : {}),
+    storeFailed: (packets, err) => {
+      metrics?.brokerRefused.inc({ action: 'ack' }, packets.length);
+      log.warn(
+        {
+          clientId: shown(client.id),
+          topic: shown(packets[0]?.topic ?? ''),
+          messages: packets.length,
+          err: (err as Error).message,
+        },
+        'message not acknowledged (beforeAck failed); closing the client connection so that it resends',
+      );
+      return loggedError(new Error(`beforeAck failed: ${(err as Error).message}`));
+    },
+    passed: (count) => metrics?.brokerMessagesIn.inc({ source: 'client' }, count),
+  });
 }
 
 /** Errors whose refusal was logged where it was decided; the connection closing is not news. */
