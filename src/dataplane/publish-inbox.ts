@@ -28,12 +28,12 @@ interface Entry {
   done: PublishDone;
 }
 
-/** What one batch's decisions came to: a run let through, and the first refusal, if any. */
+/** What one batch's decisions came to: the run let through, and from the first refusal on, the rest. */
 interface Decided {
   allowed: Entry[];
   stored: Promise<void>;
   refusal: Error | undefined;
-  rest: Entry[];
+  refused: Entry[];
 }
 
 const settled = (): undefined => undefined;
@@ -62,21 +62,19 @@ export class PublishInbox {
     const decided = this.#decided.then(() => this.#decide(batch)).then((d) => [d] as const);
     this.#decided = decided.then(settled, settled);
     const finished = Promise.all([this.#finished, decided]).then(async ([, [d]]) => {
-      let failure = d.refusal;
       try {
         await d.stored;
       } catch (err) {
-        failure = this.#opts.storeFailed(
+        const failed = this.#opts.storeFailed(
           d.allowed.map((e) => e.packet),
           err,
         );
-        for (const e of d.allowed) e.done(failure);
-        for (const e of d.rest) e.done(failure);
+        for (const e of batch) e.done(failed);
         return;
       }
       if (d.allowed.length > 0) this.#opts.passed(d.allowed.length);
       for (const e of d.allowed) e.done(null);
-      for (const e of d.rest) e.done(failure ?? null);
+      for (const e of d.refused) e.done(d.refusal ?? null);
     });
     this.#finished = finished.then(settled, settled);
   };
@@ -99,7 +97,7 @@ export class PublishInbox {
       }
       allowed.push(entry);
     }
-    const rest = batch.slice(allowed.length);
+    const refused = batch.slice(allowed.length);
     const { store } = this.#opts;
     let stored = Promise.resolve();
     if (store !== undefined && allowed.length > 0) {
@@ -111,6 +109,6 @@ export class PublishInbox {
     }
     // Awaited in order by the completions; never left unhandled meanwhile.
     stored.catch(settled);
-    return { allowed, stored, refusal, rest };
+    return { allowed, stored, refusal, refused };
   }
 }
