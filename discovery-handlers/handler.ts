@@ -30,6 +30,12 @@ export interface HandlerContext {
   /** Polling handlers poll this often. */
   intervalSeconds: number;
   publish: DevicePublisher;
+  /**
+   * Reports a problem the handler carries on through (an unreadable source, say),
+   * shown as the Discovery's Discovering=False condition; undefined clears it.
+   * Optional so that a test may leave it out.
+   */
+  reportProblem?: (problem: string | undefined) => void;
 }
 
 /**

@@ -1,9 +1,9 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { onlyChanges } from '../device-list.ts';
 import type { DiscoveredDevice, DiscoveryHandler, HandlerContext } from '../handler.ts';
 import { Wakeup } from '../wakeup.ts';
+import { BoundedFileError, readBoundedFile, statBounded } from '../../src/util/bounded-file.ts';
 import { parseJsonOrYaml } from '../../src/util/yaml.ts';
 import { parseDeviceList, parseSimulatedDetails, type SimulatedDetails } from './details.ts';
 
@@ -62,20 +62,22 @@ async function* poll(
     while (!ctx.signal.aborted) {
       if (details.file !== undefined) {
         // An unchanged file (same inode, size and mtime) is neither read nor parsed again.
-        const stamp = await fileStamp(details.file);
+        const stamp = await fileStamp(details.file, ctx.signal);
         if (stamp !== readStamp) {
-          const result = await readDeviceFile(details.file);
+          const result = await readDeviceFile(details.file, ctx.signal);
           if (result.ok) {
             fromFile = result.devices;
             lastProblem = undefined;
             readStamp = stamp;
+            ctx.reportProblem?.(undefined);
           } else if (result.problem !== lastProblem) {
-            // One line per distinct problem; the last good list stays in force.
+            // One line and one condition per distinct problem; the last good list stays in force.
             lastProblem = result.problem;
             ctx.log.warn(
               { file: details.file, problem: result.problem },
               'simulated devices file rejected',
             );
+            ctx.reportProblem?.(`devices file rejected: ${result.problem}`);
           }
         } else if (listed) {
           await wakeup.wait(ctx.intervalSeconds * 1000, ctx.signal);
@@ -96,25 +98,24 @@ async function* poll(
 }
 
 /** Identifies a version of the file without reading it; "missing" if it does not exist. */
-async function fileStamp(file: string): Promise<string> {
+async function fileStamp(file: string, signal: AbortSignal): Promise<string> {
   try {
-    const info = await stat(file);
+    const info = await statBounded(file, { signal });
     return `${info.ino}:${info.size}:${info.mtimeMs}`;
-  } catch {
-    return 'missing';
+  } catch (err) {
+    // A stat that did not return in time: read again (and fail in the reader, with a reason).
+    return err instanceof BoundedFileError ? `unknown:${Date.now()}` : 'missing';
   }
 }
 
 type FileResult = { ok: true; devices: DiscoveredDevice[] } | { ok: false; problem: string };
 
-async function readDeviceFile(file: string): Promise<FileResult> {
+async function readDeviceFile(file: string, signal: AbortSignal): Promise<FileResult> {
   let text: string;
   try {
-    const buf = await readFile(file);
-    if (buf.length > MAX_FILE_BYTES)
-      return { ok: false, problem: `larger than ${MAX_FILE_BYTES} bytes` };
-    text = buf.toString('utf8');
+    text = (await readBoundedFile(file, { maxBytes: MAX_FILE_BYTES, signal })).toString('utf8');
   } catch (err) {
+    signal.throwIfAborted();
     // A missing file means no devices from it (yet).
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, devices: [] };
     return { ok: false, problem: (err as Error).message };

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { Discovery } from '../api/types.ts';
-import { InvalidDetailsError } from '../../discovery-handlers/handler.ts';
+import type { Condition, Discovery } from '../api/types.ts';
+import { InvalidDetailsError, type DiscoveryHandler } from '../../discovery-handlers/handler.ts';
 import { findHandler, handlerNames } from '../../discovery-handlers/registry.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { AdaptiveLimit } from '../util/adaptive-limit.ts';
@@ -19,7 +19,14 @@ export interface DiscoveryRunOptions {
   publishers: PublisherFactory;
   onError: (kind: 'retryable' | 'terminal') => void;
   onCount: (devices: number) => void;
+  /** How long stop() waits for the handler to return once its signal aborted; default DISCOVERY_STOP_TIMEOUT_MS. */
+  stopTimeoutMs?: number;
+  /** Where handlers are found by name; default the build's registry (tests pass their own). */
+  findHandler?: (name: string) => DiscoveryHandler | undefined;
 }
+
+/** A handler that has not returned this long after its signal aborted is abandoned. */
+export const DISCOVERY_STOP_TIMEOUT_MS = 5_000;
 
 /**
  * One Discovery running on this node: checks its details, resolves its
@@ -33,9 +40,15 @@ export class DiscoveryRun {
   readonly #done: Promise<void>;
   #sync: DeviceSync | undefined;
   #publisher: DiscoveryPublisher | undefined;
+  /** The Discovery's conditions as this run last wrote them. */
+  #conditions: Condition[] | undefined;
+  /** The handler's current problem (Discovering=False), and the write that reports it. */
+  #problem: string | undefined;
+  #problemWrite: Promise<void> = Promise.resolve();
 
   constructor(opts: DiscoveryRunOptions) {
     this.#opts = opts;
+    this.#conditions = opts.discovery.status?.conditions;
     this.#done = this.#run().catch((err: unknown) => {
       if (!this.#abort.signal.aborted)
         opts.log.error({ err: (err as Error).message }, 'discovery run ended unexpectedly');
@@ -45,7 +58,20 @@ export class DiscoveryRun {
   /** Stops the handler; with `removeDevices` also removes this node from the Discovery's Devices. */
   async stop(removeDevices: boolean): Promise<void> {
     this.#abort.abort(new Error('discovery run stopped'));
-    await this.#done;
+    // A handler that ignores its signal is abandoned: the loop ignores whatever it yields later.
+    const ms = this.#opts.stopTimeoutMs ?? DISCOVERY_STOP_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const returned = await Promise.race([
+      this.#done.then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms).unref())),
+    ]);
+    clearTimeout(timer);
+    if (!returned)
+      this.#opts.log.warn(
+        { stopTimeoutMs: ms },
+        'discovery handler did not return after it was stopped; abandoned',
+      );
+    await this.#problemWrite;
     await this.#publisher?.close();
     if (removeDevices) await this.#sync?.removeAll();
     else await this.#sync?.close();
@@ -54,7 +80,7 @@ export class DiscoveryRun {
   async #run(): Promise<void> {
     const { discovery, log } = this.#opts;
     const signal = this.#abort.signal;
-    const handler = findHandler(discovery.spec.handler.name);
+    const handler = (this.#opts.findHandler ?? findHandler)(discovery.spec.handler.name);
     if (handler === undefined) {
       await this.#setDetailsValid({
         status: 'False',
@@ -112,6 +138,7 @@ export class DiscoveryRun {
           secrets,
           intervalSeconds: discovery.spec.intervalSeconds ?? 30,
           publish: publisher,
+          reportProblem: (problem) => this.#reportProblem(problem),
         })) {
           if (signal.aborted) break;
           backoff.reset();
@@ -124,6 +151,7 @@ export class DiscoveryRun {
         if (signal.aborted) return;
         this.#opts.onError('retryable');
         log.warn({ err: (err as Error).message }, 'handler failed; restarting it');
+        this.#reportProblem(`handler failed: ${(err as Error).message}`);
       }
       await sleep(backoff.nextDelay(), signal).catch(() => undefined);
     }
@@ -148,12 +176,35 @@ export class DiscoveryRun {
     }
   }
 
-  /** Writes the DetailsValid condition if it differs from what the Discovery has; failures are logged, not fatal. */
-  async #setDetailsValid(condition: Omit<ConditionInput, 'type'>): Promise<void> {
+  /**
+   * The handler's problem becomes Discovering=False with its message; undefined
+   * clears it (Discovering=True) if it was ever reported. Writes happen in order.
+   */
+  #reportProblem(problem: string | undefined): void {
+    if (problem === this.#problem) return;
+    this.#problem = problem;
+    const wasReported = this.#conditions?.some((c) => c.type === 'Discovering') ?? false;
+    if (problem === undefined && !wasReported) return;
+    this.#problemWrite = this.#problemWrite.then(() =>
+      this.#setCondition(
+        'Discovering',
+        problem === undefined
+          ? { status: 'True', reason: 'Listing', message: 'the handler lists devices' }
+          : { status: 'False', reason: 'HandlerProblem', message: problem },
+      ),
+    );
+  }
+
+  #setDetailsValid(condition: Omit<ConditionInput, 'type'>): Promise<void> {
+    return this.#setCondition('DetailsValid', condition);
+  }
+
+  /** Writes a condition if it differs from what the Discovery has; failures are logged, not fatal. */
+  async #setCondition(type: string, condition: Omit<ConditionInput, 'type'>): Promise<void> {
     const { discovery, registry, log } = this.#opts;
     const generation = discovery.metadata.generation;
-    const conditions = setCondition(discovery.status?.conditions, {
-      type: 'DetailsValid',
+    const conditions = setCondition(this.#conditions, {
+      type,
       ...condition,
       ...(generation !== undefined ? { observedGeneration: generation } : {}),
     });
@@ -164,6 +215,7 @@ export class DiscoveryRun {
         discovery.metadata.name,
         { conditions },
       );
+      this.#conditions = conditions;
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'could not update the discovery status');
     }

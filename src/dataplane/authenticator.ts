@@ -3,8 +3,8 @@
 // "serviceaccount", the projected token as password, checked by a
 // TokenReview), or anonymous when the config allows it.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { ValueRef } from '../registry/registry.ts';
+import { readBoundedFile } from '../util/bounded-file.ts';
 import type { DeviceGrant, Principal } from './access.ts';
 import {
   SERVICE_ACCOUNT_USERNAME,
@@ -127,8 +127,9 @@ export class Authenticator {
 
   async #readPassword(source: PasswordSource): Promise<string | undefined> {
     if ('ref' in source) return this.#opts.readValue(source.ref);
-    const buf = await readFile(source.file);
-    return buf.length > MAX_PASSWORD_FILE_BYTES ? undefined : buf.toString('utf8');
+    return (await readBoundedFile(source.file, { maxBytes: MAX_PASSWORD_FILE_BYTES })).toString(
+      'utf8',
+    );
   }
 }
 

@@ -1,7 +1,7 @@
 // The node broker's configuration file (--broker-config): who may connect and
 // which devices they may use. Parsed strictly: an unknown key or a bad value is
 // one BrokerConfigError naming where it is, so a typo cannot widen access.
-import { readFile } from 'node:fs/promises';
+import { readBoundedFile } from '../util/bounded-file.ts';
 import { parseJsonOrYaml } from '../util/yaml.ts';
 import type { LabelSelector } from '../api/types.ts';
 import { labelSelectorRequirements } from '../registry/selectors.ts';
@@ -65,9 +65,7 @@ export function defaultBrokerConfig(): BrokerConfig {
 export async function loadBrokerConfig(file: string): Promise<BrokerConfig> {
   let text: string;
   try {
-    const buf = await readFile(file);
-    if (buf.length > MAX_CONFIG_BYTES) throw new Error(`larger than ${MAX_CONFIG_BYTES} bytes`);
-    text = buf.toString('utf8');
+    text = (await readBoundedFile(file, { maxBytes: MAX_CONFIG_BYTES })).toString('utf8');
   } catch (err) {
     throw new BrokerConfigError(`cannot read broker config ${file}: ${(err as Error).message}`);
   }

@@ -1,12 +1,12 @@
 // The node's data plane in one place: the node broker (embedded or external),
 // client authentication and access control, and the per-Discovery device
 // publishers. The agent command opens it before the agent and closes it after.
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { DiscoveryPublisher } from '../agent/discovery-publisher.ts';
 import type { Discovery } from '../api/types.ts';
 import type { AgentMetrics } from '../metrics.ts';
 import type { Registry } from '../registry/registry.ts';
+import { readBoundedFile } from '../util/bounded-file.ts';
 import { AccessControl } from './access.ts';
 import { Authenticator } from './authenticator.ts';
 import { defaultBrokerConfig, loadBrokerConfig, type BrokerConfig } from './broker-config.ts';
@@ -33,6 +33,8 @@ export interface DataPlaneOptions {
 
 /** Room for the topic and MQTT headers within the packet limit. */
 const HEADER_ROOM = 2048;
+/** A certificate, key or CA bundle file is far smaller. */
+const MAX_PEM_BYTES = 1024 * 1024;
 /** Device payloads through an external broker (mosquitto's default limit is far larger). */
 const EXTERNAL_MAX_PAYLOAD = 1024 * 1024;
 
@@ -130,7 +132,7 @@ export class DataPlane {
 
 async function readConfigFile(file: string): Promise<Buffer> {
   try {
-    return await readFile(file);
+    return await readBoundedFile(file, { maxBytes: MAX_PEM_BYTES });
   } catch (err) {
     throw new BrokerConfigError(`cannot read ${file}: ${(err as Error).message}`);
   }

@@ -30,11 +30,14 @@ export type BoundedFileCode =
 export class BoundedFileError extends Error {
   readonly code: BoundedFileCode;
   readonly file: string;
-  constructor(code: BoundedFileCode, file: string, message: string) {
-    super(`${file} ${message}`);
+  /** The message without the file name, e.g. "is a FIFO, not a regular file". */
+  readonly reason: string;
+  constructor(code: BoundedFileCode, file: string, reason: string) {
+    super(`${file} ${reason}`);
     this.name = 'BoundedFileError';
     this.code = code;
     this.file = file;
+    this.reason = reason;
   }
 }
 

@@ -1,10 +1,10 @@
 // The uplink's configuration file (`--uplink-config FILE`, YAML), checked field
 // by field into an UplinkConfig. Every mistake is an UplinkConfigError naming
 // the field; secrets are referenced, never inlined in what is logged.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import type { SyncPolicy } from '../../spool/index.ts';
+import { readBoundedFileSync } from '../../util/bounded-file.ts';
 import { UplinkConfigError } from './errors.ts';
 import type { TopicRule } from './selection.ts';
 import { checkFilter } from './topics.ts';
@@ -50,6 +50,8 @@ export interface UplinkConfig {
   nodeBroker?: { url: string; clientId?: string; username?: ValueSource; password?: ValueSource };
 }
 
+/** The configuration is a few kilobytes. */
+const MAX_CONFIG_BYTES = 1024 * 1024;
 const SIZE = /^(\d+)\s*(|k|ki|m|mi|g|gi)b?$/i;
 const UNITS: Record<string, number> = {
   '': 1,
@@ -296,7 +298,7 @@ export function uplinkConfigFrom(doc: unknown, stateDir: string): UplinkConfig {
 export function loadUplinkConfig(file: string, stateDir: string): UplinkConfig {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readBoundedFileSync(file, { maxBytes: MAX_CONFIG_BYTES }).toString('utf8');
   } catch (err) {
     throw new UplinkConfigError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }

@@ -2,11 +2,14 @@
 // MQTT client's connection options. Secrets come through the registry's
 // readValue(), which works for both registry back ends; nothing resolved here
 // is ever logged.
-import { readFile } from 'node:fs/promises';
 import type { IClientOptions } from 'mqtt';
 import type { ValueRef } from '../../registry/registry.ts';
 import type { CloudConfig, ValueSource } from './config.ts';
+import { readBoundedFile } from '../../util/bounded-file.ts';
 import { UplinkConfigError } from './errors.ts';
+
+/** A certificate bundle, key or password file is far smaller. */
+const MAX_CREDENTIAL_BYTES = 1024 * 1024;
 
 /** Reads a Secret key; the registry's readValue. */
 export type ReadValue = (ref: ValueRef) => Promise<string | undefined>;
@@ -20,7 +23,7 @@ export async function resolveValue(
   if ('value' in src) return Buffer.from(src.value);
   if ('file' in src) {
     try {
-      return await readFile(src.file);
+      return await readBoundedFile(src.file, { maxBytes: MAX_CREDENTIAL_BYTES });
     } catch (err) {
       throw new UplinkConfigError(`${field}: cannot read ${src.file}: ${(err as Error).message}`, {
         cause: err,

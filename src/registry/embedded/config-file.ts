@@ -2,11 +2,11 @@
 // would kubectl-apply (Discoveries, and the Secrets and ConfigMaps their
 // properties refer to). A bad document is skipped with one clear error; a file
 // that cannot be used at all leaves the last good set in place.
-import { readFile, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { parseAllDocuments } from 'yaml';
 import type { Discovery } from '../../api/types.ts';
 import { configMap, discovery, secret, ShapeError, type KeyValues } from './config-shape.ts';
+import { BoundedFileError, readBoundedFile } from '../../util/bounded-file.ts';
 import { ConfigDocumentError, ConfigFileError } from './errors.ts';
 
 /** Bigger than any hand-written config; a guard against reading something that is not one. */
@@ -209,15 +209,11 @@ export class ConfigSource {
 }
 
 async function readText(file: string): Promise<string> {
-  const info = await stat(file);
-  if (!info.isFile()) throw new ConfigFileError(file, 'is not a regular file');
-  if (info.size > MAX_CONFIG_BYTES) {
-    throw new ConfigFileError(file, `is larger than ${MAX_CONFIG_BYTES} bytes`);
+  try {
+    return (await readBoundedFile(file, { maxBytes: MAX_CONFIG_BYTES })).toString('utf8');
+  } catch (err) {
+    if (err instanceof BoundedFileError)
+      throw new ConfigFileError(file, err.reason, { cause: err });
+    throw err;
   }
-  const buffer = await readFile(file);
-  // The file may have grown between stat and read.
-  if (buffer.length > MAX_CONFIG_BYTES) {
-    throw new ConfigFileError(file, `is larger than ${MAX_CONFIG_BYTES} bytes`);
-  }
-  return buffer.toString('utf8');
 }

@@ -1,7 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { readBoundedFileSync } from '../../../util/bounded-file.ts';
 import type { ClusterConnection } from './connection.ts';
 import { KubeConfigError } from './errors.ts';
+
+/** The service account's CA bundle. */
+const MAX_CA_BYTES = 1024 * 1024;
 
 /** Where the kubelet mounts a pod's service account token and the cluster CA. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -25,7 +29,7 @@ export function inClusterConnection(
   const caFile = path.join(dir, 'ca.crt');
   let ca: Buffer;
   try {
-    ca = readFileSync(caFile);
+    ca = readBoundedFileSync(caFile, { maxBytes: MAX_CA_BYTES });
   } catch (err) {
     throw new KubeConfigError(
       `in-cluster config: cannot read ${caFile}: ${(err as Error).message}`,

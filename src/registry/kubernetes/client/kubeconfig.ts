@@ -2,8 +2,9 @@
 // name, the current context, and file references relative to the file that
 // made them. Only what an agent or the CLI needs; exec and auth-provider
 // plugins are refused with a message naming what to use instead.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { readBoundedFileSync } from '../../../util/bounded-file.ts';
 import { parseJsonOrYaml } from '../../../util/yaml.ts';
 import type { ClusterAuth, ClusterConnection } from './connection.ts';
 import { KubeConfigError } from './errors.ts';
@@ -20,6 +21,8 @@ export interface KubeConfigDoc {
   files: string[];
 }
 
+/** A kubeconfig, and a certificate or key it names. */
+const MAX_KUBECONFIG_BYTES = 4 * 1024 * 1024;
 const FILE_FIELDS: Record<'cluster' | 'user', string[]> = {
   cluster: ['certificate-authority'],
   user: ['client-certificate', 'client-key', 'tokenFile'],
@@ -104,7 +107,7 @@ export function mergeKubeConfigs(docs: KubeConfigDoc[]): KubeConfigDoc {
 export function readKubeConfigFile(file: string): KubeConfigDoc {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readBoundedFileSync(file, { maxBytes: MAX_KUBECONFIG_BYTES }).toString('utf8');
   } catch (err) {
     throw new KubeConfigError(`cannot read kubeconfig ${file}: ${(err as Error).message}`, {
       cause: err,
@@ -120,7 +123,7 @@ function dataOrFile(fields: Fields, key: string, what: string): Buffer | undefin
   const file = str(fields, key);
   if (file === undefined) return undefined;
   try {
-    return readFileSync(file);
+    return readBoundedFileSync(file, { maxBytes: MAX_KUBECONFIG_BYTES });
   } catch (err) {
     throw new KubeConfigError(`cannot read ${what} ${key} ${file}: ${(err as Error).message}`, {
       cause: err,

@@ -1,5 +1,9 @@
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { readBoundedFileSync } from '../../../util/bounded-file.ts';
 import { KubeConfigError } from './errors.ts';
+
+/** A projected token is a few kilobytes. */
+const MAX_TOKEN_BYTES = 64 * 1024;
 
 /**
  * A bearer token kept in a file (a projected service account token, a
@@ -22,7 +26,9 @@ export class TokenFile {
       const st = statSync(this.file);
       stamp = `${st.mtimeMs}/${st.size}/${st.ino}`;
       if (stamp === this.#stamp) return this.#token;
-      const token = readFileSync(this.file, 'utf8').trim();
+      const token = readBoundedFileSync(this.file, { maxBytes: MAX_TOKEN_BYTES })
+        .toString('utf8')
+        .trim();
       if (token === '') throw new KubeConfigError(`token file ${this.file} is empty`);
       this.#token = token;
       this.#stamp = stamp;
