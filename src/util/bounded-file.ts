@@ -191,13 +191,13 @@ function withDeadline<T>(
       signal?.removeEventListener('abort', onAbort);
       fn();
     };
-    const giveUp = (err: unknown): void => {
+    const giveUp = (err: Error): void => {
       abandoned = true;
       stuck.set(file, (stuck.get(file) ?? 0) + 1);
       stuckTotal += 1;
-      settle(() => reject(err as Error));
+      settle(() => reject(err));
     };
-    const onAbort = (): void => giveUp(signal?.reason);
+    const onAbort = (): void => giveUp(signal?.reason as Error);
     const timer = setTimeout(
       () =>
         giveUp(
@@ -218,7 +218,7 @@ function withDeadline<T>(
       },
       (err: unknown) => {
         if (abandoned) release(file);
-        else settle(() => reject(err as Error));
+        else settle(() => reject(err instanceof Error ? err : new Error(String(err))));
       },
     );
   });
