@@ -12,6 +12,8 @@ export function createLogger(level: LevelWithSilent = 'info', name = 'edgebridge
         censor: '[redacted]',
       },
     },
-    pino.destination({ dest: 2, sync: false }),
+    // Synchronous: an asynchronous write goes through the libuv threadpool, so a
+    // starved pool would silence the log and a forced exit would lose its last lines.
+    pino.destination({ dest: 2, sync: true }),
   );
 }

@@ -42,6 +42,7 @@ export class Agent {
   #labels: Record<string, string> | undefined;
   #ready = false;
   #pass: Promise<void> = Promise.resolve();
+  #busySince: number | undefined;
 
   constructor(opts: AgentOptions) {
     this.#opts = opts;
@@ -50,6 +51,11 @@ export class Agent {
   /** True once the first set of Discoveries has been read and acted on. */
   get ready(): boolean {
     return this.#ready;
+  }
+
+  /** When the reconcile pass now running started (for /healthz); undefined when none runs. */
+  get reconcileBusySince(): number | undefined {
+    return this.#busySince;
   }
 
   /** Runs until the signal aborts; then stops every run (leaving their Devices in place) and resolves. */
@@ -95,7 +101,14 @@ export class Agent {
 
   #enqueue(): void {
     this.#pass = this.#pass
-      .then(() => this.#reconcile())
+      .then(async () => {
+        this.#busySince = Date.now();
+        try {
+          await this.#reconcile();
+        } finally {
+          this.#busySince = undefined;
+        }
+      })
       .catch((err: unknown) => {
         this.#opts.metrics.reconcileErrors.inc({ kind: 'retryable' });
         this.#opts.log.warn(

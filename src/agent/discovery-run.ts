@@ -62,16 +62,15 @@ export class DiscoveryRun {
     const ms = this.#opts.stopTimeoutMs ?? DISCOVERY_STOP_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
     const returned = await Promise.race([
-      this.#done.then(() => true),
+      this.#done.then(() => this.#problemWrite).then(() => true),
       new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms).unref())),
     ]);
     clearTimeout(timer);
     if (!returned)
       this.#opts.log.warn(
         { stopTimeoutMs: ms },
-        'discovery handler did not return after it was stopped; abandoned',
+        'discovery handler (or its status write) did not return within the stop deadline; abandoned',
       );
-    await this.#problemWrite;
     await this.#publisher?.close();
     if (removeDevices) await this.#sync?.removeAll();
     else await this.#sync?.close();

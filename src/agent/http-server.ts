@@ -6,11 +6,13 @@ export interface AgentHttpServerOptions {
   port: number;
   host?: string;
   ready: () => boolean;
+  /** Undefined when the agent is healthy, else why not: /healthz answers 503 with it. */
+  problem: () => string | undefined;
   metrics: AgentMetrics;
   log: Logger;
 }
 
-/** /healthz, /readyz and /metrics (Prometheus text format). */
+/** /healthz (liveness: 503 with the reason when wedged), /readyz and /metrics (Prometheus text format). */
 export class AgentHttpServer {
   readonly #server: Server;
   readonly #opts: AgentHttpServerOptions;
@@ -24,7 +26,10 @@ export class AgentHttpServer {
         return;
       }
       if (url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+        const problem = opts.problem();
+        res
+          .writeHead(problem === undefined ? 200 : 503, { 'content-type': 'text/plain' })
+          .end(problem === undefined ? 'ok\n' : `unhealthy: ${problem}\n`);
       } else if (url === '/readyz') {
         const ready = opts.ready();
         res
@@ -61,7 +66,8 @@ export class AgentHttpServer {
   /** Stops accepting connections and closes idle ones. Idempotent. */
   async close(): Promise<void> {
     if (!this.#server.listening) return;
-    this.#server.closeIdleConnections();
+    // Probes and scrapes are short: nothing worth waiting for.
+    this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 }

@@ -2,7 +2,9 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Agent } from '../agent/agent.ts';
 import { discardingPublisher } from '../agent/discarding-publisher.ts';
+import { HealthMonitor } from '../agent/health.ts';
 import { AgentHttpServer } from '../agent/http-server.ts';
+import { DEFAULT_SHUTDOWN_TIMEOUT_S, Shutdown } from '../agent/shutdown.ts';
 import { DataPlane } from '../dataplane/data-plane.ts';
 import type { RunningUplink, UplinkConfig } from '../dataplane/uplink/index.ts';
 import { createLogger } from '../log.ts';
@@ -44,6 +46,7 @@ export const agentCommand = {
         'http-host': { type: 'string', default: '0.0.0.0' },
         'log-level': { type: 'string', default: 'info' },
         'uplink-config': { type: 'string' },
+        'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_S) },
       },
     });
     const level = LOG_LEVELS.find((l) => l === values['log-level']);
@@ -52,6 +55,11 @@ export const agentCommand = {
     const port = Number(values['http-port']);
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       throw new UsageError('--http-port must be a port number (0 picks a free one)');
+    const shutdownTimeout = Number(values['shutdown-timeout']);
+    if (!Number.isFinite(shutdownTimeout) || shutdownTimeout <= 0 || shutdownTimeout > 3600)
+      throw new UsageError(
+        '--shutdown-timeout must be a number of seconds above 0 and at most 3600',
+      );
     const brokerMode = brokerModeFrom(values, (flag) =>
       tokens.some((t) => t.kind === 'option' && t.name === flag),
     );
@@ -146,34 +154,34 @@ export const agentCommand = {
       publishers: (discovery, shared) =>
         dataPlane?.publisherFor(discovery, shared) ?? discardingPublisher(metrics.publishDropped),
     });
+    const health = new HealthMonitor({ reconcileBusySince: () => agent.reconcileBusySince });
     const http = new AgentHttpServer({
       port,
       host: values['http-host'],
       ready: () => agent.ready,
+      problem: () => health.problem(),
       metrics,
       log,
     });
 
-    const stop = new AbortController();
-    const onSignal = (sig: NodeJS.Signals): void => {
-      log.info({ signal: sig }, 'stopping');
-      stop.abort(new Error(`received ${sig}`));
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    // Whatever handlers, broker clients or the spool are doing, the process ends
+    // within --shutdown-timeout of the first signal, and at once on a second.
+    const shutdown = new Shutdown({ timeoutMs: shutdownTimeout * 1000, log });
+    const onSignal = (sig: NodeJS.Signals): void => shutdown.begin(`received ${sig}`, sig);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
       await http.listen();
       log.info({ registry: registry.kind }, 'agent started');
-      await agent.run(stop.signal);
+      await shutdown.step('discovery runs', agent.run(shutdown.signal));
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      await http.close();
-      await dataPlane?.close();
-      await uplink?.close();
-      await registry.close();
-      log.info('agent stopped');
-      log.flush();
+      shutdown.begin('the agent ended');
+      health.close();
+      await shutdown.step('http endpoint', http.close());
+      await shutdown.step('node broker', dataPlane?.close() ?? Promise.resolve());
+      await shutdown.step('uplink', uplink?.close() ?? Promise.resolve());
+      await shutdown.step('registry', registry.close());
+      shutdown.finished();
     }
   },
 };

@@ -80,7 +80,7 @@ describe('a Discovery whose device file is hostile', () => {
         ...Object.entries(hostile).map(([name, file]) => ({
           namespace: NS,
           name,
-          spec: { handler: { name: 'simulated', details: { file } }, intervalSeconds: 1 },
+          spec: { handler: { name: 'simulated' as const, details: { file } }, intervalSeconds: 1 },
         })),
         {
           namespace: NS,
