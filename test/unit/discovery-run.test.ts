@@ -1,0 +1,91 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import type { DiscoveredDevice, DiscoveryHandler } from '../../discovery-handlers/handler.ts';
+import { DiscoveryRun } from '../../src/agent/discovery-run.ts';
+import { EmbeddedRegistry } from '../../src/registry/embedded/registry.ts';
+import { AdaptiveLimit } from '../../src/util/adaptive-limit.ts';
+import type { DiscoveryPublisher } from '../../src/agent/discovery-publisher.ts';
+
+const silentPublisher: DiscoveryPublisher = {
+  data: () => undefined,
+  state: () => undefined,
+  event: () => undefined,
+  observe: () => undefined,
+  close: () => Promise.resolve(),
+};
+
+/** A handler that lists one device, then waits for `release` whatever its signal says, then lists another. */
+function stubbornHandler() {
+  let listed!: () => void;
+  let release!: () => void;
+  const firstListed = new Promise<void>((r) => (listed = r));
+  const released = new Promise<void>((r) => (release = r));
+  let lateListed = false;
+  const handler: DiscoveryHandler = {
+    name: 'simulated',
+    shared: true,
+    validate: (d) => d,
+    async *discover(): AsyncGenerator<DiscoveredDevice[]> {
+      yield [{ id: 'early', properties: {} }];
+      listed();
+      await released;
+      lateListed = true;
+      yield [{ id: 'late', properties: {} }];
+    },
+  };
+  return { handler, firstListed, release, lateListed: () => lateListed };
+}
+
+describe('DiscoveryRun.stop', () => {
+  it('abandons a handler that does not return after its signal aborted, names the discovery, and ignores its late lists', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'discovery-run-'));
+    const config = path.join(dir, 'edgebridge.yaml');
+    writeFileSync(
+      config,
+      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: stuck, namespace: default}\nspec:\n  handler: {name: simulated}\n  gracePeriodSeconds: 0\n',
+    );
+    const lines: Record<string, unknown>[] = [];
+    const log = pino(
+      { level: 'warn' },
+      { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) },
+    );
+    const registry = new EmbeddedRegistry({
+      stateDir: path.join(dir, 'state'),
+      configFile: config,
+      log,
+    });
+    const [discovery] = await registry.listDiscoveries({});
+    assert.ok(discovery !== undefined);
+    const stub = stubbornHandler();
+    const run = new DiscoveryRun({
+      discovery,
+      node: 'n1',
+      registry,
+      writeLimit: new AdaptiveLimit(),
+      log: log.child({ discovery: 'stuck' }),
+      publishers: () => silentPublisher,
+      onError: () => undefined,
+      onCount: () => undefined,
+      stopTimeoutMs: 200,
+      findHandler: () => stub.handler,
+    });
+    await stub.firstListed;
+
+    // Without the stop deadline this never resolves: the handler is still waiting.
+    await run.stop(false);
+    const warning = lines.find((l) => /abandoned/.test(String(l.msg)));
+    assert.equal(warning?.discovery, 'stuck');
+
+    stub.release();
+    await sleep(100);
+    assert.ok(stub.lateListed(), 'the handler went on after it was abandoned');
+    const ids = (await registry.listDevices({})).map((d) => d.spec.id);
+    assert.ok(!ids.includes('late'), `its late list is ignored (devices: ${ids.join(', ')})`);
+    await registry.close();
+  });
+});
