@@ -2,8 +2,9 @@ import { stat } from 'node:fs';
 
 /** An event-loop stall this long makes the agent unhealthy... */
 export const EVENT_LOOP_STALL_MS = 5_000;
-/** ...for this long afterwards, so that a probe made after the stall still sees it. */
-export const STALL_MEMORY_MS = 60_000;
+/** ...for this long afterwards, so that probes made after the stall see it: shorter than the
+ * DaemonSet's liveness window (6 x 10 s), so one stall alone does not restart the agent. */
+export const STALL_MEMORY_MS = 30_000;
 /** A tiny file operation that has waited this long means the libuv threadpool is starved. */
 export const THREADPOOL_STALL_MS = 10_000;
 /** A discovery reconcile pass running this long is stuck (its steps have deadlines far below this). */
