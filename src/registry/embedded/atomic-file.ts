@@ -1,8 +1,12 @@
 // Durable file writes: a reader sees the old or the new content, never a mix,
 // and after a crash the file holds one of them.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { readBoundedFile } from '../../util/bounded-file.ts';
+
+/** A stored object is a few kilobytes; a file far larger is not one of ours. */
+const MAX_STATE_FILE_BYTES = 16 * 1024 * 1024;
 
 /** Whether err is a Node.js system error with this code (ENOENT, EEXIST, ...). */
 export function isCode(err: unknown, code: string): boolean {
@@ -61,7 +65,7 @@ export async function removeFile(file: string): Promise<boolean> {
 /** The file's text, or undefined if it does not exist. */
 export async function readTextIfExists(file: string): Promise<string | undefined> {
   try {
-    return await readFile(file, 'utf8');
+    return (await readBoundedFile(file, { maxBytes: MAX_STATE_FILE_BYTES })).toString('utf8');
   } catch (err) {
     if (isCode(err, 'ENOENT')) return undefined;
     throw err;

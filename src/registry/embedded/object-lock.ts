@@ -5,10 +5,11 @@
 // `staleMs` is broken, by renaming it aside and checking that what was moved is
 // the lock judged stale, so that two breakers cannot both remove a live lock.
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { link, open, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readBoundedFile } from '../../util/bounded-file.ts';
 import { ensureDir, isCode } from './atomic-file.ts';
 import { LockTimeoutError } from './errors.ts';
 
@@ -103,7 +104,8 @@ async function release(lockFile: string, token: string): Promise<void> {
 
 async function readHolder(lockFile: string): Promise<Holder | undefined> {
   try {
-    const parsed = JSON.parse(await readFile(lockFile, 'utf8')) as unknown;
+    const text = (await readBoundedFile(lockFile, { maxBytes: 4096 })).toString('utf8');
+    const parsed = JSON.parse(text) as unknown;
     if (typeof parsed !== 'object' || parsed === null) return undefined;
     const { pid, host, token } = parsed as Record<string, unknown>;
     if (typeof pid !== 'number' || typeof host !== 'string' || typeof token !== 'string') {
