@@ -61,14 +61,15 @@ async function* poll(
   try {
     while (!ctx.signal.aborted) {
       if (details.file !== undefined) {
-        // An unchanged file (same inode, size and mtime) is neither read nor parsed again.
+        // An unchanged file (same inode, size, mtime and ctime) is neither read nor parsed again.
         const stamp = await fileStamp(details.file, ctx.signal);
         if (stamp !== readStamp) {
           const result = await readDeviceFile(details.file, ctx.signal);
+          // A rejected file is not read again until it changes either.
+          readStamp = stamp;
           if (result.ok) {
             fromFile = result.devices;
             lastProblem = undefined;
-            readStamp = stamp;
             ctx.reportProblem?.(undefined);
           } else if (result.problem !== lastProblem) {
             // One line and one condition per distinct problem; the last good list stays in force.
@@ -101,7 +102,7 @@ async function* poll(
 async function fileStamp(file: string, signal: AbortSignal): Promise<string> {
   try {
     const info = await statBounded(file, { signal });
-    return `${info.ino}:${info.size}:${info.mtimeMs}`;
+    return `${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
   } catch (err) {
     // A stat that did not return in time: read again (and fail in the reader, with a reason).
     return err instanceof BoundedFileError ? `unknown:${Date.now()}` : 'missing';
