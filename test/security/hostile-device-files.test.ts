@@ -69,10 +69,18 @@ describe('a Discovery whose device file is hostile', () => {
     writeDevicesFile(goodFile, [{ id: 'good-1' }, { id: 'good-2' }]);
     const passwordFile = path.join(dir, 'probe-password');
     writeFileSync(passwordFile, 'probe-secret');
+    // A user whose password file is a FIFO: refused, and the broker goes on.
+    const fifoPassword = path.join(dir, 'fifo-password');
+    execFileSync('mkfifo', [fifoPassword]);
     const brokerConfig = path.join(dir, 'broker.yaml');
     writeFileSync(
       brokerConfig,
-      `users:\n  - name: probe\n    passwordFrom: { file: ${JSON.stringify(passwordFile)} }\n    devices: [{ namespace: ${NS} }]\n`,
+      [
+        'users:',
+        `  - { name: probe, passwordFrom: { file: ${JSON.stringify(passwordFile)} }, devices: [{ namespace: ${NS} }] }`,
+        `  - { name: piped, passwordFrom: { file: ${JSON.stringify(fifoPassword)} }, devices: [{ namespace: ${NS} }] }`,
+        '',
+      ].join('\n'),
     );
     const config = path.join(dir, 'edgebridge.yaml');
     writeStandaloneConfig(config, {
@@ -124,7 +132,22 @@ describe('a Discovery whose device file is hostile', () => {
     assert.match(problems.get('huge') ?? '', /is larger than \d+ bytes/);
     assert.match(problems.get('directory') ?? '', /is a directory, not a regular file/);
 
-    // The broker answers and accepts a client whose password file it must read now.
+    // The broker answers: it refuses the user whose password file is a FIFO...
+    const refused = await connectAsync(agent.brokerUrl ?? '', {
+      username: 'piped',
+      password: 'anything',
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      connectTimeout: 20_000,
+    }).then(
+      async (c) => {
+        await c.endAsync(true);
+        return 'accepted';
+      },
+      (err: unknown) => String((err as { code?: unknown }).code),
+    );
+    assert.ok(refused === '4' || refused === '5', `refused with a CONNACK code (got ${refused})`);
+    // ...and accepts a client whose password file it must read now.
     const client = await connectAsync(agent.brokerUrl ?? '', {
       username: 'probe',
       password: 'probe-secret',
