@@ -96,4 +96,6 @@ function terminate(code: number): void {
   process.exitCode = code;
   process.removeAllListeners('SIGTERM');
   process.kill(process.pid, 'SIGTERM');
+  // Were SIGTERM ignored (inherited SIG_IGN), it would not end the process.
+  setTimeout(() => process.kill(process.pid, 'SIGKILL'), 1000).unref();
 }

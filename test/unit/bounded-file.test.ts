@@ -8,6 +8,7 @@ import {
   BoundedFileError,
   readBoundedFile,
   readBoundedFileSync,
+  SYSFS_ATTRIBUTE_BYTES,
   type BoundedFileCode,
 } from '../../src/util/bounded-file.ts';
 
@@ -48,6 +49,13 @@ describe('readBoundedFile', () => {
       isRefusal('EDGEBRIDGE_FILE_TOO_LARGE'),
     );
     assert.ok((await readBoundedFile('/proc/self/maps', { maxBytes: 1 << 20 })).length > 16);
+  });
+
+  it('reads a sysfs attribute, whose st_size (4096) is not its length', async () => {
+    const text = (
+      await readBoundedFile('/sys/class/net/lo/address', { maxBytes: SYSFS_ATTRIBUTE_BYTES })
+    ).toString();
+    assert.equal(text, '00:00:00:00:00:00\n');
   });
 
   it('refuses a 64 GB file after reading just past the cap', async () => {
