@@ -42,8 +42,8 @@ export class DiscoveryRun {
   #publisher: DiscoveryPublisher | undefined;
   /** The Discovery's conditions as this run last wrote them. */
   #conditions: Condition[] | undefined;
-  /** The handler's current problem (Discovering=False), and the write that reports it. */
-  #problem: string | undefined;
+  /** The handler's current problem (Discovering=False; null until it first reports), and the write that reports it. */
+  #problem: string | undefined | null = null;
   #problemWrite: Promise<void> = Promise.resolve();
 
   constructor(opts: DiscoveryRunOptions) {
@@ -176,22 +176,31 @@ export class DiscoveryRun {
   }
 
   /**
-   * The handler's problem becomes Discovering=False with its message; undefined
-   * clears it (Discovering=True) if it was ever reported. Writes happen in order.
+   * The handler's problem becomes Discovering=False, its message prefixed with
+   * this node (the Discovery is shared by every node that runs it); undefined
+   * clears it (Discovering=True) if this node set it. Writes happen in order.
    */
   #reportProblem(problem: string | undefined): void {
     if (problem === this.#problem) return;
     this.#problem = problem;
-    const wasReported = this.#conditions?.some((c) => c.type === 'Discovering') ?? false;
-    if (problem === undefined && !wasReported) return;
-    this.#problemWrite = this.#problemWrite.then(() =>
-      this.#setCondition(
-        'Discovering',
-        problem === undefined
-          ? { status: 'True', reason: 'Listing', message: 'the handler lists devices' }
-          : { status: 'False', reason: 'HandlerProblem', message: problem },
-      ),
-    );
+    const prefix = `node ${this.#opts.node}: `;
+    this.#problemWrite = this.#problemWrite.then(async () => {
+      if (problem !== undefined) {
+        await this.#setCondition('Discovering', {
+          status: 'False',
+          reason: 'HandlerProblem',
+          message: `${prefix}${problem}`,
+        });
+        return;
+      }
+      const current = this.#conditions?.find((c) => c.type === 'Discovering');
+      if (current?.status === 'False' && current.message.startsWith(prefix))
+        await this.#setCondition('Discovering', {
+          status: 'True',
+          reason: 'Listing',
+          message: 'the handler lists devices',
+        });
+    });
   }
 
   #setDetailsValid(condition: Omit<ConditionInput, 'type'>): Promise<void> {
