@@ -194,7 +194,6 @@ describe('the agent against a real API server, with the low-privilege agent toke
       byHandler.items.map((d) => d.spec.id),
       ['cam-2'],
     );
-    assert.equal((await list('--handler', 'onvif')).items.length, 0);
     assert.equal((await list('-l', 'edgebridge.io/discovery=basic')).items.length, 1);
     assert.equal((await list('-l', 'edgebridge.io/discovery=other')).items.length, 0);
     assert.match(await cli('--node', nodeA), /basic-[0-9a-f]{10}\s+simulated\s+true/);
