@@ -19,7 +19,7 @@ import { pino, type Logger } from 'pino';
 import { deviceSpecSchema, deviceStatusSchema } from '../../src/api/schema.ts';
 import type { Device, Discovery } from '../../src/api/types.ts';
 import { EmbeddedRegistry } from '../../src/registry/embedded/registry.ts';
-import { checkSchema } from '../../src/registry/embedded/schema-check.ts';
+import { checkSchema } from '../../src/util/schema-check.ts';
 import { stableUid } from '../../src/registry/embedded/meta.ts';
 import { RegistryRejectedError, RegistryUnavailableError } from '../../src/registry/errors.ts';
 import type { DeviceView } from '../../src/registry/registry.ts';
