@@ -1,7 +1,6 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { onlyChanges } from '../device-list.ts';
 import type { DiscoveredDevice, DiscoveryHandler, HandlerContext } from '../handler.ts';
 import { Wakeup } from '../wakeup.ts';
 import { parseJsonOrYaml } from '../../src/util/yaml.ts';
@@ -18,7 +17,7 @@ export const simulatedHandler: DiscoveryHandler<SimulatedDetails> = {
   name: 'simulated',
   shared: true,
   validate: parseSimulatedDetails,
-  discover: (details, ctx) => onlyChanges(poll(details, ctx)),
+  discover: poll,
 };
 
 async function* poll(
@@ -60,6 +59,7 @@ async function* poll(
   let listed = false;
   try {
     while (!ctx.signal.aborted) {
+      let changed = !listed;
       if (details.file !== undefined) {
         // An unchanged file (same inode, size and mtime) is neither read nor parsed again.
         const stamp = await fileStamp(details.file);
@@ -69,6 +69,7 @@ async function* poll(
             fromFile = result.devices;
             lastProblem = undefined;
             readStamp = stamp;
+            changed = true;
           } else if (result.problem !== lastProblem) {
             // One line per distinct problem; the last good list stays in force.
             lastProblem = result.problem;
@@ -77,16 +78,15 @@ async function* poll(
               'simulated devices file rejected',
             );
           }
-        } else if (listed) {
-          await wakeup.wait(ctx.intervalSeconds * 1000, ctx.signal);
-          continue;
         }
       }
-      const byId = new Map(details.devices.map((d) => [d.id, d]));
-      for (const d of fromFile) byId.set(d.id, d);
-      listed = true;
-      current = [...byId.values()];
-      yield current;
+      if (changed) {
+        const byId = new Map(details.devices.map((d) => [d.id, d]));
+        for (const d of fromFile) byId.set(d.id, d);
+        listed = true;
+        current = [...byId.values()];
+        yield current;
+      }
       await wakeup.wait(ctx.intervalSeconds * 1000, ctx.signal);
     }
   } finally {

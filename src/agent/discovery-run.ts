@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Discovery } from '../api/types.ts';
+import { checkedLists } from '../../discovery-handlers/checked-lists.ts';
 import { InvalidDetailsError } from '../../discovery-handlers/handler.ts';
 import { findHandler, handlerNames } from '../../discovery-handlers/registry.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -105,14 +106,15 @@ export class DiscoveryRun {
     backoff.reset();
     while (!signal.aborted) {
       try {
-        for await (const devices of handler.discover(details, {
+        const lists = handler.discover(details, {
           signal,
           log,
           node: this.#opts.node,
           secrets,
           intervalSeconds: discovery.spec.intervalSeconds ?? 30,
           publish: publisher,
-        })) {
+        });
+        for await (const devices of checkedLists(lists, log)) {
           if (signal.aborted) break;
           backoff.reset();
           sync.observe(devices);
