@@ -29,12 +29,13 @@ async function* validDevices(
     const problems = new Set<string>();
     const good: DiscoveredDevice[] = [];
     for (const [index, device] of list.entries()) {
-      const problem = deviceProblem(device, seen);
-      if (problem === undefined) {
-        seen.add(device.id);
-        good.push(device);
+      const checked = checkedDevice(device, seen);
+      if (checked.ok) {
+        seen.add(checked.device.id);
+        good.push(checked.device);
         continue;
       }
+      const problem = checked.problem;
       const id = typeof device?.id === 'string' ? device.id.slice(0, 128) : undefined;
       const key = `${id ?? `#${index}`}\u0000${problem}`;
       problems.add(key);
@@ -46,13 +47,19 @@ async function* validDevices(
   }
 }
 
-/** Why `device` cannot be used, or undefined. */
-function deviceProblem(device: DiscoveredDevice, seen: Set<string>): string | undefined {
+/** The device as the schema admits it (defaults filled in), or why it cannot be used. */
+function checkedDevice(
+  device: DiscoveredDevice,
+  seen: Set<string>,
+): { ok: true; device: DiscoveredDevice } | { ok: false; problem: string } {
+  let checked: DiscoveredDevice;
   try {
-    checkSchema(discoveredDeviceSchema, device, 'device');
+    checked = checkSchema(discoveredDeviceSchema, device, 'device') as DiscoveredDevice;
   } catch (err) {
-    if (err instanceof SchemaError) return err.message;
+    if (err instanceof SchemaError) return { ok: false, problem: err.message };
     throw err;
   }
-  return seen.has(device.id) ? 'device.id: listed twice; the first one is kept' : undefined;
+  return seen.has(checked.id)
+    ? { ok: false, problem: 'device.id: listed twice; the first one is kept' }
+    : { ok: true, device: checked };
 }

@@ -29,6 +29,7 @@ export const discoveredDeviceSchema: SchemaNode = {
     },
     properties: {
       type: 'object',
+      default: {},
       maxProperties: MAX_PROPERTIES,
       propertyNames: {
         type: 'string',
