@@ -1,5 +1,6 @@
 import type { HandlerName } from '../src/api/types.ts';
 import type { DiscoveryHandler } from './handler.ts';
+import { mdnsHandler } from './mdns/index.ts';
 import { simulatedHandler } from './simulated/index.ts';
 
 /**
@@ -7,6 +8,7 @@ import { simulatedHandler } from './simulated/index.ts';
  * compiler refuses a name listed there without a handler here, and the reverse.
  */
 const handlers: { readonly [N in HandlerName]: DiscoveryHandler } = {
+  mdns: mdnsHandler,
   simulated: simulatedHandler,
 };
 

@@ -146,7 +146,7 @@ describe('discovery tables', () => {
     apiVersion: 'edgebridge.io/v1alpha1',
     kind: 'Discovery',
     metadata: { name, namespace: 'default', creationTimestamp: '2025-06-01T11:00:00Z' },
-    spec: { handler: { name: 'mdns' as HandlerName } },
+    spec: { handler: { name: 'mdns' } },
     ...(status !== undefined ? { status } : {}),
   });
 

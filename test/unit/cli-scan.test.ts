@@ -91,7 +91,7 @@ describe('edgebridge scan', () => {
 
   it('exits 2 for an unknown handler, unreadable details and bad flags', async () => {
     const cases: [string[], RegExp][] = [
-      [['onvif'], /no handler named 'onvif' \(known: simulated/],
+      [['onvif'], /no handler named 'onvif' \(known: mdns, simulated\)/],
       [[], /scan wants a handler/],
       [['simulated', '--details', '{'], /details are not JSON or YAML/],
       [['simulated', '--details-file', path.join(dir, 'missing')], /--details-file .*ENOENT/],
