@@ -8,7 +8,7 @@ export function globRegExp(pattern: string, opts: { ignoreCase?: boolean } = {})
   for (const ch of pattern) {
     if (ch === '*') source += '[^]*';
     else if (ch === '?') source += '[^]';
-    else source += ch.replace(/[\\^$.|+()[\]{}/-]/g, '\\$&');
+    else source += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
   }
   return new RegExp(`^${source}$`, opts.ignoreCase === true ? 'iu' : 'u');
 }
