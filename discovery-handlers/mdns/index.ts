@@ -12,9 +12,19 @@ import {
 import { DEFAULT_LIMITS, RecordCache, WILDCARD } from './record-cache.ts';
 import { PeerLog } from './peer-log.ts';
 
-/** The first list waits this long after the first query, so that it is complete. */
-const SETTLE_MS = 1500;
-/** Service types are asked again this soon after the first query (one answer may be lost). */
+/**
+ * The first list is complete once answers have stopped for QUIET_MS, at least
+ * SETTLE_MS after the first query (types learnt through the wildcard need a
+ * second round) and at most MAX_SETTLE_MS after it.
+ */
+const SETTLE_MS = 2000;
+const QUIET_MS = 500;
+const MAX_SETTLE_MS = 5000;
+/**
+ * Service types are asked again this soon after the first query: a responder
+ * that has just announced a record does not multicast it again within a
+ * second (RFC 6762 6), so the first answer may not come.
+ */
 const SECOND_QUERY_MS = 1000;
 /** Then at least this often, whatever intervalSeconds says: SRV and A records live 120 s at avahi. */
 const MAX_QUERY_PERIOD_MS = 60_000;
@@ -61,6 +71,7 @@ async function* browse(
   const wakeup = new Wakeup();
   const sockets: MdnsSocket[] = [];
   let failure: Error | undefined;
+  let lastNews = 0;
   const ask = (questions: Question[]): void => {
     for (const s of sockets) s.query(questions);
   };
@@ -73,7 +84,9 @@ async function* browse(
             const records = [packet.answers, packet.additionals].flatMap((r) =>
               Array.isArray(r) ? (r as unknown[]) : [],
             );
+            const before = cache.version;
             const result = cache.apply(records, Date.now());
+            if (cache.version !== before || result.newTypes.length > 0) lastNews = Date.now();
             if (result.malformed > 0)
               peers.warn(from, { records: result.malformed }, 'malformed DNS-SD records ignored');
             if (result.capped > 0)
@@ -131,7 +144,10 @@ async function* browse(
         browseTypes();
       }
       ask(cache.questions(now));
-      const settled = now >= start + SETTLE_MS;
+      const settled =
+        !first ||
+        (now >= start + SETTLE_MS && now - lastNews >= QUIET_MS) ||
+        now >= start + MAX_SETTLE_MS;
       if (settled && (first || cache.version !== listedVersion)) {
         first = false;
         listedVersion = cache.version;
@@ -139,7 +155,9 @@ async function* browse(
         continue;
       }
       const wakeAt = Math.min(
-        settled ? Infinity : start + SETTLE_MS,
+        settled
+          ? Infinity
+          : Math.min(Math.max(start + SETTLE_MS, lastNews + QUIET_MS), start + MAX_SETTLE_MS),
         secondQuery,
         nextQuery,
         cache.nextExpiry() ?? Infinity,

@@ -173,7 +173,11 @@ export class RecordCache {
       return;
     }
     const known = this.#ptr.get(instance);
-    if (known === undefined && this.#ptr.size >= this.#limits.maxInstances) {
+    if (
+      known === undefined &&
+      this.#ptr.size >= this.#limits.maxInstances &&
+      !this.#evictIncomplete()
+    ) {
       result.capped += 1;
       return;
     }
@@ -286,6 +290,21 @@ export class RecordCache {
       this.#version += 1;
     }
     set.set(r.data, this.#timing(r.ttl, now));
+  }
+
+  /**
+   * Makes room by forgetting the oldest instance known only by its PTR (no
+   * SRV): a flood of bare names must not keep real services out.
+   */
+  #evictIncomplete(): boolean {
+    for (const instance of this.#ptr.keys()) {
+      if (!this.#srv.has(instance)) {
+        this.#ptr.delete(instance);
+        this.#txt.delete(instance);
+        return true;
+      }
+    }
+    return false;
   }
 
   #forget(instance: string): void {

@@ -112,6 +112,22 @@ describe('the mDNS record cache', () => {
     assert.equal(all.instances().length, 1);
   });
 
+  it('makes room for a real service by forgetting the oldest bare name when full', () => {
+    const cache = newCache(['_http._tcp.local'], 3);
+    for (let i = 0; i < 5; i += 1)
+      cache.apply(
+        [{ type: 'PTR', name: '_http._tcp.local', ttl: 120, data: `Bare ${i}._http._tcp.local` }],
+        0,
+      );
+    assert.equal(cache.size, 3);
+    const r = cache.apply(records(announcement(cam)), 0);
+    assert.equal(r.capped, 0);
+    assert.deepEqual(
+      cache.instances().map((i) => i.name),
+      ['Edge Cam 1'],
+    );
+  });
+
   it('caps instances, and counts malformed records instead of throwing', () => {
     const cache = newCache(['_http._tcp.local'], 3);
     let capped = 0;
