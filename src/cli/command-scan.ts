@@ -153,8 +153,13 @@ export const scanCommand = {
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeout * 1000);
     });
-    const first = await Promise.race([iterator.next(), timedOut]);
-    clearTimeout(timer);
+    let first: IteratorResult<DiscoveredDevice[]> | 'timeout';
+    try {
+      first = await Promise.race([iterator.next(), timedOut]);
+    } finally {
+      // A handler that fails (an interface that is not there) ends the command now.
+      clearTimeout(timer);
+    }
     let devices: DiscoveredDevice[] = [];
     if (first === 'timeout') {
       log.warn({ timeoutSeconds: timeout }, 'no complete device list within the timeout');

@@ -76,8 +76,7 @@ export function checkSchema(schema: SchemaNode, value: unknown, field: string): 
       schema.type === actual ||
       (schema.type === 'number' && actual === 'integer') ||
       (schema.type === 'integer' && actual === 'integer' && Number.isSafeInteger(value));
-    if (!fits)
-      return fail(`must be ${schema.type === 'integer' ? 'an integer' : `a ${schema.type}`}`);
+    if (!fits) return fail(`must be ${/^[aeiou]/.test(schema.type) ? 'an' : 'a'} ${schema.type}`);
   }
   if (schema.enum !== undefined && !schema.enum.includes(value)) {
     return fail(`must be one of ${schema.enum.map((v) => JSON.stringify(v)).join(', ')}`);

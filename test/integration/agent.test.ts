@@ -272,7 +272,7 @@ describe('the agent against a real API server, with the low-privilege agent toke
       return d.status?.conditions?.find((c) => c.type === 'DetailsValid' && c.status === 'False');
     });
     assert.equal(condition.reason, 'InvalidDetails');
-    assert.match(condition.message, /details\.devices must be a list/);
+    assert.match(condition.message, /details\.devices: must be an array/);
     assert.equal((await a.get('/healthz')).status, 200);
     assert.equal(
       (await objects.devices('basic')).length,

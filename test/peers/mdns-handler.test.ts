@@ -201,6 +201,25 @@ describe('the mdns handler against avahi', () => {
       [out.items[0]?.labels, out.items[0]?.deviceNodes, out.items[0]?.mounts],
       [{}, [], []],
     );
+
+    // A timeout shorter than the handler's first round (two queries, two seconds): an empty list, exit 0.
+    const early = await agent.exec(
+      process.execPath,
+      [
+        CLI,
+        'scan',
+        'mdns',
+        '--details',
+        JSON.stringify({ interfaces: [agent.ifname], serviceTypes: ['_scan._tcp'] }),
+        '-o',
+        'json',
+        '--timeout',
+        '0.2',
+      ],
+      { timeout: 30_000 },
+    );
+    assert.deepEqual(JSON.parse(early.stdout), { items: [] });
+    assert.match(early.stderr, /no complete device list within the timeout/);
   });
 
   it('survives 10,000 mutated packets from one peer, logging about it at most once a minute, and still finds a real service', async () => {

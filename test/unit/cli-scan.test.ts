@@ -89,6 +89,23 @@ describe('edgebridge scan', () => {
     );
   });
 
+  it('exits 1 with the reason when the handler fails, without waiting for the timeout', async () => {
+    // An interface that does not exist: nothing is sent anywhere.
+    const { code, stdout, stderr } = await scan(
+      'mdns',
+      '--details',
+      '{"interfaces": ["ebnone0"]}',
+      '--timeout',
+      '3600',
+    );
+    assert.equal(code, 1);
+    assert.equal(stdout, '');
+    assert.match(
+      stderr,
+      /interface 'ebnone0' has no IPv4 address on this node \[EDGEBRIDGE_MDNS_INTERFACE\]/,
+    );
+  });
+
   it('exits 2 for an unknown handler, unreadable details and bad flags', async () => {
     const cases: [string[], RegExp][] = [
       [['onvif'], /no handler named 'onvif' \(known: mdns, simulated\)/],

@@ -34,7 +34,9 @@ describe('validateDetails', () => {
       [{ timeoutSeconds: 0 }, /^details\.timeoutSeconds: must be at least 1$/],
       [{ colour: 'red' }, /^details\.colour: unknown field$/],
       [{ ['k'.repeat(1000)]: 1 }, /^details\.k{64}\.\.\.: unknown field$/],
-      ['text', /^details: must be a object$/],
+      ['text', /^details: must be an object$/],
+      [{ serviceTypes: 'x' }, /^details\.serviceTypes: must be an array$/],
+      [{ timeoutSeconds: 1.5 }, /^details\.timeoutSeconds: must be an integer$/],
     ];
     for (const [details, message] of cases) {
       assert.throws(
