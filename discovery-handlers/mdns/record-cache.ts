@@ -83,6 +83,9 @@ interface RawRecord {
   data: unknown;
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
 const key = (name: string): string => name.toLowerCase().replace(/\.$/, '');
 
 function asRecord(r: unknown): RawRecord | undefined {
@@ -148,7 +151,13 @@ export class RecordCache {
 
   #applyPtr(r: RawRecord, now: number, result: ApplyResult): void {
     const owner = key(r.name);
-    if (typeof r.data !== 'string' || r.data.length === 0 || r.data.length > 1024) {
+    // A name with control characters could not be a Device id: counted here, per peer, not logged per device.
+    if (
+      typeof r.data !== 'string' ||
+      r.data.length === 0 ||
+      r.data.length > 1024 ||
+      CONTROL.test(r.data)
+    ) {
       result.malformed += 1;
       return;
     }

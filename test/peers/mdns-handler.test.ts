@@ -244,6 +244,11 @@ describe('the mdns handler against avahi', () => {
     const peerLines = runner.logs().filter((l) => /malformed|undecodable|instance cap/.test(l.msg));
     // One kind of line per peer (the fuzzer), undecodable packets (no peer known) and the cap.
     assert.ok(peerLines.length >= 1 && peerLines.length <= 3, JSON.stringify(peerLines));
+    // Nothing reaches the agent's per-device checks: the handler drops what could not be a device.
+    assert.deepEqual(
+      runner.logs().filter((l) => l.msg.includes('bad device')),
+      [],
+    );
   });
 
   it('carries a service through a standalone agent: published -> Device with the properties -> withdrawn -> Device gone after the grace period', async () => {

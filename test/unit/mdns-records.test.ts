@@ -143,10 +143,11 @@ describe('the mDNS record cache', () => {
         { type: 'SRV', name: 'Cam 0._http._tcp.local', ttl: 10, data: { port: 'x' } },
         { type: 'TXT', name: 'Cam 0._http._tcp.local', ttl: 10, data: [{}] },
         { type: 'A', name: 'cam1.local', ttl: -1, data: '1.2.3.4' },
+        { type: 'PTR', name: '_http._tcp.local', ttl: 10, data: 'Bell\u0007._http._tcp.local' },
       ],
       0,
     );
-    assert.equal(r.malformed, 6);
+    assert.equal(r.malformed, 7);
   });
 
   it('sanitises TXT keys, caps values and the number of TXT properties, and strips control characters', () => {
