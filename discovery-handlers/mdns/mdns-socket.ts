@@ -49,8 +49,10 @@ const VIRTUAL =
   /^(lo|docker|br-|veth|cni|flannel|cali|cilium|lxc|kube-|vxlan|tunl|tun|wg|virbr|weave|genev|nodelocaldns)/;
 
 /** The default on a real node: every non-loopback IPv4 interface that is not a container or overlay link. */
-export function defaultInterfaces(): string[] {
-  return Object.entries(networkInterfaces())
+export function defaultInterfaces(
+  interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces(),
+): string[] {
+  return Object.entries(interfaces)
     .filter(
       ([name, addrs]) =>
         !VIRTUAL.test(name) && (addrs ?? []).some((a) => a.family === 'IPv4' && !a.internal),
