@@ -1,15 +1,23 @@
+import type { HandlerName } from '../src/api/types.ts';
 import type { DiscoveryHandler } from './handler.ts';
+import { mdnsHandler } from './mdns/index.ts';
 import { simulatedHandler } from './simulated/index.ts';
 
-/** Every handler this build knows, by name. */
-const handlers = new Map<string, DiscoveryHandler>([[simulatedHandler.name, simulatedHandler]]);
+/**
+ * Every handler this build knows, keyed by the names of src/api/types.ts: the
+ * compiler refuses a name listed there without a handler here, and the reverse.
+ */
+const handlers: { readonly [N in HandlerName]: DiscoveryHandler } = {
+  mdns: mdnsHandler,
+  simulated: simulatedHandler,
+};
 
 /** The handler registered under `name`, or undefined. */
 export function findHandler(name: string): DiscoveryHandler | undefined {
-  return handlers.get(name);
+  return Object.hasOwn(handlers, name) ? handlers[name as HandlerName] : undefined;
 }
 
 /** Names of the handlers this build knows. */
 export function handlerNames(): string[] {
-  return [...handlers.keys()];
+  return Object.keys(handlers);
 }

@@ -1,6 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import { onlyChanges } from '../device-list.ts';
 import type { DiscoveredDevice, DiscoveryHandler, HandlerContext } from '../handler.ts';
 import { Wakeup } from '../wakeup.ts';
 import { BoundedFileError, readBoundedFile, statBounded } from '../../src/util/bounded-file.ts';
@@ -18,7 +17,7 @@ export const simulatedHandler: DiscoveryHandler<SimulatedDetails> = {
   name: 'simulated',
   shared: true,
   validate: parseSimulatedDetails,
-  discover: (details, ctx) => onlyChanges(poll(details, ctx)),
+  discover: poll,
 };
 
 async function* poll(
@@ -60,6 +59,7 @@ async function* poll(
   let listed = false;
   try {
     while (!ctx.signal.aborted) {
+      let changed = !listed;
       if (details.file !== undefined) {
         // An unchanged file (same inode, size, mtime and ctime) is neither read nor parsed again.
         const stamp = await fileStamp(details.file, ctx.signal);
@@ -71,6 +71,7 @@ async function* poll(
             fromFile = result.devices;
             lastProblem = undefined;
             ctx.reportProblem?.(undefined);
+            changed = true;
           } else if (result.problem !== lastProblem) {
             // One line and one condition per distinct problem; the last good list stays in force.
             lastProblem = result.problem;
@@ -80,16 +81,15 @@ async function* poll(
             );
             ctx.reportProblem?.(`devices file rejected: ${result.problem}`);
           }
-        } else if (listed) {
-          await wakeup.wait(ctx.intervalSeconds * 1000, ctx.signal);
-          continue;
         }
       }
-      const byId = new Map(details.devices.map((d) => [d.id, d]));
-      for (const d of fromFile) byId.set(d.id, d);
-      listed = true;
-      current = [...byId.values()];
-      yield current;
+      if (changed) {
+        const byId = new Map(details.devices.map((d) => [d.id, d]));
+        for (const d of fromFile) byId.set(d.id, d);
+        listed = true;
+        current = [...byId.values()];
+        yield current;
+      }
       await wakeup.wait(ctx.intervalSeconds * 1000, ctx.signal);
     }
   } finally {

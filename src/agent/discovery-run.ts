@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Condition, Discovery } from '../api/types.ts';
+import { checkedLists } from '../../discovery-handlers/checked-lists.ts';
 import { InvalidDetailsError, type DiscoveryHandler } from '../../discovery-handlers/handler.ts';
 import { findHandler, handlerNames } from '../../discovery-handlers/registry.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -130,7 +131,7 @@ export class DiscoveryRun {
     backoff.reset();
     while (!signal.aborted) {
       try {
-        for await (const devices of handler.discover(details, {
+        const lists = handler.discover(details, {
           signal,
           log,
           node: this.#opts.node,
@@ -138,7 +139,8 @@ export class DiscoveryRun {
           intervalSeconds: discovery.spec.intervalSeconds ?? 30,
           publish: publisher,
           reportProblem: (problem) => this.#reportProblem(problem),
-        })) {
+        });
+        for await (const devices of checkedLists(lists, log)) {
           if (signal.aborted) break;
           backoff.reset();
           sync.observe(devices);

@@ -6,7 +6,12 @@ export const GROUP = 'edgebridge.io';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
-export const HANDLER_NAMES = ['onvif', 'usb', 'mdns', 'mqtt', 'simulated'] as const;
+/**
+ * The handlers this build has: the one list from which the CRD enum (src/api/schema.ts)
+ * and the agent's handler map (discovery-handlers/registry.ts, typed by it) both come,
+ * so the API accepts no name that the agent would answer with UnknownHandler.
+ */
+export const HANDLER_NAMES = ['mdns', 'simulated'] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
 /** Labels every Device carries, so that label selectors work. */

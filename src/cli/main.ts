@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { UsageError } from './errors.ts';
+import { InputError, UsageError } from './errors.ts';
 
 interface Command {
   run(argv: string[]): void | Promise<void>;
@@ -27,6 +27,12 @@ const commands: CommandEntry[] = [
     name: 'discoveries',
     summary: 'list Discoveries (-n NS | -A, -l SELECTOR, -o table|wide|json|yaml)',
     load: async () => (await import('./command-discoveries.ts')).discoveriesCommand,
+  },
+  {
+    name: 'scan',
+    summary:
+      "run one handler's discovery on this host and print what it finds (--details, --property, --timeout, -o)",
+    load: async () => (await import('./command-scan.ts')).scanCommand,
   },
   {
     name: 'version',
@@ -59,6 +65,10 @@ async function main(argv: string[]): Promise<number> {
     await (await entry.load()).run(rest);
     return 0;
   } catch (err) {
+    if (err instanceof InputError) {
+      process.stderr.write(`edgebridge: ${err.message}\n`);
+      return 2;
+    }
     if (isUsageError(err)) {
       process.stderr.write(`edgebridge: ${err.message}\n\n${usage()}`);
       return 2;

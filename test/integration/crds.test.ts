@@ -195,18 +195,21 @@ describe('the edgebridge CRDs', () => {
     const cases: [string, DiscoverySpec, RegExp][] = [
       [
         'both-value-and-valuefrom',
-        { handler: { name: 'onvif' }, properties: [{ name: 'p', value: 'v', valueFrom: secret }] },
+        {
+          handler: { name: 'simulated' },
+          properties: [{ name: 'p', value: 'v', valueFrom: secret }],
+        },
         /spec\.properties\[0\].*exactly one of value and valueFrom must be set/,
       ],
       [
         'neither-value-nor-valuefrom',
-        { handler: { name: 'onvif' }, properties: [{ name: 'p' }] },
+        { handler: { name: 'simulated' }, properties: [{ name: 'p' }] },
         /spec\.properties\[0\].*exactly one of value and valueFrom must be set/,
       ],
       [
         'both-secret-and-configmap',
         {
-          handler: { name: 'onvif' },
+          handler: { name: 'simulated' },
           properties: [
             { name: 'p', valueFrom: { ...secret, configMapKeyRef: { name: 'c', key: 'k' } } },
           ],
@@ -216,7 +219,7 @@ describe('the edgebridge CRDs', () => {
       [
         'duplicate-property',
         {
-          handler: { name: 'onvif' },
+          handler: { name: 'simulated' },
           properties: [
             { name: 'p', value: 'a' },
             { name: 'p', value: 'b' },
@@ -231,12 +234,12 @@ describe('the edgebridge CRDs', () => {
       ],
       [
         'capacity-zero',
-        { handler: { name: 'usb' }, capacity: 0 },
+        { handler: { name: 'simulated' }, capacity: 0 },
         /spec\.capacity: Invalid value: 0: .*greater than or equal to 1/,
       ],
       [
         'pod-and-job',
-        { handler: { name: 'usb' }, broker: { podSpec: {}, jobSpec: {} } },
+        { handler: { name: 'simulated' }, broker: { podSpec: {}, jobSpec: {} } },
         /spec\.broker.*at most one of podSpec and jobSpec may be set/,
       ],
     ];
@@ -284,26 +287,30 @@ describe('the edgebridge CRDs', () => {
     const ns = await namespace(t, info, 'crd-fields');
     await createDevice(info, ns, device('sim-1'));
     await createDevice(info, ns, device('sim-2', { discovery: 'other' }));
-    await createDevice(info, ns, device('cam-1', { handler: 'onvif', discovery: 'other' }));
+    await createDevice(info, ns, device('cam-1', { discovery: 'other' }));
     const names = async (selector: string) =>
       (await kubectl(info, 'get', 'devices', '-n', ns, '--field-selector', selector, '-o', 'name'))
         .trim()
         .split('\n')
         .sort();
-    assert.deepEqual(await names('spec.handler=simulated'), [
+    assert.deepEqual(
+      await names('spec.handler=simulated'),
+      [
+        'device.edgebridge.io/sim-1',
+        'device.edgebridge.io/sim-2',
+        'device.edgebridge.io/cam-1',
+      ].sort(),
+    );
+    assert.deepEqual(await names('spec.discovery!=other,spec.handler=simulated'), [
       'device.edgebridge.io/sim-1',
-      'device.edgebridge.io/sim-2',
-    ]);
-    assert.deepEqual(await names('spec.discovery=other,spec.handler!=simulated'), [
-      'device.edgebridge.io/cam-1',
     ]);
   });
 
   it('print handler, shared, nodes and age for kubectl get dev and get disc', async (t) => {
     const info = await setup();
     const ns = await namespace(t, info, 'crd-columns');
-    await createDiscovery(info, ns, discovery('cams', { handler: { name: 'onvif' } }));
-    await createDevice(info, ns, device('cam-1', { handler: 'onvif', shared: true }));
+    await createDiscovery(info, ns, discovery('cams', { handler: { name: 'simulated' } }));
+    await createDevice(info, ns, device('cam-1', { shared: true }));
     await applyNodes(info, ns, 'cam-1', 'node-a', [{ name: 'node-a' }]);
     await applyNodes(info, ns, 'cam-1', 'node-b', [{ name: 'node-b' }]);
     const rows = (out: string) =>
@@ -315,7 +322,7 @@ describe('the edgebridge CRDs', () => {
     const devices = rows(await kubectl(info, 'get', 'dev', '-n', ns));
     assert.deepEqual(devices[0], ['NAME', 'HANDLER', 'SHARED', 'NODES', 'AGE']);
     // The API server's table shows the first match of a JSONPath column only.
-    assert.deepEqual(devices[1]?.slice(0, 4), ['cam-1', 'onvif', 'true', 'node-a']);
+    assert.deepEqual(devices[1]?.slice(0, 4), ['cam-1', 'simulated', 'true', 'node-a']);
     // What the column's description tells users to run for all nodes.
     const all = rows(
       await kubectl(
@@ -332,7 +339,7 @@ describe('the edgebridge CRDs', () => {
 
     const discoveries = rows(await kubectl(info, 'get', 'disc', '-n', ns));
     assert.deepEqual(discoveries[0], ['NAME', 'HANDLER', 'DEVICES', 'AGE']);
-    assert.deepEqual(discoveries[1]?.slice(0, 2), ['cams', 'onvif']);
+    assert.deepEqual(discoveries[1]?.slice(0, 2), ['cams', 'simulated']);
   });
 
   it('list both kinds under the edgebridge category', async (t) => {

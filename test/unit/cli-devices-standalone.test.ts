@@ -19,12 +19,12 @@ const CONFIG = `
 apiVersion: edgebridge.io/v1alpha1
 kind: Discovery
 metadata: {name: cams}
-spec: {handler: {name: onvif}}
+spec: {handler: {name: simulated}}
 ---
 apiVersion: edgebridge.io/v1alpha1
 kind: Discovery
 metadata: {name: sticks, namespace: lab, labels: {kind: usb}}
-spec: {handler: {name: usb}}
+spec: {handler: {name: simulated}}
 `;
 
 let dir: string;
@@ -45,7 +45,7 @@ function viewOf(discovery: string, id: string, node: string, labels: Record<stri
     spec: {
       discovery,
       handler,
-      shared: handler !== 'usb',
+      shared: discovery !== 'sticks',
       id,
       properties: { ID: id },
       capacity: 1,
@@ -104,9 +104,9 @@ describe('edgebridge devices --standalone', () => {
     const { code, stdout, stderr } = await devices();
     assert.equal(code, 0, stderr);
     const lines = stdout.trimEnd().split('\n');
-    assert.match(lines[0] ?? '', /^NAME\s{3,}HANDLER\s{3}SHARED\s{3}NODES\s{3,}AGE$/);
-    assert.match(lines[1] ?? '', /^cams-c1\s{3,}onvif\s{3,}true\s{3,}node-a,node-b\s{3,}\d+s$/);
-    assert.match(lines[2] ?? '', /^cams-c2\s{3,}onvif\s{3,}true\s{3,}node-b\s{3,}\d+s$/);
+    assert.match(lines[0] ?? '', /^NAME\s{3,}HANDLER\s{3,}SHARED\s{3}NODES\s{3,}AGE$/);
+    assert.match(lines[1] ?? '', /^cams-c1\s{3,}simulated\s{3,}true\s{3,}node-a,node-b\s{3,}\d+s$/);
+    assert.match(lines[2] ?? '', /^cams-c2\s{3,}simulated\s{3,}true\s{3,}node-b\s{3,}\d+s$/);
     assert.equal(lines.length, 3);
   });
 
@@ -151,7 +151,7 @@ describe('edgebridge devices --standalone', () => {
   it('selects by label with -l', async () => {
     assert.deepEqual(names((await devices('-A', '-l', 'vendor=1d6b')).stdout), ['lab/sticks-s1']);
     assert.deepEqual(
-      names((await devices('-A', '-l', 'edgebridge.io/handler in (onvif)')).stdout),
+      names((await devices('-A', '-l', 'edgebridge.io/discovery in (cams)')).stdout),
       ['default/cams-c1', 'default/cams-c2'],
     );
     assert.deepEqual(names((await devices('-A', '-l', '!vendor')).stdout), [
@@ -161,12 +161,16 @@ describe('edgebridge devices --standalone', () => {
   });
 
   it('filters with --handler and --discovery (field selectors)', async () => {
-    assert.deepEqual(names((await devices('-A', '--handler', 'usb')).stdout), ['lab/sticks-s1']);
+    assert.deepEqual(names((await devices('-A', '--handler', 'simulated')).stdout), [
+      'default/cams-c1',
+      'default/cams-c2',
+      'lab/sticks-s1',
+    ]);
     assert.deepEqual(names((await devices('-A', '--discovery', 'cams')).stdout), [
       'default/cams-c1',
       'default/cams-c2',
     ]);
-    const none = await devices('-A', '--handler', 'usb', '--discovery', 'cams');
+    const none = await devices('-A', '--handler', 'simulated', '--discovery', 'nothing');
     assert.equal(none.code, 0);
     assert.equal(none.stdout, '');
     assert.equal(none.stderr, 'No resources found\n');
@@ -230,9 +234,9 @@ describe('edgebridge devices --standalone', () => {
     try {
       await waitFor(/^NAME .*\nsticks-s1 .*\n$/);
       await registry.applyDevice(viewOf('sticks', 's2', 'node-b'));
-      await waitFor(/\nsticks-s2 +usb +false +node-b +\d+s\n$/);
+      await waitFor(/\nsticks-s2 +simulated +false +node-b +\d+s\n$/);
       await registry.applyDevice(viewOf('sticks', 's1', 'node-c'));
-      await waitFor(/\nsticks-s1 +usb +false +node-a,node-c +\d+s\n$/);
+      await waitFor(/\nsticks-s1 +simulated +false +node-a,node-c +\d+s\n$/);
       assert.equal(stdout.match(/^NAME /gm)?.length, 1, 'the header is printed once');
       child.kill('SIGINT');
       assert.equal(await exited, 0);
@@ -261,8 +265,8 @@ describe('edgebridge discoveries --standalone', () => {
     const { code, stdout } = await discoveriesCli();
     assert.equal(code, 0);
     const [header, row, extra] = stdout.trimEnd().split('\n');
-    assert.match(header ?? '', /^NAME\s{3}HANDLER\s{3}DEVICES\s{3}AGE$/);
-    assert.match(row ?? '', /^cams\s{3}onvif\s{5}2\s{9}\d+s$/);
+    assert.match(header ?? '', /^NAME\s{3}HANDLER\s{3,}DEVICES\s{3}AGE$/);
+    assert.match(row ?? '', /^cams\s{3}simulated\s{3}2\s{9}\d+s$/);
     assert.equal(extra, undefined);
   });
 

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import type { Device, Discovery } from '../../src/api/types.ts';
+import type { Device, Discovery, HandlerName } from '../../src/api/types.ts';
 import { UsageError } from '../../src/cli/errors.ts';
 import {
   age,
@@ -26,7 +26,8 @@ function device(
   name: string,
   opts: { namespace?: string; nodes?: string[]; handler?: 'onvif' | 'usb'; ageMs?: number } = {},
 ): Device {
-  const handler = opts.handler ?? 'onvif';
+  // Objects from a cluster may name handlers this build lacks (version skew); rendering must not care.
+  const handler = (opts.handler ?? 'onvif') as HandlerName;
   return {
     apiVersion: 'edgebridge.io/v1alpha1',
     kind: 'Device',
@@ -36,9 +37,9 @@ function device(
       creationTimestamp: new Date(NOW - (opts.ageMs ?? 90 * S)).toISOString(),
     },
     spec: {
-      discovery: handler === 'usb' ? 'sticks' : 'cams',
+      discovery: opts.handler === 'usb' ? 'sticks' : 'cams',
       handler,
-      shared: handler !== 'usb',
+      shared: opts.handler !== 'usb',
       id: `urn:${name}`,
       properties: { A: '1', B: '2' },
       capacity: 2,

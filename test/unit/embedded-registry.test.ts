@@ -19,7 +19,7 @@ import { pino, type Logger } from 'pino';
 import { deviceSpecSchema, deviceStatusSchema } from '../../src/api/schema.ts';
 import type { Device, Discovery } from '../../src/api/types.ts';
 import { EmbeddedRegistry } from '../../src/registry/embedded/registry.ts';
-import { checkSchema } from '../../src/registry/embedded/schema-check.ts';
+import { checkSchema } from '../../src/util/schema-check.ts';
 import { stableUid } from '../../src/registry/embedded/meta.ts';
 import { RegistryRejectedError, RegistryUnavailableError } from '../../src/registry/errors.ts';
 import type { DeviceView } from '../../src/registry/registry.ts';
@@ -42,7 +42,7 @@ metadata:
   labels: {site: north}
 spec:
   handler:
-    name: onvif
+    name: simulated
     details: {timeoutSeconds: 2}
   properties:
     - name: ONVIF_USER
@@ -54,7 +54,7 @@ apiVersion: edgebridge.io/v1alpha1
 kind: Discovery
 metadata: {name: sticks, namespace: lab}
 spec:
-  handler: {name: usb}
+  handler: {name: simulated}
   capacity: 2
   nodeSelector: {matchLabels: {usb: "true"}}
 ---
@@ -128,7 +128,7 @@ function viewOf(discovery: Discovery, id: string, node: string, extra: Partial<D
     spec: {
       discovery: discovery.metadata.name,
       handler,
-      shared: handler !== 'usb',
+      shared: discovery.metadata.name !== 'sticks',
       id,
       properties: { DEVICE_ID: id },
       capacity: discovery.spec.capacity ?? 1,
@@ -192,7 +192,7 @@ describe('embedded registry: Discoveries from the config file', () => {
     assert.equal(cams.spec.capacity, 1);
     assert.equal(cams.spec.intervalSeconds, 30);
     assert.equal(cams.spec.gracePeriodSeconds, 60);
-    assert.deepEqual(cams.spec.handler, { name: 'onvif', details: { timeoutSeconds: 2 } });
+    assert.deepEqual(cams.spec.handler, { name: 'simulated', details: { timeoutSeconds: 2 } });
     assert.equal(cams.status, undefined);
     await registry.close();
   });
@@ -288,14 +288,14 @@ describe('embedded registry: Discoveries from the config file', () => {
     const bad = [
       'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: x1}\nspec: {handler: {name: bogus}}',
       'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: x2}',
-      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: x3}\nspec: {handler: {name: usb}, colour: red}',
-      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: Bad_Name}\nspec: {handler: {name: usb}}',
-      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: x5}\nspec: {handler: {name: usb}, capacity: 0}',
-      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: x6}\nspec:\n  handler: {name: usb}\n  properties: [{name: A, value: b, valueFrom: {secretKeyRef: {name: s, key: k}}}]',
-      'apiVersion: edgebridge.io/v1\nkind: Discovery\nmetadata: {name: x7}\nspec: {handler: {name: usb}}',
-      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: x8, namespace: ../etc}\nspec: {handler: {name: usb}}',
-      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: x9, labels: {a: [1]}}\nspec: {handler: {name: usb}}',
-      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: x10}\nspec: {handler: {name: usb}, nodeSelector: {matchExpressions: [{key: a, operator: In}]}}',
+      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: x3}\nspec: {handler: {name: simulated}, colour: red}',
+      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: Bad_Name}\nspec: {handler: {name: simulated}}',
+      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: x5}\nspec: {handler: {name: simulated}, capacity: 0}',
+      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: x6}\nspec:\n  handler: {name: simulated}\n  properties: [{name: A, value: b, valueFrom: {secretKeyRef: {name: s, key: k}}}]',
+      'apiVersion: edgebridge.io/v1\nkind: Discovery\nmetadata: {name: x7}\nspec: {handler: {name: simulated}}',
+      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: x8, namespace: ../etc}\nspec: {handler: {name: simulated}}',
+      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: x9, labels: {a: [1]}}\nspec: {handler: {name: simulated}}',
+      'apiVersion: edgebridge.io/v1alpha1\nkind: Discovery\nmetadata: {name: x10}\nspec: {handler: {name: simulated}, nodeSelector: {matchExpressions: [{key: a, operator: In}]}}',
       'apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {k: "not base64!"}',
       'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}',
       'just a string',
@@ -509,7 +509,7 @@ describe('embedded registry: Devices', () => {
         resourceVersion: '1',
         generation: 1,
         creationTimestamp,
-        labels: { 'edgebridge.io/discovery': 'cams', 'edgebridge.io/handler': 'onvif' },
+        labels: { 'edgebridge.io/discovery': 'cams', 'edgebridge.io/handler': 'simulated' },
         ownerReferences: [
           {
             apiVersion: 'edgebridge.io/v1alpha1',
@@ -797,7 +797,9 @@ describe('embedded registry: Devices', () => {
     const cams = byName(list, 'cams');
     const sticks = byName(list, 'sticks');
     await registry.applyDevice(
-      viewOf(sticks, 'b', 'node-a', { labels: { 'edgebridge.io/handler': 'usb', vendor: '1d6b' } }),
+      viewOf(sticks, 'b', 'node-a', {
+        labels: { 'edgebridge.io/handler': 'simulated', vendor: '1d6b' },
+      }),
     );
     await registry.applyDevice(viewOf(cams, 'z', 'node-a'));
     await registry.applyDevice(viewOf(cams, 'a', 'node-b'));
@@ -813,7 +815,9 @@ describe('embedded registry: Devices', () => {
     ]);
     assert.deepEqual(await names({ namespace: 'lab' }), ['lab/sticks-a', 'lab/sticks-b']);
     assert.deepEqual(await names({ namespace: 'nowhere' }), []);
-    assert.deepEqual(await names({ labelSelector: 'edgebridge.io/handler=usb' }), [
+    assert.deepEqual(await names({ labelSelector: 'edgebridge.io/handler=simulated' }), [
+      'default/cams-a',
+      'default/cams-z',
       'lab/sticks-a',
       'lab/sticks-b',
     ]);
@@ -821,7 +825,7 @@ describe('embedded registry: Devices', () => {
     assert.deepEqual(await names({ labelSelector: '!vendor,edgebridge.io/discovery=sticks' }), [
       'lab/sticks-a',
     ]);
-    assert.deepEqual(await names({ fieldSelector: 'spec.handler=onvif' }), [
+    assert.deepEqual(await names({ fieldSelector: 'spec.handler=simulated,spec.discovery=cams' }), [
       'default/cams-a',
       'default/cams-z',
     ]);
@@ -848,7 +852,10 @@ describe('embedded registry: Devices', () => {
 
     const discoveryNames = async (query: Parameters<EmbeddedRegistry['listDiscoveries']>[0]) =>
       (await registry.listDiscoveries(query)).map((d) => d.metadata.name);
-    assert.deepEqual(await discoveryNames({ fieldSelector: 'spec.handler.name=usb' }), ['sticks']);
+    assert.deepEqual(await discoveryNames({ fieldSelector: 'spec.handler.name=simulated' }), [
+      'cams',
+      'sticks',
+    ]);
     assert.deepEqual(await discoveryNames({ labelSelector: 'site=north' }), ['cams']);
     assert.deepEqual(await discoveryNames({ namespace: 'lab' }), ['sticks']);
     await assert.rejects(

@@ -49,22 +49,34 @@ function start(details: unknown) {
 describe('the simulated handler', () => {
   it('rejects bad details with a message a user can act on', () => {
     assert.throws(() => simulatedHandler.validate({ devices: 'x' }), InvalidDetailsError);
-    assert.throws(() => simulatedHandler.validate({ devices: [{ id: '' }] }), /id must be/);
+    assert.throws(
+      () => simulatedHandler.validate({ devices: [{ id: '' }] }),
+      /details\.devices\[0\]\.id: must be at least 1 characters/,
+    );
     assert.throws(
       () => simulatedHandler.validate({ devices: [{ id: 'a' }, { id: 'a' }] }),
       /duplicate device id 'a'/,
     );
     assert.throws(
       () => simulatedHandler.validate({ devices: [{ id: 'a', properties: { lower: 'x' } }] }),
-      /invalid key 'lower'/,
+      /details\.devices\[0\]\.properties: key "lower" must be an ENV_STYLE name/,
     );
-    assert.throws(() => simulatedHandler.validate({ file: 'relative.yaml' }), /absolute path/);
-    assert.throws(() => simulatedHandler.validate({ period: '1s' }), /unknown field 'period'/);
+    assert.throws(
+      () => simulatedHandler.validate({ file: 'relative.yaml' }),
+      /details\.file: must be an absolute path/,
+    );
+    assert.throws(
+      () => simulatedHandler.validate({ period: '1s' }),
+      /details\.period: unknown field/,
+    );
     assert.deepEqual(simulatedHandler.validate(undefined), { devices: [] });
   });
 
   it('publishes samples for the listed devices every publishIntervalMs', async () => {
-    assert.throws(() => simulatedHandler.validate({ publishIntervalMs: 1 }), /publishIntervalMs/);
+    assert.throws(
+      () => simulatedHandler.validate({ publishIntervalMs: 1 }),
+      /details\.publishIntervalMs: must be at least 10/,
+    );
     const run = start({ devices: [{ id: 'd1' }, { id: 'd2' }], publishIntervalMs: 20 });
     try {
       assert.deepEqual(await run.next(), ['d1', 'd2']);
@@ -110,7 +122,7 @@ describe('the simulated handler', () => {
       const next = run.next();
       write(file, '- id: [unclosed\n');
       await new Promise((r) => setTimeout(r, 1500));
-      write(file, '- { id: "has space" }\n');
+      write(file, '- { id: "has\\ttab" }\n');
       await new Promise((r) => setTimeout(r, 1500));
       assert.equal(
         run.lines.filter((l) => l.includes('simulated devices file rejected')).length,

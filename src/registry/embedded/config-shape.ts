@@ -7,7 +7,7 @@ import { discoverySpecSchema } from '../../api/schema.ts';
 import { API_VERSION, type Discovery, type DiscoverySpec } from '../../api/types.ts';
 import { labelKeyProblem, labelSelectorRequirements, labelValueProblem } from '../selectors.ts';
 import { DEFAULT_NAMESPACE, isNamespace, isObjectName } from './meta.ts';
-import { checkSchema, SchemaError } from './schema-check.ts';
+import { checkSchema, SchemaError } from '../../util/schema-check.ts';
 
 export class ShapeError extends Error {
   readonly code = 'EDGEBRIDGE_CONFIG_SHAPE';

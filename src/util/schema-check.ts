@@ -2,7 +2,9 @@
 // (src/api/schema.ts) and fills in defaults, as the API server does for what
 // kubectl apply sends; so the config file accepts exactly what a cluster
 // would. CEL rules (x-kubernetes-validations) are not evaluated here; the
-// caller checks those by hand.
+// caller checks those by hand. Discovery handlers validate their details and
+// the agent checks what handlers report with the same function
+// (discovery-handlers/details.ts), so every message names the field.
 
 /** The subset of OpenAPI v3 that structural CRD schemas use. */
 export interface SchemaNode {
@@ -19,6 +21,11 @@ export interface SchemaNode {
   readonly maxItems?: number;
   readonly maxProperties?: number;
   readonly pattern?: string;
+  readonly minItems?: number;
+  /** Every key of an object must fit this (JSON Schema; not for CRD schemas, which lack it). */
+  readonly propertyNames?: SchemaNode;
+  /** What a value failing `pattern` should be, in words, for the message. */
+  readonly 'x-hint'?: string;
   readonly default?: unknown;
   readonly 'x-kubernetes-preserve-unknown-fields'?: boolean;
 }
@@ -32,6 +39,23 @@ export class SchemaError extends Error {
     this.name = 'SchemaError';
     this.field = field;
   }
+}
+
+/** `field.key`, with at most 64 characters of a key that came from untrusted input. */
+function at(field: string, key: string): string {
+  return `${field}.${key.length > 64 ? `${key.slice(0, 64)}...` : key}`;
+}
+
+const patterns = new Map<string, RegExp>();
+
+/** Patterns are compiled once: the agent checks every device a handler reports with them. */
+function compiled(pattern: string): RegExp {
+  let re = patterns.get(pattern);
+  if (re === undefined) {
+    re = new RegExp(pattern, 'u');
+    patterns.set(pattern, re);
+  }
+  return re;
 }
 
 function typeOf(value: unknown): string {
@@ -52,8 +76,7 @@ export function checkSchema(schema: SchemaNode, value: unknown, field: string): 
       schema.type === actual ||
       (schema.type === 'number' && actual === 'integer') ||
       (schema.type === 'integer' && actual === 'integer' && Number.isSafeInteger(value));
-    if (!fits)
-      return fail(`must be ${schema.type === 'integer' ? 'an integer' : `a ${schema.type}`}`);
+    if (!fits) return fail(`must be ${/^[aeiou]/.test(schema.type) ? 'an' : 'a'} ${schema.type}`);
   }
   if (schema.enum !== undefined && !schema.enum.includes(value)) {
     return fail(`must be one of ${schema.enum.map((v) => JSON.stringify(v)).join(', ')}`);
@@ -76,14 +99,20 @@ export function checkSchema(schema: SchemaNode, value: unknown, field: string): 
     if (schema.maxLength !== undefined && length > schema.maxLength) {
       return fail(`must be at most ${schema.maxLength} characters`);
     }
-    if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(value)) {
-      return fail(`must match ${schema.pattern}`);
+    if (schema.pattern !== undefined && !compiled(schema.pattern).test(value)) {
+      const hint = schema['x-hint'];
+      return fail(
+        hint === undefined ? `must match ${schema.pattern}` : `must be ${hint} (${schema.pattern})`,
+      );
     }
     return value;
   }
   if (Array.isArray(value)) {
     if (schema.maxItems !== undefined && value.length > schema.maxItems) {
       return fail(`must have at most ${schema.maxItems} items`);
+    }
+    if (schema.minItems !== undefined && value.length < schema.minItems) {
+      return fail(`must have at least ${schema.minItems} items`);
     }
     const items = schema.items;
     return items === undefined
@@ -105,8 +134,21 @@ function checkObject(
   if (schema.maxProperties !== undefined && keys.length > schema.maxProperties) {
     throw new SchemaError(field, `must have at most ${schema.maxProperties} entries`);
   }
+  const names = schema.propertyNames;
+  if (names !== undefined) {
+    for (const key of keys) {
+      try {
+        checkSchema(names, key, 'key');
+      } catch (err) {
+        // The key itself is what is wrong: say so, quoting at most 64 characters of it.
+        if (!(err instanceof SchemaError)) throw err;
+        const reason = err.message.slice(err.field.length + 2);
+        throw new SchemaError(field, `key ${JSON.stringify(key.slice(0, 64))} ${reason}`);
+      }
+    }
+  }
   for (const key of schema.required ?? []) {
-    if (!Object.hasOwn(value, key)) throw new SchemaError(`${field}.${key}`, 'is required');
+    if (!Object.hasOwn(value, key)) throw new SchemaError(at(field, key), 'is required');
   }
   if (schema['x-kubernetes-preserve-unknown-fields'] === true && schema.properties === undefined) {
     return value;
@@ -117,14 +159,14 @@ function checkObject(
     const sub = Object.hasOwn(properties, key) ? properties[key] : undefined;
     const extra = schema.additionalProperties;
     if (sub !== undefined) {
-      out[key] = checkSchema(sub, value[key], `${field}.${key}`);
+      out[key] = checkSchema(sub, value[key], at(field, key));
     } else if (typeof extra === 'object') {
-      out[key] = checkSchema(extra, value[key], `${field}.${key}`);
+      out[key] = checkSchema(extra, value[key], at(field, key));
     } else if (extra === true || schema['x-kubernetes-preserve-unknown-fields'] === true) {
       out[key] = value[key];
     } else {
       // kubectl apply validates strictly (the default since Kubernetes 1.27): an unknown field is an error.
-      throw new SchemaError(`${field}.${key}`, 'unknown field');
+      throw new SchemaError(at(field, key), 'unknown field');
     }
   }
   for (const [key, sub] of Object.entries(properties)) {
