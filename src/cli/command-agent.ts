@@ -102,19 +102,30 @@ export const agentCommand = {
     let uplink: RunningUplink | undefined;
     try {
       // The uplink's sender stops on a terminal error (logged); the spool keeps storing.
-      uplink =
-        uplinkConfig === undefined
-          ? undefined
-          : await uplinkModule?.startUplink(uplinkConfig, {
-              node,
-              log,
-              registry,
-              nodePublisher: {
-                publish: async (topic, payload) => {
-                  await dataPlane?.broker.publish(topic, payload, { qos: 1 });
+      try {
+        uplink =
+          uplinkConfig === undefined
+            ? undefined
+            : await uplinkModule?.startUplink(uplinkConfig, {
+                node,
+                log,
+                registry,
+                nodePublisher: {
+                  publish: async (topic, payload) => {
+                    await dataPlane?.broker.publish(topic, payload, { qos: 1 });
+                  },
                 },
-              },
-            });
+              });
+      } catch (err) {
+        // No spool, no uplink: discovery and the node broker go on without it.
+        if (uplinkModule === undefined || !(err instanceof uplinkModule.UplinkSpoolError))
+          throw err;
+        log.error(
+          { code: err.code, spoolCode: err.spoolCode, err: err.message },
+          'uplink off: its spool cannot be opened; discovery and the node broker run without it',
+        );
+        metrics.uplinkOff.set({ code: err.spoolCode ?? err.code }, 1);
+      }
       const accept = uplink?.uplink;
       dataPlane =
         brokerMode === undefined

@@ -25,7 +25,8 @@ import type {
   SpoolOptions,
   SpoolStats,
 } from './spool.ts';
-import { SqliteStore, type CommitResult, type RemovedRow, type StoredRow } from './sqlite-store.ts';
+import { openStoreRecovering, type DamagedFile } from './damaged-file.ts';
+import type { SqliteStore, CommitResult, RemovedRow, StoredRow } from './sqlite-store.ts';
 
 export const DEFAULT_RESERVE_BYTES = 1024 * 1024;
 /** Rows fetched per step of a read. */
@@ -91,13 +92,23 @@ function validateOptions(o: SpoolOptions): void {
   }
 }
 
-/** Opens (creating if needed) the SQLite spool in `options.dir`. */
+/**
+ * Opens (creating if needed) the SQLite spool in `options.dir`. A damaged file
+ * is moved aside and what verifies in it salvaged (logged once, counted in
+ * stats); a directory that cannot be written rejects with SpoolDirUnwritableError.
+ */
 export function openSqliteSpool(options: SpoolOptions): Promise<Spool> {
   try {
     validateOptions(options);
-    const store = SqliteStore.open(options.dir, options.reserveBytes ?? DEFAULT_RESERVE_BYTES);
+    const { store, damaged } = openStoreRecovering(
+      options.dir,
+      options.reserveBytes ?? DEFAULT_RESERVE_BYTES,
+      options.now ?? Date.now,
+    );
     try {
-      return Promise.resolve(new SqliteSpool(store, options));
+      const spool = new SqliteSpool(store, options);
+      if (damaged !== undefined) spool.damaged(damaged);
+      return Promise.resolve(spool);
     } catch (err) {
       store.close();
       throw err;
@@ -144,7 +155,16 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
   #replay: { rows: Map<number, number>; end: number } | undefined;
   #reads: Promise<unknown> = Promise.resolve();
 
-  readonly #counts = { appended: 0, sent: 0, dropped: 0, expired: 0, corrupt: 0 };
+  readonly #counts = {
+    appended: 0,
+    sent: 0,
+    dropped: 0,
+    expired: 0,
+    corrupt: 0,
+    damagedFiles: 0,
+    salvaged: 0,
+    lost: 0,
+  };
 
   constructor(store: SqliteStore, options: SpoolOptions) {
     super();
@@ -157,6 +177,24 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
     this.#groupCommit = new GroupCommit(options, () => {
       this.#commit();
     });
+  }
+
+  /** Books and reports, once, the damaged file that open moved aside. */
+  damaged(d: DamagedFile): void {
+    this.#counts.damagedFiles += 1;
+    this.#counts.salvaged += d.salvaged;
+    this.#counts.lost += d.lost;
+    this.#log?.error(
+      {
+        file: d.file,
+        movedTo: d.movedTo,
+        reason: d.reason,
+        salvaged: d.salvaged,
+        lost: d.lost,
+        ...(d.unreadable !== undefined ? { unreadable: d.unreadable } : {}),
+      },
+      'spool file damaged: moved aside, the records that verify copied into a fresh spool',
+    );
   }
 
   append(messages: readonly SpoolInput[], options: AppendOptions = {}): Promise<void> {

@@ -18,6 +18,7 @@ import {
 } from 'node:sqlite';
 import {
   SpoolDiskFullError,
+  SpoolError,
   SpoolFileCorruptError,
   SpoolLockedError,
   SpoolStorageError,
@@ -105,6 +106,18 @@ function errcode(err: unknown): number | undefined {
   return typeof code === 'number' ? code & 0xff : undefined;
 }
 
+/** What went wrong, without anything the file holds (SQLite and fs messages name codes and paths only). */
+export function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Whether a spool error came from SQLite failing to open, read or write the file itself. */
+export function isFileAccessFailure(err: unknown): boolean {
+  const code = errcode((err as { cause?: unknown } | null)?.cause);
+  // SQLITE_PERM, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN
+  return code === 3 || code === 8 || code === 10 || code === 14;
+}
+
 /** Maps a failure of SQLite or the file system to the spool's error classes. */
 export function mapError(err: unknown, dir: string, doing: string): Error {
   switch (errcode(err)) {
@@ -112,7 +125,7 @@ export function mapError(err: unknown, dir: string, doing: string): Error {
       return new SpoolDiskFullError(dir, { cause: err });
     case 11: // SQLITE_CORRUPT
     case 26: // SQLITE_NOTADB
-      return new SpoolFileCorruptError(path.join(dir, DB_FILE), { cause: err });
+      return new SpoolFileCorruptError(path.join(dir, DB_FILE), reasonOf(err), { cause: err });
     case 5: // SQLITE_BUSY
     case 6: // SQLITE_LOCKED
       return new SpoolLockedError(dir, { cause: err });
@@ -171,7 +184,7 @@ export class SqliteStore {
       } catch {
         // Already failing; the first error is the one to report.
       }
-      throw err instanceof SpoolStorageError ? err : mapError(err, dir, 'opening');
+      throw err instanceof SpoolError ? err : mapError(err, dir, 'opening');
     }
   }
 
@@ -200,6 +213,12 @@ export class SqliteStore {
       this.depth = sizeOf(totals?.depth);
       this.bytes = sizeOf(totals?.bytes);
       this.#lastSeq = sizeOf(db.prepare('SELECT max(seq) AS seq FROM messages').get()?.seq);
+      // Every page once: a torn or overwritten file is found now, while it can
+      // be moved aside, not by the first read that reaches the damage.
+      const check = db.prepare('PRAGMA quick_check(1)').get()?.quick_check;
+      if (check !== 'ok') {
+        throw new SpoolFileCorruptError(path.join(dir, DB_FILE), String(check).slice(0, 200));
+      }
       db.exec('COMMIT');
     } catch (err) {
       if (db.isTransaction) db.exec('ROLLBACK');
@@ -383,6 +402,52 @@ export class SqliteStore {
   }
 
   /**
+   * Stores rows salvaged from a damaged file under their own seqs, so that they
+   * keep their append order, skipping seqs already stored. One transaction per
+   * call; returns how many were stored. Throws spool errors.
+   */
+  insertSalvaged(rows: readonly { seq: number; record: SpoolRecord }[]): number {
+    let depth = this.depth;
+    let bytes = this.bytes;
+    let lastSeq = this.#lastSeq;
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+      const insert = this.#db.prepare(
+        `INSERT OR IGNORE INTO messages (seq, id, key, topic, payload, timestamp, expires_at, priority, size, crc)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const { seq, record: r } of rows) {
+        const { changes } = insert.run(
+          seq,
+          r.id,
+          r.key,
+          r.topic,
+          r.payload,
+          r.timestamp,
+          r.expiresAt ?? null,
+          r.priority,
+          r.size,
+          r.crc,
+        );
+        if (changes === 0) continue;
+        depth += 1;
+        bytes += r.size;
+        if (seq > lastSeq) lastSeq = seq;
+      }
+      this.#setTotals.run(depth, bytes);
+      this.#db.exec('COMMIT');
+    } catch (err) {
+      this.#rollback();
+      throw mapError(err, this.dir, 'storing salvaged records');
+    }
+    const stored = depth - this.depth;
+    this.depth = depth;
+    this.bytes = bytes;
+    this.#lastSeq = lastSeq;
+    return stored;
+  }
+
+  /**
    * Deletes rows by runs of consecutive seqs (an acknowledged batch is usually
    * one run): one statement per run instead of one per row.
    */
@@ -463,7 +528,8 @@ export class SqliteStore {
   }
 }
 
-function decode(row: SQLOutputValue[]): StoredRow {
+/** A row as the messages table holds it, checked field by field and against its checksum. */
+export function decode(row: SQLOutputValue[]): StoredRow {
   const [seqValue, id, key, topic, payload, timestamp, expiresAt, priority, sizeValue, crc] = row;
   const seq = seqValue as number;
   const size = sizeOf(sizeValue);
