@@ -190,8 +190,9 @@ describe('an agent whose spool is damaged or cannot be written', () => {
       encoding: 'utf8',
     });
     assert.equal(bind.status, 0, bind.stderr);
-    cleanups.push(async () => {
+    cleanups.push(() => {
       spawnSync('umount', [files.spoolDir]);
+      return Promise.resolve();
     });
     const ro = spawnSync('mount', ['-o', 'remount,ro,bind', files.spoolDir], { encoding: 'utf8' });
     assert.equal(ro.status, 0, ro.stderr);
