@@ -3,6 +3,11 @@ import { parseArgs } from 'node:util';
 import { Agent } from '../agent/agent.ts';
 import { discardingPublisher } from '../agent/discarding-publisher.ts';
 import { AgentHttpServer } from '../agent/http-server.ts';
+import {
+  DEFAULT_MAX_PACKET_BYTES,
+  defaultBrokerConfig,
+  loadBrokerConfig,
+} from '../dataplane/broker-config.ts';
 import { DataPlane } from '../dataplane/data-plane.ts';
 import type { RunningUplink, UplinkConfig } from '../dataplane/uplink/index.ts';
 import { createLogger } from '../log.ts';
@@ -52,7 +57,7 @@ export const agentCommand = {
     const port = Number(values['http-port']);
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       throw new UsageError('--http-port must be a port number (0 picks a free one)');
-    const brokerMode = brokerModeFrom(values, (flag) =>
+    let brokerMode = brokerModeFrom(values, (flag) =>
       tokens.some((t) => t.kind === 'option' && t.name === flag),
     );
     const node = values.node;
@@ -86,6 +91,24 @@ export const agentCommand = {
         throw new UsageError(
           '--uplink-config: without the embedded broker, set nodeBroker so that the uplink can subscribe to the node broker',
         );
+      // The spool must hold one message of the largest packet the node broker
+      // takes (an external broker's own limit is unknown here: its default is assumed).
+      let maxPacketBytes = DEFAULT_MAX_PACKET_BYTES;
+      if (brokerMode?.kind === 'embedded') {
+        const config =
+          brokerMode.configFile === undefined
+            ? defaultBrokerConfig()
+            : await loadBrokerConfig(brokerMode.configFile);
+        brokerMode = { ...brokerMode, config };
+        maxPacketBytes = config.maxPacketBytes;
+      }
+      try {
+        uplinkModule?.checkSpoolRoom(uplinkConfig, maxPacketBytes);
+      } catch (err) {
+        if (uplinkModule !== undefined && err instanceof uplinkModule.UplinkConfigError)
+          throw new UsageError(`--uplink-config: ${err.message}`);
+        throw err;
+      }
     }
 
     const log = createLogger(level).child({ node });

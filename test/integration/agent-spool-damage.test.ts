@@ -30,10 +30,14 @@ after(async () => {
 });
 
 /** An agent's files: standalone config with three simulated devices, broker users, uplink. */
-function agentFiles(cloudUrl: string): {
+function agentFiles(
+  cloudUrl: string,
+  maxBytes = '64Mi',
+): {
   dir: string;
   stateDir: string;
   spoolDir: string;
+  args: (brokerPort: number) => string[];
   start: (brokerPort: number) => Promise<AgentProcess>;
 } {
   const dir = scratchDir('agent-spool-damage');
@@ -71,29 +75,28 @@ function agentFiles(cloudUrl: string): {
       cluster: CLUSTER,
       cloud: { url: cloudUrl },
       discoveries: true,
-      spool: { dir: 'uplink-spool', maxBytes: '64Mi', onFull: 'block', sync: 'group' },
+      spool: { dir: 'uplink-spool', maxBytes, onFull: 'block', sync: 'group' },
     }),
   );
   const stateDir = path.join(dir, 'state');
+  const registryArgs = ['--standalone', '--config', config, '--state-dir', stateDir];
+  const extraArgs = (brokerPort: number): string[] => [
+    '--broker-host',
+    '127.0.0.1',
+    '--broker-port',
+    String(brokerPort),
+    '--broker-config',
+    brokerConfig,
+    '--uplink-config',
+    uplinkConfig,
+  ];
   return {
     dir,
     stateDir,
     spoolDir: path.join(stateDir, 'uplink-spool'),
+    args: (brokerPort) => [...registryArgs, ...extraArgs(brokerPort)],
     start: (brokerPort) =>
-      startAgent({
-        node: NODE,
-        registryArgs: ['--standalone', '--config', config, '--state-dir', stateDir],
-        extraArgs: [
-          '--broker-host',
-          '127.0.0.1',
-          '--broker-port',
-          String(brokerPort),
-          '--broker-config',
-          brokerConfig,
-          '--uplink-config',
-          uplinkConfig,
-        ],
-      }),
+      startAgent({ node: NODE, registryArgs, extraArgs: extraArgs(brokerPort) }),
   };
 }
 
@@ -213,5 +216,26 @@ describe('an agent whose spool is damaged or cannot be written', () => {
     await client.publishAsync(`edgebridge/v1/${NS}/${DEVICES[0] ?? ''}/data`, 'x', { qos: 1 });
     await client.endAsync(true);
     assert.equal(agent.process.exited, false);
+  });
+
+  it('a spool.maxBytes below what one message needs: a configuration error at start naming the field and the minimum', async () => {
+    const files = agentFiles('mqtt://127.0.0.1:1', '100Ki');
+    writeFileSync(
+      path.join(files.dir, 'broker.yaml'),
+      stringify({ maxPacketBytes: 65536, users: [] }),
+    );
+    const cli = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
+    const run = spawnSync(
+      process.execPath,
+      [cli, 'agent', '--node', NODE, '--http-port', '0', ...files.args(await freePort())],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.equal(run.status, 2, run.stderr);
+    // 65,536 bytes of packet, its id, a key as long as its longest topic, the record overhead.
+    assert.match(
+      run.stderr,
+      /spool\.maxBytes: 102400 is below what one message needs: at least 131155 bytes/,
+    );
+    assert.equal(readdirSync(files.dir).includes('state'), false, 'nothing started');
   });
 });

@@ -19,7 +19,7 @@ import { expandPrefix, TOPIC_ROOT } from './topics.ts';
 import { Uplink, type UplinkCounters } from './uplink.ts';
 
 export * from './errors.ts';
-export { loadUplinkConfig, uplinkConfigFrom, type UplinkConfig } from './config.ts';
+export { checkSpoolRoom, loadUplinkConfig, uplinkConfigFrom, type UplinkConfig } from './config.ts';
 export type { NodeMessage } from './uplink.ts';
 export type { NodePublisher } from './downlink.ts';
 export type { DeviceDirectory, UplinkSpec } from './device-directory.ts';
