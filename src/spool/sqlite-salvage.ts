@@ -11,6 +11,7 @@ const MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 /** What this spool's files use (SQLite's default); tried when the header is unreadable. */
 const DEFAULT_PAGE_SIZE = 4096;
 const LEAF_TABLE = 13;
+const INTERIOR_TABLE = 5;
 /** Columns of the messages table (seq, id, key, topic, payload, timestamp, expires_at, priority, size, crc). */
 const MESSAGE_COLUMNS = 10;
 /** Columns of the totals table (one, depth, bytes). */
@@ -101,14 +102,13 @@ function readValue(buf: Buffer, at: number, type: number): { value: Value; lengt
   };
 }
 
-/** A record's values, or undefined when its shape is not one of the spool's tables. */
-function readRecord(payload: Buffer): Value[] | undefined {
+/** A record's values. */
+function readRecord(payload: Buffer): Value[] {
   const header = new Cursor(payload, 0, payload.length);
   const headerSize = header.varint();
   if (headerSize > payload.length) throw new RangeError('record header past its end');
   const types: number[] = [];
   while (header.at < headerSize) types.push(header.varint());
-  if (types.length !== MESSAGE_COLUMNS && types.length !== TOTALS_COLUMNS) return undefined;
   const values: Value[] = [];
   let at = headerSize;
   for (const type of types) {
@@ -189,43 +189,122 @@ function scan(
     return out;
   };
 
-  for (let n = 1; n <= layout.pages; n++) {
-    if (layout.free.has(n) || !readPage(n, page)) continue;
+  /** Calls `each` with the values of every cell of a table leaf page, `onBad` for one that cannot be read. */
+  const cellsOf = (
+    buf: Buffer,
+    n: number,
+    each: (rowid: number, values: Value[]) => void,
+    onBad: () => void,
+  ): void => {
     const base = n === 1 ? 100 : 0;
-    if (page[base] !== LEAF_TABLE) continue;
-    const cells = page.readUInt16BE(base + 3);
-    if (base + 8 + 2 * cells > usable) continue;
+    const cells = buf.readUInt16BE(base + 3);
+    if (base + 8 + 2 * cells > usable) return;
     for (let i = 0; i < cells; i++) {
-      const pointer = page.readUInt16BE(base + 8 + 2 * i);
-      let values: Value[] | undefined;
+      const pointer = buf.readUInt16BE(base + 8 + 2 * i);
+      let values: Value[];
       let rowid: number;
       try {
-        if (pointer < base + 8 || pointer >= usable)
+        if (pointer < base + 8 || pointer >= usable) {
           throw new RangeError('cell pointer out of the page');
-        const c = new Cursor(page, pointer, usable);
+        }
+        const c = new Cursor(buf, pointer, usable);
         const length = c.varint();
         rowid = c.varint();
         if (length < 0 || length > 0x7fffffff) throw new RangeError('cell length out of range');
         values = readRecord(cellPayload(c, length));
       } catch {
-        bad += 1;
+        onBad();
         continue;
       }
-      if (values === undefined) continue;
-      if (values.length === TOTALS_COLUMNS) {
-        // The totals row: (one = 1 as the rowid, depth, bytes).
-        const depth = values[1];
-        if (rowid === 1 && typeof depth === 'number') totalsDepth ??= depth;
+      each(rowid, values);
+    }
+  };
+
+  /** The leaf pages under `root`, or undefined when the tree cannot be followed whole. */
+  const leavesOf = (root: number): number[] | undefined => {
+    const buf = Buffer.alloc(pageSize);
+    const leaves: number[] = [];
+    const seen = new Set<number>();
+    const stack = [root];
+    for (let n = stack.pop(); n !== undefined; n = stack.pop()) {
+      if (seen.has(n) || !readPage(n, buf)) return undefined;
+      seen.add(n);
+      const base = n === 1 ? 100 : 0;
+      if (buf[base] === LEAF_TABLE) {
+        leaves.push(n);
         continue;
       }
-      const row = decode([rowid, ...values.slice(1)]);
-      if ('message' in row) {
-        recovered += 1;
-        onRow(row);
-      } else {
-        bad += 1;
+      if (buf[base] !== INTERIOR_TABLE) return undefined;
+      const cells = buf.readUInt16BE(base + 3);
+      if (base + 12 + 2 * cells > usable) return undefined;
+      stack.push(buf.readUInt32BE(base + 8));
+      for (let i = 0; i < cells; i++) {
+        const pointer = buf.readUInt16BE(base + 12 + 2 * i);
+        if (pointer + 4 > usable) return undefined;
+        stack.push(buf.readUInt32BE(pointer));
       }
     }
+    return leaves;
+  };
+
+  /**
+   * The leaf pages of the spool's two tables when the schema on page 1 and
+   * both trees can be followed whole (a zeroed header leaves them so): then
+   * pages that hold long-deleted rows are never read, whatever the freelist.
+   */
+  const tableLeaves = (): Set<number> | undefined => {
+    const schema = leavesOf(1);
+    if (schema === undefined) return undefined;
+    const roots = new Map<string, number>();
+    const buf = Buffer.alloc(pageSize);
+    for (const n of schema) {
+      if (!readPage(n, buf)) return undefined;
+      cellsOf(
+        buf,
+        n,
+        (_, [type, name, , root]) => {
+          if (type === 'table' && typeof name === 'string' && typeof root === 'number') {
+            roots.set(name, root);
+          }
+        },
+        () => undefined,
+      );
+    }
+    const leaves = new Set<number>();
+    for (const table of ['messages', 'totals']) {
+      const root = roots.get(table);
+      const found = root === undefined ? undefined : leavesOf(root);
+      if (found === undefined) return undefined;
+      for (const n of found) leaves.add(n);
+    }
+    return leaves;
+  };
+
+  const tables = tableLeaves();
+  for (let n = 1; n <= layout.pages; n++) {
+    if (tables !== undefined ? !tables.has(n) : layout.free.has(n)) continue;
+    if (!readPage(n, page) || page[n === 1 ? 100 : 0] !== LEAF_TABLE) continue;
+    cellsOf(
+      page,
+      n,
+      (rowid, values) => {
+        if (values.length === TOTALS_COLUMNS) {
+          // The totals row: (one = 1 as the rowid, depth, bytes).
+          const depth = values[1];
+          if (rowid === 1 && typeof depth === 'number') totalsDepth ??= depth;
+          return;
+        }
+        if (values.length !== MESSAGE_COLUMNS) return;
+        const row = decode([rowid, ...values.slice(1)]);
+        if ('message' in row) {
+          recovered += 1;
+          onRow(row);
+        } else {
+          bad += 1;
+        }
+      },
+      () => (bad += 1),
+    );
   }
   const counted = totalsDepth === undefined ? 0 : totalsDepth - recovered;
   return { recovered, lost: Math.max(bad, counted) };
