@@ -185,7 +185,15 @@ function salvageInto(
   let result;
   try {
     result = salvageRecords(from, ({ seq, message }) => {
-      rows.push({ seq, record: toRecord(message, 0) });
+      let record: SpoolRecord;
+      try {
+        record = toRecord(message, 0);
+      } catch {
+        // Verified, yet not a message this spool would take (never expected).
+        unstored += 1;
+        return;
+      }
+      rows.push({ seq, record });
       if (rows.length >= SALVAGE_CHUNK) flush();
     });
   } catch (err) {

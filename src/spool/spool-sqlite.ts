@@ -106,9 +106,7 @@ export function openSqliteSpool(options: SpoolOptions): Promise<Spool> {
       options.now ?? Date.now,
     );
     try {
-      const spool = new SqliteSpool(store, options);
-      if (damaged !== undefined) spool.damaged(damaged);
-      return Promise.resolve(spool);
+      return Promise.resolve(new SqliteSpool(store, options, damaged));
     } catch (err) {
       store.close();
       throw err;
@@ -166,7 +164,8 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
     lost: 0,
   };
 
-  constructor(store: SqliteStore, options: SpoolOptions) {
+  /** `damaged`: the file open moved aside, if it did (reported and counted here). */
+  constructor(store: SqliteStore, options: SpoolOptions, damaged?: DamagedFile) {
     super();
     this.#store = store;
     this.#maxBytes = options.maxBytes;
@@ -177,10 +176,11 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
     this.#groupCommit = new GroupCommit(options, () => {
       this.#commit();
     });
+    if (damaged !== undefined) this.#damaged(damaged);
   }
 
   /** Books and reports, once, the damaged file that open moved aside. */
-  damaged(d: DamagedFile): void {
+  #damaged(d: DamagedFile): void {
     this.#counts.damagedFiles += 1;
     this.#counts.salvaged += d.salvaged;
     this.#counts.lost += d.lost;
