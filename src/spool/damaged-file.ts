@@ -165,7 +165,6 @@ function salvageInto(
   if (notRegular([from]) !== undefined) {
     return { salvaged: 0, lost: 0, unreadable: 'not a regular file' };
   }
-  let salvaged = 0;
   let unstored = 0;
   let full = false;
   let rows: { seq: number; record: SpoolRecord }[] = [];
@@ -173,7 +172,7 @@ function salvageInto(
     if (full) unstored += rows.length;
     else {
       try {
-        salvaged += store.insertSalvaged(rows);
+        store.insertSalvaged(rows);
       } catch (err) {
         if (!(err instanceof SpoolDiskFullError)) throw err;
         full = true;
@@ -182,26 +181,32 @@ function salvageInto(
     }
     rows = [];
   };
-  let result;
+  let lost: number;
+  let unreadable: string | undefined;
   try {
-    result = salvageRecords(from, ({ seq, message }) => {
+    lost = salvageRecords(from, ({ seq, message }) => {
       let record: SpoolRecord;
       try {
         record = toRecord(message, 0);
       } catch {
-        // Verified, yet not a message this spool would take (never expected).
+        // Verified, yet not a message this spool would take (a crafted file).
         unstored += 1;
         return;
       }
       rows.push({ seq, record });
       if (rows.length >= SALVAGE_CHUNK) flush();
-    });
+    }).lost;
   } catch (err) {
     if (err instanceof SpoolError) throw err;
-    // Could not be read (EACCES, EIO): what was stored stays; the rest is unknown.
-    flush();
-    return { salvaged, lost: unstored, unreadable: reasonOf(err) };
+    // Could not be read (EACCES, EIO): what was found so far is kept; the rest is unknown.
+    lost = 0;
+    unreadable = reasonOf(err);
   }
   flush();
-  return { salvaged, lost: result.lost + unstored };
+  // Rows found twice under one seq (a deleted row's leftover) count once, not as lost.
+  return {
+    salvaged: store.recount(),
+    lost: lost + unstored,
+    ...(unreadable !== undefined ? { unreadable } : {}),
+  };
 }

@@ -14,8 +14,8 @@ const LEAF_TABLE = 13;
 const INTERIOR_TABLE = 5;
 /** Columns of the messages table (seq, id, key, topic, payload, timestamp, expires_at, priority, size, crc). */
 const MESSAGE_COLUMNS = 10;
-/** Columns of the totals table (one, depth, bytes). */
-const TOTALS_COLUMNS = 3;
+/** Columns of the totals table (one, depth, bytes, and last_seq unless written before it was added). */
+const TOTALS_COLUMNS = [3, 4];
 
 export interface SalvageResult {
   /** Rows that verified, handed to `onRow`. */
@@ -288,7 +288,7 @@ function scan(
       page,
       n,
       (rowid, values) => {
-        if (values.length === TOTALS_COLUMNS) {
+        if (TOTALS_COLUMNS.includes(values.length)) {
           // The totals row: (one = 1 as the rowid, depth, bytes).
           const depth = values[1];
           if (rowid === 1 && typeof depth === 'number') totalsDepth ??= depth;

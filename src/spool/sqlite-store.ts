@@ -54,8 +54,9 @@ CREATE TABLE messages (
 -- Only messages with a priority other than the default pay for this index.
 CREATE INDEX messages_priority ON messages (priority, seq) WHERE priority <> 0;
 CREATE INDEX messages_expiry ON messages (expires_at) WHERE expires_at IS NOT NULL;
-CREATE TABLE totals (one INTEGER PRIMARY KEY CHECK (one = 1), depth INTEGER NOT NULL, bytes INTEGER NOT NULL);
-INSERT INTO totals VALUES (1, 0, 0);
+CREATE TABLE totals (one INTEGER PRIMARY KEY CHECK (one = 1), depth INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL DEFAULT 0);
+INSERT INTO totals (one, depth, bytes) VALUES (1, 0, 0);
 PRAGMA user_version = ${SCHEMA_VERSION};
 `;
 
@@ -209,10 +210,21 @@ export class SqliteStore {
           `spool in ${dir} has schema version ${String(version)}; this edgebridge knows ${SCHEMA_VERSION}`,
         );
       }
-      const totals = db.prepare('SELECT depth, bytes FROM totals WHERE one = 1').get();
+      // Files from before last_seq get it (older versions read such a file as before).
+      const columns = db.prepare('SELECT name FROM pragma_table_info(?)').all('totals');
+      if (!columns.some((c) => c.name === 'last_seq')) {
+        db.exec('ALTER TABLE totals ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0');
+      }
+      const totals = db.prepare('SELECT depth, bytes, last_seq FROM totals WHERE one = 1').get();
       this.depth = sizeOf(totals?.depth);
       this.bytes = sizeOf(totals?.bytes);
-      this.#lastSeq = sizeOf(db.prepare('SELECT max(seq) AS seq FROM messages').get()?.seq);
+      // Seqs never start again, not even once every row is gone: rows deleted
+      // long ago stay in free pages, and a salvage must not take one of them
+      // for a live row of the same seq.
+      this.#lastSeq = Math.max(
+        sizeOf(totals?.last_seq),
+        sizeOf(db.prepare('SELECT max(seq) AS seq FROM messages').get()?.seq),
+      );
       // Every page once: a torn or overwritten file is found now, while it can
       // be moved aside, not by the first read that reaches the damage.
       const check = db.prepare('PRAGMA quick_check(1)').get()?.quick_check;
@@ -254,7 +266,9 @@ export class SqliteStore {
       `SELECT seq, size FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?
        ORDER BY expires_at LIMIT ?`,
     );
-    this.#setTotals = db.prepare('UPDATE totals SET depth = ?, bytes = ? WHERE one = 1');
+    this.#setTotals = db.prepare(
+      'UPDATE totals SET depth = ?, bytes = ?, last_seq = ? WHERE one = 1',
+    );
     this.#takeReserve();
   }
 
@@ -387,7 +401,7 @@ export class SqliteStore {
         this.#insert.run(...args.slice(at, at + 10));
       }
       args.length = 0;
-      this.#setTotals.run(depth, bytes);
+      this.#setTotals.run(depth, bytes, seq);
       this.#db.exec('COMMIT');
       this.#lastSeq = seq;
       this.#defaultDroppedTo = dropTo;
@@ -403,13 +417,10 @@ export class SqliteStore {
 
   /**
    * Stores rows salvaged from a damaged file under their own seqs, so that they
-   * keep their append order, skipping seqs already stored. One transaction per
-   * call; returns how many were stored. Throws spool errors.
+   * keep their append order; a seq found twice is one row (a leftover copy).
+   * One transaction per call; `recount()` then sets the totals. Throws spool errors.
    */
-  insertSalvaged(rows: readonly { seq: number; record: SpoolRecord }[]): number {
-    let depth = this.depth;
-    let bytes = this.bytes;
-    let lastSeq = this.#lastSeq;
+  insertSalvaged(rows: readonly { seq: number; record: SpoolRecord }[]): void {
     try {
       this.#db.exec('BEGIN IMMEDIATE');
       const insert = this.#db.prepare(
@@ -417,7 +428,7 @@ export class SqliteStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       for (const { seq, record: r } of rows) {
-        const { changes } = insert.run(
+        insert.run(
           seq,
           r.id,
           r.key,
@@ -429,22 +440,28 @@ export class SqliteStore {
           r.size,
           r.crc,
         );
-        if (changes === 0) continue;
-        depth += 1;
-        bytes += r.size;
-        if (seq > lastSeq) lastSeq = seq;
       }
-      this.#setTotals.run(depth, bytes);
       this.#db.exec('COMMIT');
     } catch (err) {
       this.#rollback();
       throw mapError(err, this.dir, 'storing salvaged records');
     }
-    const stored = depth - this.depth;
-    this.depth = depth;
-    this.bytes = bytes;
-    this.#lastSeq = lastSeq;
-    return stored;
+  }
+
+  /** Counts what is stored and sets the totals from it (once, after a salvage); returns the depth. Throws spool errors. */
+  recount(): number {
+    try {
+      const totals = this.#recount.get();
+      const depth = sizeOf(totals?.depth);
+      const bytes = sizeOf(totals?.bytes);
+      this.#lastSeq = sizeOf(this.#db.prepare('SELECT max(seq) AS seq FROM messages').get()?.seq);
+      this.#setTotals.run(depth, bytes, this.#lastSeq);
+      this.depth = depth;
+      this.bytes = bytes;
+      return depth;
+    } catch (err) {
+      throw mapError(err, this.dir, 'counting salvaged records');
+    }
   }
 
   /**
