@@ -384,6 +384,8 @@ describe('a damaged spool file', () => {
         (err) => err instanceof SpoolDirUnwritableError,
       );
     } finally {
+      // A spool opened by mistake holds the mount busy.
+      for (const s of open.splice(0)) s.destroy();
       spawnSync('umount', [dir]);
     }
     assert.deepEqual(readdirSync(dir).sort(), before);
