@@ -79,6 +79,12 @@ export class AgentMetrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  readonly uplinkOff = new Gauge({
+    name: 'edgebridge_uplink_off',
+    help: 'Set to 1 when an uplink is configured but its spool cannot be opened (the agent runs on without it), by the spool error code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
   /**
    * Spool and uplink figures, read from `stats` at each scrape: spool depth,
    * bytes and message counters, uplink connection state and counters.
@@ -141,6 +147,21 @@ export class AgentMetrics {
       'edgebridge_spool_corrupt_total',
       'Spool records that failed their checksum and were skipped',
       (s) => s.spool.corrupt,
+    );
+    counter(
+      'edgebridge_spool_damaged_files_total',
+      'Damaged spool files moved aside at start (a fresh spool was started)',
+      (s) => s.spool.damagedFiles,
+    );
+    counter(
+      'edgebridge_spool_salvaged_total',
+      'Records copied from a damaged spool file into the fresh one',
+      (s) => s.spool.salvaged,
+    );
+    counter(
+      'edgebridge_spool_lost_total',
+      'Records of a damaged spool file known to be lost',
+      (s) => s.spool.lost,
     );
     gauge('edgebridge_uplink_connected', '1 while connected to the cloud broker', (s) =>
       s.sender.connected ? 1 : 0,

@@ -5,6 +5,11 @@ import { discardingPublisher } from '../agent/discarding-publisher.ts';
 import { HealthMonitor } from '../agent/health.ts';
 import { AgentHttpServer } from '../agent/http-server.ts';
 import { DEFAULT_SHUTDOWN_TIMEOUT_S, Shutdown } from '../agent/shutdown.ts';
+import {
+  DEFAULT_MAX_PACKET_BYTES,
+  defaultBrokerConfig,
+  loadBrokerConfig,
+} from '../dataplane/broker-config.ts';
 import { DataPlane } from '../dataplane/data-plane.ts';
 import type { RunningUplink, UplinkConfig } from '../dataplane/uplink/index.ts';
 import { createLogger } from '../log.ts';
@@ -60,7 +65,7 @@ export const agentCommand = {
       throw new UsageError(
         '--shutdown-timeout must be a number of seconds above 0 and at most 3600',
       );
-    const brokerMode = brokerModeFrom(values, (flag) =>
+    let brokerMode = brokerModeFrom(values, (flag) =>
       tokens.some((t) => t.kind === 'option' && t.name === flag),
     );
     const node = values.node;
@@ -94,6 +99,24 @@ export const agentCommand = {
         throw new UsageError(
           '--uplink-config: without the embedded broker, set nodeBroker so that the uplink can subscribe to the node broker',
         );
+      // The spool must hold one message of the largest packet the node broker
+      // takes (an external broker's own limit is unknown here: its default is assumed).
+      let maxPacketBytes = DEFAULT_MAX_PACKET_BYTES;
+      if (brokerMode?.kind === 'embedded') {
+        const config =
+          brokerMode.configFile === undefined
+            ? defaultBrokerConfig()
+            : await loadBrokerConfig(brokerMode.configFile);
+        brokerMode = { ...brokerMode, config };
+        maxPacketBytes = config.maxPacketBytes;
+      }
+      try {
+        uplinkModule?.checkSpoolRoom(uplinkConfig, maxPacketBytes);
+      } catch (err) {
+        if (uplinkModule !== undefined && err instanceof uplinkModule.UplinkConfigError)
+          throw new UsageError(`--uplink-config: ${err.message}`);
+        throw err;
+      }
     }
 
     const log = createLogger(level).child({ node });
@@ -110,19 +133,30 @@ export const agentCommand = {
     let uplink: RunningUplink | undefined;
     try {
       // The uplink's sender stops on a terminal error (logged); the spool keeps storing.
-      uplink =
-        uplinkConfig === undefined
-          ? undefined
-          : await uplinkModule?.startUplink(uplinkConfig, {
-              node,
-              log,
-              registry,
-              nodePublisher: {
-                publish: async (topic, payload) => {
-                  await dataPlane?.broker.publish(topic, payload, { qos: 1 });
+      try {
+        uplink =
+          uplinkConfig === undefined
+            ? undefined
+            : await uplinkModule?.startUplink(uplinkConfig, {
+                node,
+                log,
+                registry,
+                nodePublisher: {
+                  publish: async (topic, payload) => {
+                    await dataPlane?.broker.publish(topic, payload, { qos: 1 });
+                  },
                 },
-              },
-            });
+              });
+      } catch (err) {
+        // No spool, no uplink: discovery and the node broker go on without it.
+        if (uplinkModule === undefined || !(err instanceof uplinkModule.UplinkSpoolError))
+          throw err;
+        log.error(
+          { code: err.code, spoolCode: err.spoolCode, err: err.message },
+          'uplink off: its spool cannot be opened; discovery and the node broker run without it',
+        );
+        metrics.uplinkOff.set({ code: err.spoolCode ?? err.code }, 1);
+      }
       const accept = uplink?.uplink;
       dataPlane =
         brokerMode === undefined

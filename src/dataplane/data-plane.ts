@@ -18,7 +18,7 @@ import type { NodeBroker } from './node-broker.ts';
 import { CachingTokenReviewer } from './token-review.ts';
 
 export type BrokerMode =
-  | { kind: 'embedded'; host: string; port: number; configFile?: string }
+  | { kind: 'embedded'; host: string; port: number; configFile?: string; config?: BrokerConfig }
   | { kind: 'external'; url: string; caFile?: string };
 
 export interface DataPlaneOptions {
@@ -60,9 +60,10 @@ export class DataPlane {
       return new DataPlane(opts, broker, EXTERNAL_MAX_PAYLOAD);
     }
     const config =
-      opts.broker.configFile === undefined
+      opts.broker.config ??
+      (opts.broker.configFile === undefined
         ? defaultBrokerConfig()
-        : await loadBrokerConfig(opts.broker.configFile);
+        : await loadBrokerConfig(opts.broker.configFile));
     const { registry } = opts;
     const tokens =
       registry.kind === 'kubernetes'

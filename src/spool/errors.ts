@@ -39,15 +39,31 @@ export class SpoolDiskFullError extends SpoolError {
   }
 }
 
-/** The spool's file cannot be read as a whole (garbage, torn or damaged structure). */
+/**
+ * The spool's file cannot be read as a whole (garbage, torn or damaged
+ * structure). Found on open, the file is moved aside and a fresh spool started;
+ * found later, the next open does that.
+ */
 export class SpoolFileCorruptError extends SpoolError {
-  constructor(file: string, options?: ErrorOptions) {
+  /** What SQLite or the file system said, never the file's content. */
+  readonly reason: string;
+  constructor(file: string, reason: string, options?: ErrorOptions) {
+    super('EDGEBRIDGE_SPOOL_FILE_CORRUPT', `spool file ${file} is damaged: ${reason}`, options);
+    this.name = 'SpoolFileCorruptError';
+    this.reason = reason;
+  }
+}
+
+/** The spool's directory cannot be written at all (read-only mount, no permission): no spool can run there. */
+export class SpoolDirUnwritableError extends SpoolError {
+  constructor(dir: string, options?: ErrorOptions) {
+    const why = (options?.cause as { code?: unknown } | undefined)?.code;
     super(
-      'EDGEBRIDGE_SPOOL_FILE_CORRUPT',
-      `spool file ${file} is damaged and cannot be read; move it aside to start an empty spool`,
+      'EDGEBRIDGE_SPOOL_DIR_UNWRITABLE',
+      `spool directory ${dir} cannot be written${typeof why === 'string' ? ` (${why})` : ''}`,
       options,
     );
-    this.name = 'SpoolFileCorruptError';
+    this.name = 'SpoolDirUnwritableError';
   }
 }
 

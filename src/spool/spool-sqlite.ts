@@ -25,7 +25,8 @@ import type {
   SpoolOptions,
   SpoolStats,
 } from './spool.ts';
-import { SqliteStore, type CommitResult, type RemovedRow, type StoredRow } from './sqlite-store.ts';
+import { openStoreRecovering, type DamagedFile } from './damaged-file.ts';
+import type { SqliteStore, CommitResult, RemovedRow, StoredRow } from './sqlite-store.ts';
 
 export const DEFAULT_RESERVE_BYTES = 1024 * 1024;
 /** Rows fetched per step of a read. */
@@ -91,13 +92,21 @@ function validateOptions(o: SpoolOptions): void {
   }
 }
 
-/** Opens (creating if needed) the SQLite spool in `options.dir`. */
+/**
+ * Opens (creating if needed) the SQLite spool in `options.dir`. A damaged file
+ * is moved aside and what verifies in it salvaged (logged once, counted in
+ * stats); a directory that cannot be written rejects with SpoolDirUnwritableError.
+ */
 export function openSqliteSpool(options: SpoolOptions): Promise<Spool> {
   try {
     validateOptions(options);
-    const store = SqliteStore.open(options.dir, options.reserveBytes ?? DEFAULT_RESERVE_BYTES);
+    const { store, damaged } = openStoreRecovering(
+      options.dir,
+      options.reserveBytes ?? DEFAULT_RESERVE_BYTES,
+      options.now ?? Date.now,
+    );
     try {
-      return Promise.resolve(new SqliteSpool(store, options));
+      return Promise.resolve(new SqliteSpool(store, options, damaged));
     } catch (err) {
       store.close();
       throw err;
@@ -144,9 +153,19 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
   #replay: { rows: Map<number, number>; end: number } | undefined;
   #reads: Promise<unknown> = Promise.resolve();
 
-  readonly #counts = { appended: 0, sent: 0, dropped: 0, expired: 0, corrupt: 0 };
+  readonly #counts = {
+    appended: 0,
+    sent: 0,
+    dropped: 0,
+    expired: 0,
+    corrupt: 0,
+    damagedFiles: 0,
+    salvaged: 0,
+    lost: 0,
+  };
 
-  constructor(store: SqliteStore, options: SpoolOptions) {
+  /** `damaged`: the file open moved aside, if it did (reported and counted here). */
+  constructor(store: SqliteStore, options: SpoolOptions, damaged?: DamagedFile) {
     super();
     this.#store = store;
     this.#maxBytes = options.maxBytes;
@@ -157,6 +176,25 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
     this.#groupCommit = new GroupCommit(options, () => {
       this.#commit();
     });
+    if (damaged !== undefined) this.#damaged(damaged);
+  }
+
+  /** Books and reports, once, the damaged file that open moved aside. */
+  #damaged(d: DamagedFile): void {
+    this.#counts.damagedFiles += 1;
+    this.#counts.salvaged += d.salvaged;
+    this.#counts.lost += d.lost;
+    this.#log?.error(
+      {
+        file: d.file,
+        movedTo: d.movedTo,
+        reason: d.reason,
+        salvaged: d.salvaged,
+        lost: d.lost,
+        ...(d.unreadable !== undefined ? { unreadable: d.unreadable } : {}),
+      },
+      'spool file damaged: moved aside, the records that verify copied into a fresh spool',
+    );
   }
 
   append(messages: readonly SpoolInput[], options: AppendOptions = {}): Promise<void> {

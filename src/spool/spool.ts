@@ -45,6 +45,12 @@ export interface SpoolStats {
   corrupt: number;
   /** Append calls waiting for space under `onFull: 'block'`. */
   blockedProducers: number;
+  /** Damaged spool files moved aside on open (then a fresh file was started). */
+  damagedFiles: number;
+  /** Records copied from a damaged file into the fresh one (they verified). */
+  salvaged: number;
+  /** Records of a damaged file known to be lost (failed to verify, or could not be stored). */
+  lost: number;
 }
 
 /** When an append resolves: after an fsync of its own, or at the next group commit. */
@@ -64,9 +70,10 @@ export type SyncPolicy =
       whenIdle?: boolean;
     };
 
-/** A pino-compatible logger; only `warn` is used (drops, corrupt records, disk full). */
+/** A pino-compatible logger: `warn` for drops, corrupt records, disk full; `error` for a damaged file. */
 export interface SpoolLogger {
   warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
 }
 
 export type SpoolOptions = SyncPolicy & {

@@ -18,6 +18,7 @@ import {
 } from 'node:sqlite';
 import {
   SpoolDiskFullError,
+  SpoolError,
   SpoolFileCorruptError,
   SpoolLockedError,
   SpoolStorageError,
@@ -53,8 +54,9 @@ CREATE TABLE messages (
 -- Only messages with a priority other than the default pay for this index.
 CREATE INDEX messages_priority ON messages (priority, seq) WHERE priority <> 0;
 CREATE INDEX messages_expiry ON messages (expires_at) WHERE expires_at IS NOT NULL;
-CREATE TABLE totals (one INTEGER PRIMARY KEY CHECK (one = 1), depth INTEGER NOT NULL, bytes INTEGER NOT NULL);
-INSERT INTO totals VALUES (1, 0, 0);
+CREATE TABLE totals (one INTEGER PRIMARY KEY CHECK (one = 1), depth INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL DEFAULT 0);
+INSERT INTO totals (one, depth, bytes) VALUES (1, 0, 0);
 PRAGMA user_version = ${SCHEMA_VERSION};
 `;
 
@@ -105,6 +107,18 @@ function errcode(err: unknown): number | undefined {
   return typeof code === 'number' ? code & 0xff : undefined;
 }
 
+/** What went wrong, without anything the file holds (SQLite and fs messages name codes and paths only). */
+export function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Whether a spool error came from SQLite failing to open, read or write the file itself. */
+export function isFileAccessFailure(err: unknown): boolean {
+  const code = errcode((err as { cause?: unknown } | null)?.cause);
+  // SQLITE_PERM, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN
+  return code === 3 || code === 8 || code === 10 || code === 14;
+}
+
 /** Maps a failure of SQLite or the file system to the spool's error classes. */
 export function mapError(err: unknown, dir: string, doing: string): Error {
   switch (errcode(err)) {
@@ -112,7 +126,7 @@ export function mapError(err: unknown, dir: string, doing: string): Error {
       return new SpoolDiskFullError(dir, { cause: err });
     case 11: // SQLITE_CORRUPT
     case 26: // SQLITE_NOTADB
-      return new SpoolFileCorruptError(path.join(dir, DB_FILE), { cause: err });
+      return new SpoolFileCorruptError(path.join(dir, DB_FILE), reasonOf(err), { cause: err });
     case 5: // SQLITE_BUSY
     case 6: // SQLITE_LOCKED
       return new SpoolLockedError(dir, { cause: err });
@@ -171,7 +185,7 @@ export class SqliteStore {
       } catch {
         // Already failing; the first error is the one to report.
       }
-      throw err instanceof SpoolStorageError ? err : mapError(err, dir, 'opening');
+      throw err instanceof SpoolError ? err : mapError(err, dir, 'opening');
     }
   }
 
@@ -196,10 +210,27 @@ export class SqliteStore {
           `spool in ${dir} has schema version ${String(version)}; this edgebridge knows ${SCHEMA_VERSION}`,
         );
       }
-      const totals = db.prepare('SELECT depth, bytes FROM totals WHERE one = 1').get();
+      // Files from before last_seq get it (older versions read such a file as before).
+      const columns = db.prepare('SELECT name FROM pragma_table_info(?)').all('totals');
+      if (!columns.some((c) => c.name === 'last_seq')) {
+        db.exec('ALTER TABLE totals ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0');
+      }
+      const totals = db.prepare('SELECT depth, bytes, last_seq FROM totals WHERE one = 1').get();
       this.depth = sizeOf(totals?.depth);
       this.bytes = sizeOf(totals?.bytes);
-      this.#lastSeq = sizeOf(db.prepare('SELECT max(seq) AS seq FROM messages').get()?.seq);
+      // Seqs never start again, not even once every row is gone: rows deleted
+      // long ago stay in free pages, and a salvage must not take one of them
+      // for a live row of the same seq.
+      this.#lastSeq = Math.max(
+        sizeOf(totals?.last_seq),
+        sizeOf(db.prepare('SELECT max(seq) AS seq FROM messages').get()?.seq),
+      );
+      // Every page once: a torn or overwritten file is found now, while it can
+      // be moved aside, not by the first read that reaches the damage.
+      const check = db.prepare('PRAGMA quick_check(1)').get()?.quick_check;
+      if (check !== 'ok') {
+        throw new SpoolFileCorruptError(path.join(dir, DB_FILE), String(check).slice(0, 200));
+      }
       db.exec('COMMIT');
     } catch (err) {
       if (db.isTransaction) db.exec('ROLLBACK');
@@ -235,7 +266,9 @@ export class SqliteStore {
       `SELECT seq, size FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?
        ORDER BY expires_at LIMIT ?`,
     );
-    this.#setTotals = db.prepare('UPDATE totals SET depth = ?, bytes = ? WHERE one = 1');
+    this.#setTotals = db.prepare(
+      'UPDATE totals SET depth = ?, bytes = ?, last_seq = ? WHERE one = 1',
+    );
     this.#takeReserve();
   }
 
@@ -368,7 +401,7 @@ export class SqliteStore {
         this.#insert.run(...args.slice(at, at + 10));
       }
       args.length = 0;
-      this.#setTotals.run(depth, bytes);
+      this.#setTotals.run(depth, bytes, seq);
       this.#db.exec('COMMIT');
       this.#lastSeq = seq;
       this.#defaultDroppedTo = dropTo;
@@ -380,6 +413,55 @@ export class SqliteStore {
     this.bytes = bytes;
     if (!this.#reserveHeld) this.#takeReserve();
     return result;
+  }
+
+  /**
+   * Stores rows salvaged from a damaged file under their own seqs, so that they
+   * keep their append order; a seq found twice is one row (a leftover copy).
+   * One transaction per call; `recount()` then sets the totals. Throws spool errors.
+   */
+  insertSalvaged(rows: readonly { seq: number; record: SpoolRecord }[]): void {
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+      const insert = this.#db.prepare(
+        `INSERT OR IGNORE INTO messages (seq, id, key, topic, payload, timestamp, expires_at, priority, size, crc)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const { seq, record: r } of rows) {
+        insert.run(
+          seq,
+          r.id,
+          r.key,
+          r.topic,
+          r.payload,
+          r.timestamp,
+          r.expiresAt ?? null,
+          r.priority,
+          r.size,
+          r.crc,
+        );
+      }
+      this.#db.exec('COMMIT');
+    } catch (err) {
+      this.#rollback();
+      throw mapError(err, this.dir, 'storing salvaged records');
+    }
+  }
+
+  /** Counts what is stored and sets the totals from it (once, after a salvage); returns the depth. Throws spool errors. */
+  recount(): number {
+    try {
+      const totals = this.#recount.get();
+      const depth = sizeOf(totals?.depth);
+      const bytes = sizeOf(totals?.bytes);
+      this.#lastSeq = sizeOf(this.#db.prepare('SELECT max(seq) AS seq FROM messages').get()?.seq);
+      this.#setTotals.run(depth, bytes, this.#lastSeq);
+      this.depth = depth;
+      this.bytes = bytes;
+      return depth;
+    } catch (err) {
+      throw mapError(err, this.dir, 'counting salvaged records');
+    }
   }
 
   /**
@@ -463,7 +545,8 @@ export class SqliteStore {
   }
 }
 
-function decode(row: SQLOutputValue[]): StoredRow {
+/** A row as the messages table holds it, checked field by field and against its checksum. */
+export function decode(row: SQLOutputValue[]): StoredRow {
   const [seqValue, id, key, topic, payload, timestamp, expiresAt, priority, sizeValue, crc] = row;
   const seq = seqValue as number;
   const size = sizeOf(sizeValue);

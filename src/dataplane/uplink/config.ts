@@ -3,7 +3,7 @@
 // the field; secrets are referenced, never inlined in what is logged.
 import path from 'node:path';
 import { parse } from 'yaml';
-import type { SyncPolicy } from '../../spool/index.ts';
+import { RECORD_OVERHEAD, type SyncPolicy } from '../../spool/index.ts';
 import { readBoundedFileSync } from '../../util/bounded-file.ts';
 import { UplinkConfigError } from './errors.ts';
 import type { TopicRule } from './selection.ts';
@@ -292,6 +292,38 @@ export function uplinkConfigFrom(doc: unknown, stateDir: string): UplinkConfig {
     };
   }
   return config;
+}
+
+/** A message id the uplink makes (randomUUID). */
+const ID_BYTES = 36;
+/** A device message's FIFO key, `<namespace>/<device>`: a namespace and a Device name at their longest. */
+const DEVICE_KEY_BYTES = 63 + 1 + 253;
+/** The longest topic MQTT carries (a topic rule's key is its topic). */
+const MQTT_MAX_TOPIC_BYTES = 65535;
+
+/**
+ * What one message from a node broker that takes packets of up to
+ * `maxPacketBytes` can account for in the spool: its topic and payload (at
+ * most the packet), its id, its key, and the record's own overhead.
+ */
+export function spoolBytesForOneMessage(maxPacketBytes: number): number {
+  const key = Math.max(DEVICE_KEY_BYTES, Math.min(maxPacketBytes, MQTT_MAX_TOPIC_BYTES));
+  return maxPacketBytes + RECORD_OVERHEAD + ID_BYTES + key;
+}
+
+/**
+ * Fails with UplinkConfigError naming `spool.maxBytes` and the minimum when the
+ * spool could not hold one message of the node broker's largest packet (it
+ * would refuse every such message for ever).
+ */
+export function checkSpoolRoom(config: UplinkConfig, maxPacketBytes: number): void {
+  const need = spoolBytesForOneMessage(maxPacketBytes);
+  if (config.spool.maxBytes < need) {
+    fail(
+      'spool.maxBytes',
+      `${config.spool.maxBytes} is below what one message needs: at least ${need} bytes (the node broker's largest packet, ${maxPacketBytes} bytes, and the spool's record overhead)`,
+    );
+  }
 }
 
 /** Reads and checks the configuration file. */

@@ -34,6 +34,25 @@ export class UplinkRefusedError extends UplinkError {
   }
 }
 
+/**
+ * The spool could not be opened (its directory cannot be written, another
+ * process holds it, a newer schema): the uplink cannot run, the rest of the agent can.
+ */
+export class UplinkSpoolError extends UplinkError {
+  /** The spool's own code, e.g. EDGEBRIDGE_SPOOL_DIR_UNWRITABLE. */
+  readonly spoolCode: string | undefined;
+  constructor(dir: string, cause: unknown) {
+    const spoolCode = (cause as { code?: unknown } | null)?.code;
+    super(
+      'EDGEBRIDGE_UPLINK_SPOOL',
+      `uplink spool in ${dir} cannot be opened: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+    this.name = 'UplinkSpoolError';
+    this.spoolCode = typeof spoolCode === 'string' ? spoolCode : undefined;
+  }
+}
+
 /** The uplink was closed; no more messages are accepted. */
 export class UplinkClosedError extends UplinkError {
   constructor() {

@@ -4,11 +4,12 @@
 // broker, a bridge-like source. The embedded broker calls `uplink.accept()`
 // from its beforeAck hook.
 import type { Logger } from 'pino';
-import { openSpool, type Spool, type SpoolStats } from '../../spool/index.ts';
+import { openSpool, SpoolError, type Spool, type SpoolStats } from '../../spool/index.ts';
 import type { Registry } from '../../registry/registry.ts';
 import type { BackoffOptions } from '../../util/backoff.ts';
 import { CloudSender, type CloudSenderStats } from './cloud-sender.ts';
 import type { UplinkConfig } from './config.ts';
+import { UplinkSpoolError } from './errors.ts';
 import { resolveConnectionOptions, type ReadValue } from './credentials.ts';
 import { RegistryDeviceDirectory, type DeviceDirectory } from './device-directory.ts';
 import { Downlink, type DownlinkStats, type NodePublisher } from './downlink.ts';
@@ -18,7 +19,7 @@ import { expandPrefix, TOPIC_ROOT } from './topics.ts';
 import { Uplink, type UplinkCounters } from './uplink.ts';
 
 export * from './errors.ts';
-export { loadUplinkConfig, uplinkConfigFrom, type UplinkConfig } from './config.ts';
+export { checkSpoolRoom, loadUplinkConfig, uplinkConfigFrom, type UplinkConfig } from './config.ts';
 export type { NodeMessage } from './uplink.ts';
 export type { NodePublisher } from './downlink.ts';
 export type { DeviceDirectory, UplinkSpec } from './device-directory.ts';
@@ -61,16 +62,26 @@ export interface RunningUplink {
 /** Device data topics on the node broker, which Discoveries' spec.uplink may select. */
 export const DEVICE_DATA_FILTER = `${TOPIC_ROOT}/+/+/data/#`;
 
-/** Opens the spool and starts the uplink. */
+/**
+ * Opens the spool and starts the uplink. A damaged spool file is moved aside
+ * and salvaged by the spool itself; a spool that cannot be opened at all
+ * rejects with UplinkSpoolError, which leaves the rest of the agent running.
+ */
 export async function startUplink(config: UplinkConfig, deps: UplinkDeps): Promise<RunningUplink> {
   const log = deps.log.child({ component: 'uplink' });
-  const spool = await openSpool({
-    dir: config.spool.dir,
-    maxBytes: config.spool.maxBytes,
-    onFull: config.spool.onFull,
-    ...config.spool.sync,
-    log,
-  });
+  let spool: Spool;
+  try {
+    spool = await openSpool({
+      dir: config.spool.dir,
+      maxBytes: config.spool.maxBytes,
+      onFull: config.spool.onFull,
+      ...config.spool.sync,
+      log,
+    });
+  } catch (err) {
+    if (err instanceof SpoolError) throw new UplinkSpoolError(config.spool.dir, err);
+    throw err;
+  }
   const readValue: ReadValue | undefined = deps.registry?.readValue.bind(deps.registry);
   let registryDirectory: RegistryDeviceDirectory | undefined;
   let directory = deps.directory;
