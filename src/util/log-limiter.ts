@@ -1,0 +1,121 @@
+// Rate limits for log lines that a peer or a retry loop can repeat: one line
+// per kind and peer per interval, the number dropped in between carried on the
+// next line that gets through, and a cap per kind so that many peers (or one
+// peer under ever-new names) cannot flood the log either.
+import type { Logger } from 'pino';
+
+const INTERVAL_MS = 60_000;
+/** Lines of one kind, over all its peers, per interval. */
+const PER_KIND = 10;
+/** Peers remembered; beyond this the stalest is forgotten. */
+const MAX_KEYS = 1000;
+
+export interface LogLimiterOptions {
+  intervalMs?: number;
+  perKind?: number;
+  maxKeys?: number;
+  /** The clock, for tests. */
+  now?: () => number;
+}
+
+/** Fields to add to a line that gets through: how many like it were dropped since the last. */
+export interface Suppressed {
+  suppressed?: number;
+}
+
+interface Window {
+  start: number;
+  suppressed: number;
+}
+
+interface KindWindow {
+  start: number;
+  passed: number;
+  /** Lines of peers that had no line of their own left in this interval. */
+  suppressed: number;
+}
+
+type Level = 'warn' | 'error' | 'info';
+
+/** One line per `kind` + peer `key` per interval; see the module comment. */
+export class LogLimiter {
+  readonly #interval: number;
+  readonly #perKind: number;
+  readonly #maxKeys: number;
+  readonly #now: () => number;
+  /** `kind\0key` to its window; Map order is the order of last use. */
+  readonly #keys = new Map<string, Window>();
+  readonly #kinds = new Map<string, KindWindow>();
+
+  constructor(opts: LogLimiterOptions = {}) {
+    this.#interval = opts.intervalMs ?? INTERVAL_MS;
+    this.#perKind = opts.perKind ?? PER_KIND;
+    this.#maxKeys = opts.maxKeys ?? MAX_KEYS;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Whether a line of `kind` about `key` may be logged now: undefined if not
+   * (it is counted), else the fields to add to it (`suppressed: N` when N like
+   * it were dropped since the last one logged).
+   */
+  take(kind: string, key = ''): Suppressed | undefined {
+    const now = this.#now();
+    const id = `${kind}\0${key}`;
+    const win = this.#keys.get(id);
+    if (win !== undefined && now - win.start < this.#interval) {
+      win.suppressed++;
+      this.#touch(id, win);
+      return undefined;
+    }
+    let k = this.#kinds.get(kind);
+    if (k === undefined || now - k.start >= this.#interval) {
+      const carried = k?.suppressed ?? 0;
+      k = { start: now, passed: 0, suppressed: carried };
+      this.#kinds.set(kind, k);
+    }
+    if (k.passed >= this.#perKind) {
+      k.suppressed++;
+      // Count it against the peer too when the peer is known, so its next line says so.
+      if (win !== undefined) {
+        win.suppressed++;
+        k.suppressed--;
+        this.#touch(id, win);
+      }
+      return undefined;
+    }
+    k.passed++;
+    const dropped = (win?.suppressed ?? 0) + k.suppressed;
+    k.suppressed = 0;
+    this.#touch(id, { start: now, suppressed: 0 });
+    return dropped > 0 ? { suppressed: dropped } : {};
+  }
+
+  /** Logs `msg` at `level` unless `kind` + `key` has had its line this interval. */
+  log(
+    logger: Logger,
+    level: Level,
+    kind: string,
+    key: string,
+    fields: Record<string, unknown>,
+    msg: string,
+  ): void {
+    const extra = this.take(kind, key);
+    if (extra !== undefined) logger[level]({ ...fields, ...extra }, msg);
+  }
+
+  #touch(id: string, win: Window): void {
+    this.#keys.delete(id);
+    this.#keys.set(id, win);
+    if (this.#keys.size > this.#maxKeys) {
+      // The least recently used; its dropped count is lost, its next line simply passes.
+      const oldest = this.#keys.keys().next().value;
+      if (oldest !== undefined) this.#keys.delete(oldest);
+    }
+    // Kinds are a fixed set in the code, but bound them all the same.
+    if (this.#kinds.size > this.#maxKeys) {
+      const oldest = this.#kinds.keys().next().value;
+      if (oldest !== undefined) this.#kinds.delete(oldest);
+    }
+  }
+}
