@@ -48,7 +48,7 @@ export function parseDevice(v: unknown, where: string): DiscoveredDevice {
   if (!isRecord(v)) throw new InvalidDetailsError(`${where} must be an object with an id`);
   if (typeof v.id !== 'string' || !ID.test(v.id)) {
     throw new InvalidDetailsError(
-      `${where}.id must be 1-253 characters of letters, digits and ._:/- (got ${JSON.stringify(v.id)?.slice(0, 64) ?? 'nothing'})`,
+      `${where}.id must be 1-253 characters of letters, digits and ._:/-`,
     );
   }
   const labels = stringMap(v.labels, `${where}.labels`, LABEL_KEY, (s) => LABEL_VALUE.test(s));

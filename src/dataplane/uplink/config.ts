@@ -3,11 +3,11 @@
 // the field; secrets are referenced, never inlined in what is logged.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
 import type { SyncPolicy } from '../../spool/index.ts';
 import { UplinkConfigError } from './errors.ts';
 import type { TopicRule } from './selection.ts';
 import { checkFilter } from './topics.ts';
+import { parseJsonOrYaml } from '../../util/yaml.ts';
 
 /** Where a secret or a file's content comes from. */
 export type ValueSource =
@@ -302,9 +302,10 @@ export function loadUplinkConfig(file: string, stateDir: string): UplinkConfig {
   }
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = parseJsonOrYaml(text, { file, maxAliasCount: 100 });
   } catch (err) {
-    throw new UplinkConfigError(`${file} is not YAML: ${(err as Error).message}`, { cause: err });
+    // A ParseError says where, never what: the line may hold a password.
+    throw new UplinkConfigError((err as Error).message);
   }
   return uplinkConfigFrom(doc, stateDir);
 }
