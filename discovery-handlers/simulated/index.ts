@@ -120,7 +120,10 @@ async function readDeviceFile(file: string): Promise<FileResult> {
     return { ok: false, problem: (err as Error).message };
   }
   try {
-    const doc: unknown = text.trim() === '' ? [] : parseJsonOrYaml(text, { maxAliasCount: 100, file: path.basename(file) });
+    const doc: unknown =
+      text.trim() === ''
+        ? []
+        : parseJsonOrYaml(text, { maxAliasCount: 100, file: path.basename(file) });
     const list =
       doc !== null && typeof doc === 'object' && !Array.isArray(doc) && 'devices' in doc
         ? doc.devices
