@@ -26,6 +26,7 @@ import type {
   SpoolStats,
 } from './spool.ts';
 import { SqliteStore, type CommitResult, type RemovedRow, type StoredRow } from './sqlite-store.ts';
+import { LogLimiter } from '../util/log-limiter.ts';
 
 export const DEFAULT_RESERVE_BYTES = 1024 * 1024;
 /** Rows fetched per step of a read. */
@@ -112,6 +113,8 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
   readonly #maxBytes: number;
   readonly #dropOldest: boolean;
   readonly #log: SpoolLogger | undefined;
+  /** A damaged file can hold thousands of bad records; a disk can fill and free again and again. */
+  readonly #limiter = new LogLimiter();
   readonly #now: () => number;
   readonly #budget: ByteBudget;
   readonly #groupCommit: GroupCommit;
@@ -365,10 +368,13 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
   #corrupt(row: Extract<StoredRow, { corrupt: string }>): void {
     this.#counts.corrupt += 1;
     this.#remove(row.seq, row.size);
-    this.#log?.warn(
-      { dir: this.#store.dir, id: row.id, reason: row.corrupt },
-      'spool record is corrupt; skipped',
-    );
+    const limited = this.#limiter.take('corrupt', '');
+    if (limited !== undefined) {
+      this.#log?.warn(
+        { dir: this.#store.dir, id: row.id, reason: row.corrupt, ...limited },
+        'spool record is corrupt; skipped',
+      );
+    }
     this.#emit('corrupt', { id: row.id, reason: row.corrupt });
   }
 
@@ -430,10 +436,13 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
     } catch (err) {
       if (err instanceof SpoolDiskFullError && !this.#diskFull) {
         this.#diskFull = true;
-        this.#log?.warn(
-          { dir: this.#store.dir, depth: this.#store.depth },
-          'spool disk full: appends are rejected until space is freed; reading and acking go on',
-        );
+        const limited = this.#limiter.take('disk-full', '');
+        if (limited !== undefined) {
+          this.#log?.warn(
+            { dir: this.#store.dir, depth: this.#store.depth, ...limited },
+            'spool disk full: appends are rejected until space is freed; reading and acking go on',
+          );
+        }
       }
       // Removals on their own, so that acknowledging keeps working on a full disk.
       if (removals.length > 0) this.#commitRemovals(removals, sweep, now);

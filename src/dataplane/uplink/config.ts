@@ -131,7 +131,7 @@ function url(v: unknown, field: string): string {
   try {
     parsed = new URL(text);
   } catch {
-    fail(field, `${JSON.stringify(text)} is not a URL`);
+    fail(field, 'is not a URL');
   }
   if (!['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(parsed.protocol)) {
     fail(field, `scheme ${parsed.protocol} is not one of mqtt:, mqtts:, ws:, wss:`);
