@@ -9,6 +9,7 @@ import path from 'node:path';
 import { connectAsync } from 'mqtt';
 import { stringify } from 'yaml';
 import { startAgent, type AgentProcess } from '../harness/agent.ts';
+import { canary } from '../harness/canaries.ts';
 import { startMosquitto } from '../harness/mosquitto.ts';
 import { writeStandaloneConfig } from '../harness/standalone-config.ts';
 import { scratchDir } from '../harness/workdir.ts';
@@ -19,6 +20,7 @@ const TOPIC = `edgebridge/v1/${NS}/flood-dev/data`;
 /** Reconnect cycles the client makes; each one was a warning line before. */
 const CYCLES = 500;
 const MAX_WARNINGS = 50;
+const PASSWORD = canary('flooder');
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -60,7 +62,7 @@ describe('log flood', () => {
     const config = path.join(dir, 'edgebridge.yaml');
     writeStandaloneConfig(config, {
       discoveries: [],
-      secrets: [{ namespace: NS, name: 'broker-users', stringData: { flooder: 'flood-pw' } }],
+      secrets: [{ namespace: NS, name: 'broker-users', stringData: { flooder: PASSWORD } }],
     });
     const brokerConfig = path.join(dir, 'broker.yaml');
     writeFileSync(
@@ -93,7 +95,7 @@ describe('log flood', () => {
     });
     // Stopped before the tmpfs is unmounted (the spool's files are open).
     cleanups.push(() => agent.stop());
-    const url = agent.brokerUrl?.replace('mqtt://', 'mqtt://flooder:flood-pw@') ?? '';
+    const url = agent.brokerUrl?.replace('mqtt://', `mqtt://flooder:${PASSWORD}@`) ?? '';
 
     // Fill the disk: 1 KiB messages until the agent refuses one (it closes the connection).
     const payload = Buffer.alloc(1024, 'x');

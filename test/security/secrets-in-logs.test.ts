@@ -8,13 +8,13 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { connectAsync } from 'mqtt';
 import { stringify } from 'yaml';
 import { startAgent, type AgentProcess } from '../harness/agent.ts';
+import { canary } from '../harness/canaries.ts';
 import { startMosquitto } from '../harness/mosquitto.ts';
 import { writeStandaloneConfig } from '../harness/standalone-config.ts';
 import { scratchDir } from '../harness/workdir.ts';
@@ -47,7 +47,8 @@ const ROLES = [
 type Role = (typeof ROLES)[number];
 
 const secret: Record<Role, string> = Object.fromEntries(
-  ROLES.map((r) => [r, `planted-${randomBytes(12).toString('hex')}`]),
+  // Canaries: the run's sweep of every log (test/run.ts) looks for them too.
+  ROLES.map((r) => [r, canary('planted')]),
 ) as Record<Role, string>;
 
 /** The roles of the secrets that `text` contains. */
