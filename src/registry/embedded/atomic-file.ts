@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { LogLimiter } from '../../util/log-limiter.ts';
 
 /** Whether err is a Node.js system error with this code (ENOENT, EEXIST, ...). */
 export function isCode(err: unknown, code: string): boolean {
@@ -68,6 +69,9 @@ export async function readTextIfExists(file: string): Promise<string | undefined
   }
 }
 
+/** A damaged file is read again on every query and reconcile: one line per file a minute. */
+const badFiles = new LogLimiter();
+
 /**
  * The object in a JSON file if it passes `guard`; undefined if the file is
  * missing, and also (with one warning naming `kind`) if it is not such an
@@ -88,7 +92,9 @@ export async function readObjectFile<T>(
   } catch {
     // Reported below.
   }
-  log.warn({ file }, `ignoring a ${kind} file that is not a ${kind}`);
+  const limited = badFiles.take(kind, file);
+  if (limited !== undefined)
+    log.warn({ file, ...limited }, `ignoring a ${kind} file that is not a ${kind}`);
   return undefined;
 }
 
