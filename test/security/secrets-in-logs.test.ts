@@ -291,16 +291,6 @@ describe('secrets never reach logs, metrics, objects or the state directory', ()
       () => logged('uplink: connected to the cloud broker').length > 0,
     );
 
-    // A broken edit of the standalone config: the last good one stays in force.
-    writeFileSync(
-      config,
-      `${goodConfig}\n---\nkind: Secret\n token: ${secret['broken standalone config line']}\n  x: [\n`,
-    );
-    await until(
-      'the broken config to be noticed',
-      () => logged('keeping the last good config').length > 0,
-    );
-
     const metrics = await agent.get('/metrics');
     const devicesYaml = await cli('devices', '--standalone', '--state-dir', stateDir, '-o', 'yaml');
     const discoveriesYaml = await cli(
@@ -314,6 +304,26 @@ describe('secrets never reach logs, metrics, objects or the state directory', ()
       'yaml',
       '-A',
     );
+    // A broken edit of the standalone config: the last good one stays in force.
+    writeFileSync(
+      config,
+      `${goodConfig}\n---\nkind: Secret\n token: ${secret['broken standalone config line']}\n  x: [\n`,
+    );
+    await until(
+      'the broken config to be noticed',
+      () => logged('keeping the last good config').length > 0,
+    );
+
+    const discoveriesBroken = await cli(
+      'discoveries',
+      '--standalone',
+      '--state-dir',
+      stateDir,
+      '--config',
+      config,
+      '-A',
+    );
+    assert.notEqual(discoveriesBroken.code, 0, 'the CLI read a broken config');
     await agent.stop();
 
     const places = [
@@ -322,6 +332,7 @@ describe('secrets never reach logs, metrics, objects or the state directory', ()
       { what: '/metrics', text: metrics.body },
       { what: 'edgebridge devices -o yaml', text: devicesYaml.output },
       { what: 'edgebridge discoveries -o yaml', text: discoveriesYaml.output },
+      { what: 'edgebridge discoveries on the broken config', text: discoveriesBroken.output },
       ...allFiles(stateDir).map((f) => ({ what: `state file ${f.file}`, text: f.text })),
     ];
     const hits = places
@@ -333,5 +344,8 @@ describe('secrets never reach logs, metrics, objects or the state directory', ()
     assert.match(log, /not valid YAML at line \d+, column \d+/);
     assert.ok(logged('client refused').length >= 1);
     assert.match(devicesYaml.output, /dev-a/);
+    assert.equal(discoveriesYaml.code, 0, discoveriesYaml.output);
+    assert.match(discoveriesYaml.output, /sims-goodyaml/);
+    assert.match(metrics.body, /edgebridge_broker_auth_failures_total/);
   });
 });
