@@ -8,6 +8,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -38,6 +39,7 @@ const ROLES = [
   'broker config comment',
   'broken broker config line',
   'uplink password file',
+  'uplink URL user',
   'uplink config comment',
   'broken uplink config line',
   'refused CONNECT, wrong password',
@@ -48,7 +50,11 @@ type Role = (typeof ROLES)[number];
 
 const secret: Record<Role, string> = Object.fromEntries(
   // Canaries: the run's sweep of every log (test/run.ts) looks for them too.
-  ROLES.map((r) => [r, canary('planted')]),
+  // Not for the user in the URL: the cloud peer (mosquitto) logs user names, rightly.
+  ROLES.map((r) => [
+    r,
+    r === 'uplink URL user' ? `user-${randomBytes(12).toString('hex')}` : canary('planted'),
+  ]),
 ) as Record<Role, string>;
 
 /** The roles of the secrets that `text` contains. */
@@ -197,7 +203,11 @@ describe('secrets never reach logs, metrics, objects or the state directory', ()
     writeFileSync(uplinkPassword, secret['uplink password file']);
     const uplinkDoc = stringify({
       cluster: 'c1',
-      cloud: { url: cloud.url, username: { value: 'edge' }, password: { file: uplinkPassword } },
+      // A user in the URL: logged URLs must lose it.
+      cloud: {
+        url: cloud.url.replace('mqtt://', `mqtt://${secret['uplink URL user']}@`),
+        password: { file: uplinkPassword },
+      },
       discoveries: true,
       topics: [{ filter: 'edgebridge/v1/+/+/data/#' }],
       spool: { dir: 'uplink-spool' },
