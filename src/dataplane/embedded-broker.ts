@@ -89,8 +89,9 @@ export class EmbeddedBroker implements NodeBroker {
     const principals = new WeakMap<Client, Principal>();
     const inboxes = new WeakMap<Client, PublishInbox>();
     const { log, metrics, access } = opts;
-    // A client that retries at once would otherwise repeat its line as fast as it can.
-    const limiter = new LogLimiter();
+    // A client that retries at once would otherwise repeat its line as fast as it can;
+    // the cap per kind holds against clients that change their names too.
+    const limiter = new LogLimiter({ perKind: 10 });
     const aedes = await Aedes.createBroker({
       authenticate(client, username, password, done) {
         if (client.id.startsWith('$edgebridge')) {

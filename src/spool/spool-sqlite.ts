@@ -369,9 +369,9 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
     this.#counts.corrupt += 1;
     this.#remove(row.seq, row.size);
     const limited = this.#limiter.take('corrupt', '');
-    if (limited !== undefined) {
+    if (limited.log) {
       this.#log?.warn(
-        { dir: this.#store.dir, id: row.id, reason: row.corrupt, ...limited },
+        { dir: this.#store.dir, id: row.id, reason: row.corrupt, ...counted(limited.suppressed) },
         'spool record is corrupt; skipped',
       );
     }
@@ -437,9 +437,9 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
       if (err instanceof SpoolDiskFullError && !this.#diskFull) {
         this.#diskFull = true;
         const limited = this.#limiter.take('disk-full', '');
-        if (limited !== undefined) {
+        if (limited.log) {
           this.#log?.warn(
-            { dir: this.#store.dir, depth: this.#store.depth, ...limited },
+            { dir: this.#store.dir, depth: this.#store.depth, ...counted(limited.suppressed) },
             'spool disk full: appends are rejected until space is freed; reading and acking go on',
           );
         }
@@ -573,4 +573,9 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
   }
+}
+
+/** The `suppressed` field of a rate-limited line, when some were left out. */
+function counted(suppressed: number): { suppressed?: number } {
+  return suppressed > 0 ? { suppressed } : {};
 }

@@ -1,27 +1,26 @@
 // Rate limits for log lines that a peer or a retry loop can repeat: one line
 // per kind and peer per interval, the number dropped in between carried on the
-// next line that gets through, and a cap per kind so that many peers (or one
-// peer under ever-new names) cannot flood the log either.
+// next line that gets through, and optionally a cap per kind so that many
+// peers (or one peer under ever-new names) cannot flood the log either.
 import type { Logger } from 'pino';
 
 const INTERVAL_MS = 60_000;
-/** Lines of one kind, over all its peers, per interval. */
-const PER_KIND = 10;
-/** Peers remembered; beyond this the stalest is forgotten. */
-const MAX_KEYS = 1000;
+/** Peers remembered; beyond this the least recently used is forgotten. */
+const MAX_KEYS = 1024;
 
 export interface LogLimiterOptions {
+  /** At most one line per kind and peer in this many milliseconds (default a minute). */
   intervalMs?: number;
+  /** At most this many lines of one kind, over all peers, per interval (default no cap). */
   perKind?: number;
+  /** Kinds × peers remembered at once (default 1024). */
   maxKeys?: number;
-  /** The clock, for tests. */
+  /** Clock, for tests (default Date.now). */
   now?: () => number;
 }
 
-/** Fields to add to a line that gets through: how many like it were dropped since the last. */
-export interface Suppressed {
-  suppressed?: number;
-}
+/** Whether to log now; if so, how many events like it were not logged since the last line. */
+export type LogDecision = { log: true; suppressed: number } | { log: false };
 
 interface Window {
   start: number;
@@ -49,24 +48,20 @@ export class LogLimiter {
 
   constructor(opts: LogLimiterOptions = {}) {
     this.#interval = opts.intervalMs ?? INTERVAL_MS;
-    this.#perKind = opts.perKind ?? PER_KIND;
+    this.#perKind = opts.perKind ?? Infinity;
     this.#maxKeys = opts.maxKeys ?? MAX_KEYS;
     this.#now = opts.now ?? Date.now;
   }
 
-  /**
-   * Whether a line of `kind` about `key` may be logged now: undefined if not
-   * (it is counted), else the fields to add to it (`suppressed: N` when N like
-   * it were dropped since the last one logged).
-   */
-  take(kind: string, key = ''): Suppressed | undefined {
+  /** Call once per event of `kind` from `key`; log only when the answer says so, with its `suppressed` count. */
+  take(kind: string, key = ''): LogDecision {
     const now = this.#now();
     const id = `${kind}\0${key}`;
     const win = this.#keys.get(id);
     if (win !== undefined && now - win.start < this.#interval) {
       win.suppressed++;
       this.#touch(id, win);
-      return undefined;
+      return { log: false };
     }
     let k = this.#kinds.get(kind);
     if (k === undefined || now - k.start >= this.#interval) {
@@ -82,13 +77,13 @@ export class LogLimiter {
         k.suppressed--;
         this.#touch(id, win);
       }
-      return undefined;
+      return { log: false };
     }
     k.passed++;
     const dropped = (win?.suppressed ?? 0) + k.suppressed;
     k.suppressed = 0;
     this.#touch(id, { start: now, suppressed: 0 });
-    return dropped > 0 ? { suppressed: dropped } : {};
+    return { log: true, suppressed: dropped };
   }
 
   /** Logs `msg` at `level` unless `kind` + `key` has had its line this interval. */
@@ -100,8 +95,10 @@ export class LogLimiter {
     fields: Record<string, unknown>,
     msg: string,
   ): void {
-    const extra = this.take(kind, key);
-    if (extra !== undefined) logger[level]({ ...fields, ...extra }, msg);
+    const decision = this.take(kind, key);
+    if (!decision.log) return;
+    const { suppressed } = decision;
+    logger[level](suppressed > 0 ? { ...fields, suppressed } : fields, msg);
   }
 
   #touch(id: string, win: Window): void {

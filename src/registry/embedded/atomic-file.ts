@@ -93,8 +93,10 @@ export async function readObjectFile<T>(
     // Reported below.
   }
   const limited = badFiles.take(kind, file);
-  if (limited !== undefined)
-    log.warn({ file, ...limited }, `ignoring a ${kind} file that is not a ${kind}`);
+  if (limited.log) {
+    const counted = limited.suppressed > 0 ? { suppressed: limited.suppressed } : {};
+    log.warn({ file, ...counted }, `ignoring a ${kind} file that is not a ${kind}`);
+  }
   return undefined;
 }
 
