@@ -70,12 +70,12 @@ export class LogLimiter {
       this.#kinds.set(kind, k);
     }
     if (k.passed >= this.#perKind) {
-      k.suppressed++;
-      // Count it against the peer too when the peer is known, so its next line says so.
+      // A known peer's next line says so; an unknown one's goes to the next line of the kind.
       if (win !== undefined) {
         win.suppressed++;
-        k.suppressed--;
         this.#touch(id, win);
+      } else {
+        k.suppressed++;
       }
       return { log: false };
     }
