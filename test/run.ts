@@ -1,10 +1,12 @@
 // The test suite's entry point: starts the supervisor that owns the run's one
 // control plane, runs every test file with node's test runner, then stops every
-// peer it started. Arguments, if any, replace the default file globs.
+// peer it started. Arguments, if any, replace the default file globs. Last, it
+// searches every log under the run directory for the harness's canary secrets.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { findCanaries } from './harness/canaries.ts';
 import { Supervisor } from './harness/supervisor.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -50,10 +52,19 @@ const stopChild = (sig: NodeJS.Signals): void => {
 process.on('SIGINT', stopChild);
 process.on('SIGTERM', stopChild);
 
-const code = await new Promise<number>((resolve) => {
+let code = await new Promise<number>((resolve) => {
   child.on('exit', (status, signal) => resolve(status ?? (signal !== null ? 1 : 0)));
 });
 await supervisor.close();
+// Every process's log, after every test: a canary secret in one is a leak, whichever test made it.
+const leaks = await findCanaries(dir);
+if (leaks.length > 0) {
+  for (const { file, line } of leaks.slice(0, 20)) {
+    process.stderr.write(`a canary secret is in a log: ${file}:${line}\n`);
+  }
+  process.stderr.write(`${leaks.length} canary secret(s) found in logs under ${dir}\n`);
+  code = 1;
+}
 if (code === 0 && process.env.EDGEBRIDGE_KEEP_TEST_DIR === undefined) {
   rmSync(dir, { recursive: true, force: true });
 } else {

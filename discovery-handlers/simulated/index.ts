@@ -122,7 +122,10 @@ async function readDeviceFile(file: string, signal: AbortSignal): Promise<FileRe
     return { ok: false, problem: (err as Error).message };
   }
   try {
-    const doc: unknown = text.trim() === '' ? [] : parseJsonOrYaml(text, { maxAliasCount: 100 });
+    const doc: unknown =
+      text.trim() === ''
+        ? []
+        : parseJsonOrYaml(text, { maxAliasCount: 100, file: path.basename(file) });
     const list =
       doc !== null && typeof doc === 'object' && !Array.isArray(doc) && 'devices' in doc
         ? doc.devices

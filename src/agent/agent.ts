@@ -8,6 +8,7 @@ import { AdaptiveLimit } from '../util/adaptive-limit.ts';
 import { Backoff, sleep } from '../util/backoff.ts';
 import type { PublisherFactory } from './discovery-publisher.ts';
 import { DiscoveryRun } from './discovery-run.ts';
+import { LogLimiter } from '../util/log-limiter.ts';
 
 /** How often the agent reconciles whatever its watches say: a missed event is not wrong for long. */
 const RESYNC_MS = 60_000;
@@ -186,6 +187,7 @@ async function keepWatching(
   log: Logger,
 ): Promise<void> {
   const backoff = new Backoff();
+  const limiter = new LogLimiter();
   while (!signal.aborted) {
     let failure = 'the watch ended';
     try {
@@ -195,7 +197,14 @@ async function keepWatching(
     }
     if (signal.aborted) break;
     const delay = backoff.nextDelay();
-    log.warn({ err: failure, retryInMs: delay }, `${what} watch failed`);
+    limiter.log(
+      log,
+      'warn',
+      'watch',
+      '',
+      { err: failure, retryInMs: delay },
+      `${what} watch failed`,
+    );
     await sleep(delay, signal).catch(() => undefined);
   }
 }

@@ -7,6 +7,7 @@ import type { DeviceStore, DeviceView } from '../registry/registry.ts';
 import type { AdaptiveLimit } from '../util/adaptive-limit.ts';
 import { Backoff } from '../util/backoff.ts';
 import { canonicalView, storedViewOf, viewOf } from './device-view.ts';
+import { LogLimiter } from '../util/log-limiter.ts';
 
 export interface DeviceSyncOptions {
   discovery: Discovery;
@@ -59,6 +60,7 @@ interface Wanted {
  * next pass; a pass that finds nothing to change writes nothing.
  */
 export class DeviceSync {
+  readonly #limiter = new LogLimiter();
   readonly #opts: DeviceSyncOptions;
   readonly #graceMs: number;
   readonly #wanted = new Map<string, Wanted>();
@@ -249,7 +251,12 @@ export class DeviceSync {
   #failed(err: unknown, device: string, what: string, canonical: string | undefined): boolean {
     const retryable = isRetryable(err);
     this.#opts.onError(retryable ? 'retryable' : 'terminal');
-    this.#opts.log.warn(
+    // A registry that is down fails every device's write: one line for all of them.
+    this.#limiter.log(
+      this.#opts.log,
+      'warn',
+      `device-${what}`,
+      retryable ? '' : device,
       { device, err: (err as Error).message, retryable },
       `device ${what} failed`,
     );

@@ -10,6 +10,7 @@ import { setCondition, type ConditionInput } from './conditions.ts';
 import { DeviceSync } from './device-sync.ts';
 import type { DiscoveryPublisher, PublisherFactory } from './discovery-publisher.ts';
 import { resolveProperties } from './properties.ts';
+import { LogLimiter } from '../util/log-limiter.ts';
 
 export interface DiscoveryRunOptions {
   discovery: Discovery;
@@ -38,6 +39,8 @@ export const DISCOVERY_STOP_TIMEOUT_MS = 5_000;
 export class DiscoveryRun {
   readonly #opts: DiscoveryRunOptions;
   readonly #abort = new AbortController();
+  /** A handler that fails at once, or a registry that is down, repeats its line every backoff. */
+  readonly #limiter = new LogLimiter();
   readonly #done: Promise<void>;
   #sync: DeviceSync | undefined;
   #publisher: DiscoveryPublisher | undefined;
@@ -147,11 +150,25 @@ export class DiscoveryRun {
           publisher.observe(devices);
         }
         if (signal.aborted) return;
-        log.warn('handler stopped listing devices; restarting it');
+        this.#limiter.log(
+          log,
+          'warn',
+          'handler-restart',
+          '',
+          {},
+          'handler stopped listing devices; restarting it',
+        );
       } catch (err) {
         if (signal.aborted) return;
         this.#opts.onError('retryable');
-        log.warn({ err: (err as Error).message }, 'handler failed; restarting it');
+        this.#limiter.log(
+          log,
+          'warn',
+          'handler-restart',
+          '',
+          { err: (err as Error).message },
+          'handler failed; restarting it',
+        );
         this.#reportProblem(`handler failed: ${(err as Error).message}`);
       }
       await sleep(backoff.nextDelay(), signal).catch(() => undefined);
@@ -168,7 +185,11 @@ export class DiscoveryRun {
       } catch (err) {
         this.#opts.onError('retryable');
         const delay = backoff.nextDelay();
-        this.#opts.log.warn(
+        this.#limiter.log(
+          this.#opts.log,
+          'warn',
+          'retry',
+          what,
           { err: (err as Error).message, retryInMs: delay },
           `${what} failed; retrying`,
         );
@@ -227,7 +248,14 @@ export class DiscoveryRun {
       );
       this.#conditions = conditions;
     } catch (err) {
-      log.warn({ err: (err as Error).message }, 'could not update the discovery status');
+      this.#limiter.log(
+        log,
+        'warn',
+        'status-update',
+        '',
+        { err: (err as Error).message },
+        'could not update the discovery status',
+      );
     }
   }
 }

@@ -71,9 +71,10 @@ export async function loadBrokerConfig(file: string): Promise<BrokerConfig> {
   }
   let doc: unknown;
   try {
-    doc = parseJsonOrYaml(text, { maxAliasCount: 100 });
+    doc = parseJsonOrYaml(text, { maxAliasCount: 100, file });
   } catch (err) {
-    throw new BrokerConfigError(`broker config ${file} is not YAML: ${(err as Error).message}`);
+    // A ParseError says where, never what: the line may hold a password.
+    throw new BrokerConfigError(`broker config ${(err as Error).message}`);
   }
   try {
     return parseBrokerConfig(doc ?? {});

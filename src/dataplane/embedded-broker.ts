@@ -17,6 +17,7 @@ import {
   type PublishOptions,
 } from './node-broker.ts';
 import { SizeLimitedConnection } from './packet-size-guard.ts';
+import { LogLimiter } from '../util/log-limiter.ts';
 import { PublishInbox } from './publish-inbox.ts';
 
 /** A message on its way into the broker, before anyone has it or is told it was taken. */
@@ -88,6 +89,9 @@ export class EmbeddedBroker implements NodeBroker {
     const principals = new WeakMap<Client, Principal>();
     const inboxes = new WeakMap<Client, PublishInbox>();
     const { log, metrics, access } = opts;
+    // A client that retries at once would otherwise repeat its line as fast as it can;
+    // the cap per kind holds against clients that change their names too.
+    const limiter = new LogLimiter({ perKind: 10 });
     const aedes = await Aedes.createBroker({
       authenticate(client, username, password, done) {
         if (client.id.startsWith('$edgebridge')) {
@@ -106,7 +110,11 @@ export class EmbeddedBroker implements NodeBroker {
               return;
             }
             metrics?.brokerAuthFailures.inc({ reason: REASONS[result.returnCode] });
-            log.warn(
+            limiter.log(
+              log,
+              'warn',
+              'client-refused',
+              `${shown(username ?? '')}\0${result.reason}`,
               {
                 clientId: shown(client.id),
                 ...(username !== undefined ? { username: shown(username) } : {}),
@@ -118,7 +126,11 @@ export class EmbeddedBroker implements NodeBroker {
           },
           (err: unknown) => {
             metrics?.brokerAuthFailures.inc({ reason: 'unavailable' });
-            log.warn(
+            limiter.log(
+              log,
+              'warn',
+              'authentication-failed',
+              '',
               { clientId: shown(client.id), err: (err as Error).message },
               'client refused: authentication failed',
             );
@@ -139,7 +151,7 @@ export class EmbeddedBroker implements NodeBroker {
         }
         let inbox = inboxes.get(client);
         if (inbox === undefined) {
-          inbox = publishInbox(client, principal, opts);
+          inbox = publishInbox(client, principal, opts, limiter);
           inboxes.set(client, inbox);
         }
         inbox.add(packet, done);
@@ -157,7 +169,11 @@ export class EmbeddedBroker implements NodeBroker {
               return;
             }
             metrics?.brokerRefused.inc({ action: 'subscribe' });
-            log.warn(
+            limiter.log(
+              log,
+              'warn',
+              'subscription-refused',
+              `${principal.name}\0${decision.reason}`,
               {
                 clientId: shown(client.id),
                 principal: principal.name,
@@ -178,7 +194,7 @@ export class EmbeddedBroker implements NodeBroker {
       },
     });
     const sockets = new Set<Socket>();
-    const server = createListener(aedes, opts, sockets);
+    const server = createListener(aedes, opts, sockets, limiter);
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -325,7 +341,12 @@ export class EmbeddedBroker implements NodeBroker {
 }
 
 /** The TCP or TLS listener that hands each client, behind the size guard, to aedes. */
-function createListener(aedes: Aedes, opts: EmbeddedBrokerOptions, sockets: Set<Socket>): Server {
+function createListener(
+  aedes: Aedes,
+  opts: EmbeddedBrokerOptions,
+  sockets: Set<Socket>,
+  limiter: LogLimiter,
+): Server {
   const onSocket = (socket: Socket): void => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
@@ -347,7 +368,14 @@ function createListener(aedes: Aedes, opts: EmbeddedBrokerOptions, sockets: Set<
   // A failed TLS handshake is the peer's problem: one line, no crash.
   server.on('tlsClientError', (err: Error) => {
     opts.metrics?.brokerClientErrors.inc({ kind: 'tls' });
-    opts.log.warn({ err: err.message }, 'TLS handshake with a client failed');
+    limiter.log(
+      opts.log,
+      'warn',
+      'tls-failed',
+      '',
+      { err: err.message },
+      'TLS handshake with a client failed',
+    );
   });
   const counted = (): void => opts.metrics?.brokerClients.set(aedes.connectedClients);
   aedes.on('clientReady', counted);
@@ -357,10 +385,17 @@ function createListener(aedes: Aedes, opts: EmbeddedBrokerOptions, sockets: Set<
     opts.metrics?.brokerClientErrors.inc({ kind: tooLarge ? 'too_large' : 'protocol' });
     // Resets and refusals logged already are noise; bad input is worth one line.
     const quiet = logged.has(err) || /ECONNRESET|EPIPE/.test(err.message);
-    opts.log[quiet ? 'debug' : 'warn'](
-      { clientId: shown(client.id ?? ''), err: err.message },
-      'client connection closed',
-    );
+    const fields = { clientId: shown(client.id ?? ''), err: err.message };
+    if (quiet) opts.log.debug(fields, 'client connection closed');
+    else
+      limiter.log(
+        opts.log,
+        'warn',
+        'client-error',
+        fields.clientId,
+        fields,
+        'client connection closed',
+      );
   };
   aedes.on('clientError', clientError);
   aedes.on('connectionError', clientError);
@@ -372,13 +407,18 @@ function publishInbox(
   client: Client,
   principal: Principal,
   opts: EmbeddedBrokerOptions,
+  limiter: LogLimiter,
 ): PublishInbox {
   const { log, metrics, access, beforeAck } = opts;
   return new PublishInbox({
     decide: (packet) => access.canPublish(principal, packet.topic, packet.retain),
     refused: (packet, reason) => {
       metrics?.brokerRefused.inc({ action: 'publish' });
-      log.warn(
+      limiter.log(
+        log,
+        'warn',
+        'publish-refused',
+        `${principal.name}\0${reason}`,
         {
           clientId: shown(client.id),
           principal: principal.name,
@@ -405,7 +445,11 @@ function publishInbox(
       : {}),
     storeFailed: (packets, err) => {
       metrics?.brokerRefused.inc({ action: 'ack' }, packets.length);
-      log.warn(
+      limiter.log(
+        log,
+        'warn',
+        'before-ack-failed',
+        principal.name,
         {
           clientId: shown(client.id),
           topic: shown(packets[0]?.topic ?? ''),

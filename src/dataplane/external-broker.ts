@@ -11,6 +11,7 @@ import {
   type NodeBroker,
   type PublishOptions,
 } from './node-broker.ts';
+import { LogLimiter } from '../util/log-limiter.ts';
 
 export interface ExternalBrokerOptions {
   /** mqtt://, mqtts://, ws:// or wss://; user:password@ in the URL authenticate the agent. */
@@ -28,6 +29,8 @@ export class ExternalBroker implements NodeBroker {
   readonly url: string;
   readonly #client: MqttClient;
   readonly #log: Logger;
+  /** mqtt.js reconnects every second while the broker is down, erring each time. */
+  readonly #limiter = new LogLimiter();
   readonly #handlers = new Map<string, Set<Handler>>();
   #closing: Promise<void> | undefined;
 
@@ -64,11 +67,27 @@ export class ExternalBroker implements NodeBroker {
       this.#log.info('connected to the external node broker');
     });
     this.#client.on('offline', () => {
-      if (online) this.#log.warn('lost the external node broker; reconnecting');
+      if (online) {
+        this.#limiter.log(
+          this.#log,
+          'warn',
+          'lost',
+          '',
+          {},
+          'lost the external node broker; reconnecting',
+        );
+      }
       online = false;
     });
     this.#client.on('error', (err) =>
-      this.#log.warn({ err: err.message }, 'external node broker error'),
+      this.#limiter.log(
+        this.#log,
+        'warn',
+        'error',
+        '',
+        { err: err.message },
+        'external node broker error',
+      ),
     );
     this.#client.on('message', (topic, payload, packet) => {
       const message: BrokerMessage = { topic, payload, qos: packet.qos, retain: packet.retain };

@@ -27,6 +27,7 @@ import type {
 } from './spool.ts';
 import { openStoreRecovering, type DamagedFile } from './damaged-file.ts';
 import type { SqliteStore, CommitResult, RemovedRow, StoredRow } from './sqlite-store.ts';
+import { LogLimiter } from '../util/log-limiter.ts';
 
 export const DEFAULT_RESERVE_BYTES = 1024 * 1024;
 /** Rows fetched per step of a read. */
@@ -121,6 +122,8 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
   readonly #maxBytes: number;
   readonly #dropOldest: boolean;
   readonly #log: SpoolLogger | undefined;
+  /** A damaged file can hold thousands of bad records; a disk can fill and free again and again. */
+  readonly #limiter = new LogLimiter();
   readonly #now: () => number;
   readonly #budget: ByteBudget;
   readonly #groupCommit: GroupCommit;
@@ -403,10 +406,13 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
   #corrupt(row: Extract<StoredRow, { corrupt: string }>): void {
     this.#counts.corrupt += 1;
     this.#remove(row.seq, row.size);
-    this.#log?.warn(
-      { dir: this.#store.dir, id: row.id, reason: row.corrupt },
-      'spool record is corrupt; skipped',
-    );
+    const limited = this.#limiter.take('corrupt', '');
+    if (limited.log) {
+      this.#log?.warn(
+        { dir: this.#store.dir, id: row.id, reason: row.corrupt, ...counted(limited.suppressed) },
+        'spool record is corrupt; skipped',
+      );
+    }
     this.#emit('corrupt', { id: row.id, reason: row.corrupt });
   }
 
@@ -468,10 +474,13 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
     } catch (err) {
       if (err instanceof SpoolDiskFullError && !this.#diskFull) {
         this.#diskFull = true;
-        this.#log?.warn(
-          { dir: this.#store.dir, depth: this.#store.depth },
-          'spool disk full: appends are rejected until space is freed; reading and acking go on',
-        );
+        const limited = this.#limiter.take('disk-full', '');
+        if (limited.log) {
+          this.#log?.warn(
+            { dir: this.#store.dir, depth: this.#store.depth, ...counted(limited.suppressed) },
+            'spool disk full: appends are rejected until space is freed; reading and acking go on',
+          );
+        }
       }
       // Removals on their own, so that acknowledging keeps working on a full disk.
       if (removals.length > 0) this.#commitRemovals(removals, sweep, now);
@@ -602,4 +611,9 @@ class SqliteSpool extends EventEmitter<SpoolEvents> implements Spool {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
   }
+}
+
+/** The `suppressed` field of a rate-limited line, when some were left out. */
+function counted(suppressed: number): { suppressed?: number } {
+  return suppressed > 0 ? { suppressed } : {};
 }

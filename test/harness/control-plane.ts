@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -7,6 +6,7 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { freePort } from './ports.ts';
 import { httpGet } from './http-get.ts';
 import { MissingPeerError, PeerProcess, type PeerProcessOptions } from './processes.ts';
+import { canary } from './canaries.ts';
 
 /** The Kubernetes release the tests run against; scripts/build-control-plane.sh builds it. */
 export const K8S_VERSION = process.env.K8S_VERSION ?? 'v1.36.3';
@@ -140,7 +140,7 @@ export class ControlPlane {
     binary('kube-apiserver');
     this.#certs = await makeControlPlaneCerts(this.dir);
     const tokens = Object.fromEntries(
-      Object.keys(TEST_USERS).map((u) => [u, randomBytes(24).toString('hex')]),
+      Object.keys(TEST_USERS).map((u) => [u, canary(`kube-token-${u}`)]),
     );
     this.#tokens = tokens as Record<TestUser, string>;
     writeFileSync(

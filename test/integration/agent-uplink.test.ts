@@ -15,10 +15,12 @@ import { checkOrder, recordArrivals, waitFor, type Recorder } from '../harness/m
 import { freePort } from '../harness/ports.ts';
 import { writeStandaloneConfig } from '../harness/standalone-config.ts';
 import { scratchDir } from '../harness/workdir.ts';
+import { canary } from '../harness/canaries.ts';
 
 const NODE = `uplink-${process.pid}`;
 const NS = 'default';
 const CLUSTER = 'c1';
+const PRODUCER_PASSWORD = canary('producer');
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -75,7 +77,9 @@ describe('an agent with its embedded broker and an uplink', () => {
           },
         },
       ],
-      secrets: [{ namespace: NS, name: 'broker-users', stringData: { producer: 'produce-it' } }],
+      secrets: [
+        { namespace: NS, name: 'broker-users', stringData: { producer: PRODUCER_PASSWORD } },
+      ],
     });
     const brokerConfig = path.join(dir, 'broker.yaml');
     writeFileSync(
@@ -123,7 +127,7 @@ describe('an agent with its embedded broker and an uplink', () => {
     let agent = await start();
     cleanups.push(() => agent.stop());
 
-    const prod = await producer(`mqtt://producer:produce-it@127.0.0.1:${brokerPort}`);
+    const prod = await producer(`mqtt://producer:${PRODUCER_PASSWORD}@127.0.0.1:${brokerPort}`);
     cleanups.push(() => prod.client.endAsync(true));
     let producing = true;
     const production = (async () => {

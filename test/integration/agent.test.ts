@@ -2,7 +2,6 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -16,6 +15,7 @@ import { lazy, settled } from '../harness/lazy.ts';
 import { kubectlAsAdmin } from '../harness/kubectl.ts';
 import { installAgentRbac } from '../harness/rbac.ts';
 import { scratchDir } from '../harness/workdir.ts';
+import { canary } from '../harness/canaries.ts';
 
 // Agents watch Discoveries cluster-wide; every Discovery here selects only this
 // file's nodes, so that agents of other test files running at the same time ignore it.
@@ -285,7 +285,7 @@ describe('the agent against a real API server, with the low-privilege agent toke
   it('resolves properties from a Secret but keeps the value out of Devices and logs', async () => {
     const { info, ns, objects, dir } = await setup();
     const a = agentOf(nodeA);
-    const password = `pw-${randomBytes(8).toString('hex')}`;
+    const password = canary('camera-password');
     const core = kubeConfigFor(info, 'admin').makeApiClient(CoreV1Api);
     await core.createNamespacedSecret({
       namespace: ns.name,

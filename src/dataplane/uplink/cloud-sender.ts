@@ -16,6 +16,8 @@ import {
   TOPIC_NAME_INVALID,
   type OutgoingPublish,
 } from './batch-publisher.ts';
+import { LogLimiter } from '../../util/log-limiter.ts';
+import { urlForLog } from '../../util/url-for-log.ts';
 import { connectOnce } from './connect-once.ts';
 import { keepConnected } from './keep-connected.ts';
 import { remoteTopic } from './topics.ts';
@@ -80,6 +82,8 @@ export interface CloudSenderStats {
 
 export class CloudSender {
   readonly #o: CloudSenderOptions;
+  /** Per-message failures repeat for every message of a backlog. */
+  readonly #limiter = new LogLimiter();
   readonly #stats: CloudSenderStats = {
     connected: false,
     published: 0,
@@ -133,7 +137,10 @@ export class CloudSender {
             const receiveMaximum = connack.properties?.receiveMaximum ?? 65535;
             const window = Math.max(1, Math.min(this.#o.maxInFlight, receiveMaximum));
             const maxPacketSize = connack.properties?.maximumPacketSize ?? MQTT_MAX_PACKET;
-            log.info({ url: this.#o.url, window }, 'uplink: connected to the cloud broker');
+            log.info(
+              { url: urlForLog(this.#o.url), window },
+              'uplink: connected to the cloud broker',
+            );
             const reason = await this.#session(client, window, maxPacketSize, signal);
             client.end(true);
             return { reason };
@@ -240,7 +247,11 @@ export class CloudSender {
       pending -= 1;
       if (pending === 0 && !failed) {
         spool.ack(batch).catch((err: unknown) => {
-          log.warn(
+          this.#limiter.log(
+            log,
+            'warn',
+            'ack-failed',
+            '',
             { err: (err as Error).message },
             'uplink: acknowledging a sent batch failed; it will be sent again',
           );
@@ -272,7 +283,11 @@ export class CloudSender {
           if (typeof code === 'number' && NEVER_TAKEN.has(code)) {
             this.#unacked.delete(m.id);
             this.#stats.rejected += 1;
-            log.error(
+            this.#limiter.log(
+              log,
+              'error',
+              'refused-for-good',
+              String(code),
               { id: m.id, topic: m.topic, reasonCode: code, err: err.message },
               'uplink: the cloud broker refused a message for good; dropped',
             );

@@ -2,12 +2,12 @@
 // by field into an UplinkConfig. Every mistake is an UplinkConfigError naming
 // the field; secrets are referenced, never inlined in what is logged.
 import path from 'node:path';
-import { parse } from 'yaml';
 import { RECORD_OVERHEAD, type SyncPolicy } from '../../spool/index.ts';
 import { readBoundedFileSync } from '../../util/bounded-file.ts';
 import { UplinkConfigError } from './errors.ts';
 import type { TopicRule } from './selection.ts';
 import { checkFilter } from './topics.ts';
+import { parseJsonOrYaml } from '../../util/yaml.ts';
 
 /** Where a secret or a file's content comes from. */
 export type ValueSource =
@@ -133,7 +133,7 @@ function url(v: unknown, field: string): string {
   try {
     parsed = new URL(text);
   } catch {
-    fail(field, `${JSON.stringify(text)} is not a URL`);
+    fail(field, 'is not a URL');
   }
   if (!['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(parsed.protocol)) {
     fail(field, `scheme ${parsed.protocol} is not one of mqtt:, mqtts:, ws:, wss:`);
@@ -336,9 +336,10 @@ export function loadUplinkConfig(file: string, stateDir: string): UplinkConfig {
   }
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = parseJsonOrYaml(text, { file, maxAliasCount: 100 });
   } catch (err) {
-    throw new UplinkConfigError(`${file} is not YAML: ${(err as Error).message}`, { cause: err });
+    // A ParseError says where, never what: the line may hold a password.
+    throw new UplinkConfigError((err as Error).message);
   }
   return uplinkConfigFrom(doc, stateDir);
 }

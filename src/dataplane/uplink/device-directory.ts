@@ -8,6 +8,7 @@ import { discoveryPart, discoveryPartOf } from '../../api/names.ts';
 import type { Discovery } from '../../api/types.ts';
 import type { Registry } from '../../registry/registry.ts';
 import { Backoff, sleep } from '../../util/backoff.ts';
+import { LogLimiter } from '../../util/log-limiter.ts';
 
 export interface UplinkSpec {
   enabled: boolean;
@@ -27,6 +28,7 @@ export interface DeviceDirectory {
 export class RegistryDeviceDirectory implements DeviceDirectory {
   readonly #registry: Registry;
   readonly #log: Logger;
+  readonly #limiter = new LogLimiter();
   readonly #stop = new AbortController();
   /** `<namespace>/<discoveryPart>` -> its spec.uplink. */
   #uplinks = new Map<string, UplinkSpec>();
@@ -67,7 +69,11 @@ export class RegistryDeviceDirectory implements DeviceDirectory {
         onFirst();
         if (signal.aborted) return;
         const delay = backoff.nextDelay();
-        this.#log.warn(
+        this.#limiter.log(
+          this.#log,
+          'warn',
+          'watch',
+          '',
           { err: (err as Error).message, retryInMs: delay },
           'uplink: discovery watch failed',
         );

@@ -6,6 +6,7 @@ import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { DownlinkRejectedError } from './errors.ts';
 import { commandTopic } from './topics.ts';
+import { LogLimiter } from '../../util/log-limiter.ts';
 
 /** Where commands go: the node broker (an MQTT client of it, or the embedded broker). */
 export interface NodePublisher {
@@ -29,6 +30,8 @@ export interface DownlinkStats {
 export class Downlink {
   readonly #o: DownlinkOptions;
   readonly #stats: DownlinkStats = { forwarded: 0, rejected: 0 };
+
+  readonly #limiter = new LogLimiter();
 
   constructor(options: DownlinkOptions) {
     this.#o = options;
@@ -69,7 +72,15 @@ export class Downlink {
       // Acknowledged and dropped: sending it again would not make it valid.
       this.#stats.rejected += 1;
       const e = err as DownlinkRejectedError;
-      this.#o.log.warn({ code: e.code, err: e.message }, 'uplink: downlink command dropped');
+      // A cloud that sends bad commands in a loop gets a line a minute per kind of mistake.
+      this.#limiter.log(
+        this.#o.log,
+        'warn',
+        'dropped',
+        e.code,
+        { code: e.code, err: e.message },
+        'uplink: downlink command dropped',
+      );
       return;
     }
     const publisher = this.#o.publisher();

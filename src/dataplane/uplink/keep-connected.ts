@@ -3,6 +3,8 @@
 // jittered delay, connect again. Bad configuration ends the loop instead.
 import type { Logger } from 'pino';
 import { Backoff, sleep, type BackoffOptions } from '../../util/backoff.ts';
+import { LogLimiter } from '../../util/log-limiter.ts';
+import { urlForLog } from '../../util/url-for-log.ts';
 import { UplinkConfigError } from './errors.ts';
 
 /** How a used connection ended: why (logged), and the delay before the next, if not the usual backoff's. */
@@ -28,8 +30,11 @@ export async function keepConnected<C>(
   opts: KeepConnectedOptions<C>,
   signal: AbortSignal,
 ): Promise<void> {
-  const { log, peer, url } = opts;
+  const { log, peer } = opts;
+  const url = urlForLog(opts.url);
   const backoff = new Backoff(opts.backoff);
+  // A peer that is down for hours, or drops every connection at once, is worth a line a minute.
+  const limiter = new LogLimiter();
   while (!signal.aborted) {
     let connection: C;
     try {
@@ -38,7 +43,14 @@ export async function keepConnected<C>(
       if (err instanceof UplinkConfigError) throw err;
       if (signal.aborted) break;
       const retryInMs = backoff.nextDelay();
-      log.warn({ url, err: (err as Error).message, retryInMs }, `uplink: ${peer} unavailable`);
+      limiter.log(
+        log,
+        'warn',
+        'unavailable',
+        '',
+        { url, err: (err as Error).message, retryInMs },
+        `uplink: ${peer} unavailable`,
+      );
       await sleep(retryInMs, signal).catch(() => undefined);
       continue;
     }
@@ -46,7 +58,11 @@ export async function keepConnected<C>(
     const end = await opts.use(connection);
     if (signal.aborted) break;
     const retryInMs = end.retryInMs ?? backoff.nextDelay();
-    log.warn(
+    limiter.log(
+      log,
+      'warn',
+      'connection-ended',
+      '',
       { url, reason: end.reason, retryInMs },
       `uplink: connection to the ${peer} ended; reconnecting`,
     );

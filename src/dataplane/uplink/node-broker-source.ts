@@ -7,6 +7,7 @@
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { Backoff, type BackoffOptions } from '../../util/backoff.ts';
+import { urlForLog } from '../../util/url-for-log.ts';
 import { connectOnce } from './connect-once.ts';
 import { keepConnected } from './keep-connected.ts';
 import { pubacks } from './publish-encoder.ts';
@@ -139,7 +140,7 @@ export class NodeBrokerSource {
       );
       this.#stats.subscribed = true;
       log.info(
-        { url: this.#o.url, filters: this.#o.filters },
+        { url: urlForLog(this.#o.url), filters: this.#o.filters },
         'uplink: taking messages from the node broker',
       );
     } catch (err) {

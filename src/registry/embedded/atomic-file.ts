@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { readBoundedFile } from '../../util/bounded-file.ts';
+import { LogLimiter } from '../../util/log-limiter.ts';
 
 /** A stored object is a few kilobytes; a file far larger is not one of ours. */
 const MAX_STATE_FILE_BYTES = 16 * 1024 * 1024;
@@ -72,6 +73,9 @@ export async function readTextIfExists(file: string): Promise<string | undefined
   }
 }
 
+/** A damaged file is read again on every query and reconcile: one line per file a minute. */
+const badFiles = new LogLimiter();
+
 /**
  * The object in a JSON file if it passes `guard`; undefined if the file is
  * missing, and also (with one warning naming `kind`) if it is not such an
@@ -92,7 +96,11 @@ export async function readObjectFile<T>(
   } catch {
     // Reported below.
   }
-  log.warn({ file }, `ignoring a ${kind} file that is not a ${kind}`);
+  const limited = badFiles.take(kind, file);
+  if (limited.log) {
+    const counted = limited.suppressed > 0 ? { suppressed: limited.suppressed } : {};
+    log.warn({ file, ...counted }, `ignoring a ${kind} file that is not a ${kind}`);
+  }
   return undefined;
 }
 

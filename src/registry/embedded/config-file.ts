@@ -3,11 +3,11 @@
 // properties refer to). A bad document is skipped with one clear error; a file
 // that cannot be used at all leaves the last good set in place.
 import type { Logger } from 'pino';
-import { parseAllDocuments } from 'yaml';
 import type { Discovery } from '../../api/types.ts';
 import { configMap, discovery, secret, ShapeError, type KeyValues } from './config-shape.ts';
 import { BoundedFileError, readBoundedFile } from '../../util/bounded-file.ts';
 import { ConfigDocumentError, ConfigFileError } from './errors.ts';
+import { documentToJs, ParseError, parseYamlDocuments } from '../../util/yaml.ts';
 
 /** Bigger than any hand-written config; a guard against reading something that is not one. */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
@@ -47,12 +47,13 @@ function describeDoc(doc: Record<string, unknown>): string {
  * holds no object at all though it is not empty.
  */
 export function parseConfig(text: string, file: string): ParsedConfig {
-  const docs = parseAllDocuments(text, { logLevel: 'error', prettyErrors: false });
-  for (const doc of docs) {
-    const first = doc.errors[0];
-    if (first !== undefined) {
-      throw new ConfigFileError(file, `not valid YAML: ${first.message.split('\n')[0] ?? ''}`);
-    }
+  let docs: ReturnType<typeof parseYamlDocuments>;
+  try {
+    docs = parseYamlDocuments(text);
+  } catch (err) {
+    // Where and what kind of mistake, never the line itself: it may hold a Secret's data.
+    if (err instanceof ParseError) throw new ConfigFileError(file, err.message);
+    throw err;
   }
   const objects = emptyConfig();
   const errors: ConfigDocumentError[] = [];
@@ -63,7 +64,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
     const index = i + 1;
     let value: unknown;
     try {
-      value = doc.toJS({ maxAliasCount: 100 });
+      value = documentToJs(doc, { maxAliasCount: 100 });
     } catch (err) {
       errors.push(new ConfigDocumentError(file, index, '', (err as Error).message));
       nonEmpty++;

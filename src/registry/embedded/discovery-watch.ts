@@ -9,6 +9,7 @@ import type { Discovery } from '../../api/types.ts';
 import type { ConfigSnapshot } from './config-file.ts';
 import { ConfigFileError } from './errors.ts';
 import { watchFile } from './file-watch.ts';
+import { LogLimiter } from '../../util/log-limiter.ts';
 
 /** Wait this long after a file event before reading (an editor writing in steps). */
 const DEBOUNCE_MS = 50;
@@ -59,6 +60,7 @@ export async function runDiscoveryWatch(
     return false;
   };
 
+  const limiter = new LogLimiter();
   const run = async (): Promise<void> => {
     for (;;) {
       const seen = hints;
@@ -68,7 +70,14 @@ export async function runDiscoveryWatch(
       } catch (err) {
         // A config file that never was good has been reported by the config source already.
         if (!(err instanceof ConfigFileError)) {
-          log.error({ err }, 'watching discoveries failed; will retry');
+          limiter.log(
+            log,
+            'error',
+            'watch',
+            '',
+            { err },
+            'watching discoveries failed; will retry',
+          );
         }
       }
       if (stopped() || (!repeat && hints === seen)) break;

@@ -188,7 +188,7 @@ describe('kubeconfig resolution', () => {
         ),
       /client certificate or key but not both/,
     );
-    failsWith(() => readKubeConfigFile(write(dir, 'd', 'clusters: [')), /not YAML/);
+    failsWith(() => readKubeConfigFile(write(dir, 'd', 'clusters: [')), /not valid YAML at line 1/);
   });
 
   it('merges $KUBECONFIG files: the first to set a name or current-context wins; missing files are skipped', () => {

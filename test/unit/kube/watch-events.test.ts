@@ -45,7 +45,7 @@ describe('watch stream parsing', () => {
     assert.equal(items.length, 4);
     assert.deepEqual(summary(items)[0], 'ADDED a');
     assert.ok(!items[1]?.ok && items[1]?.error instanceof WatchStreamError);
-    assert.match(summary(items)[1] ?? '', /not JSON/);
+    assert.match(summary(items)[1] ?? '', /not valid JSON/);
     assert.match(summary(items)[2] ?? '', /not a \{type, object\} event/);
     assert.deepEqual(summary(items)[3], 'BOOKMARK b');
   });

@@ -7,6 +7,7 @@ import { Backoff, sleep } from '../../../util/backoff.ts';
 import { KubeApiError, KubeTransportError, WatchStreamError } from './errors.ts';
 import type { ListWatch } from './list-watch.ts';
 import { watchEvents } from './watch-events.ts';
+import { LogLimiter } from '../../../util/log-limiter.ts';
 
 /** etcd refuses objects over 1.5 MiB; an event is that object in JSON plus a little. */
 export const DEFAULT_MAX_EVENT_BYTES = 4 * 1024 * 1024;
@@ -55,6 +56,7 @@ export async function runInformer<T extends KubeObject>(
   const maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   const items = new Map<string, T>();
   const backoff = new Backoff();
+  const limiter = new LogLimiter();
   const emit = (): void => opts.onSync([...items.values()]);
   let version: string | undefined;
   /** Set when a relist follows an expiry; a second expiry before any event waits a backoff. */
@@ -101,7 +103,11 @@ export async function runInformer<T extends KubeObject>(
         continue;
       }
       const delay = backoff.nextDelay();
-      log.warn(
+      limiter.log(
+        log,
+        'warn',
+        'watch',
+        '',
         { err: (err as Error).message, retryInMs: delay },
         `watch of ${what} failed; retrying`,
       );

@@ -6,6 +6,7 @@ import https from 'node:https';
 import type { ClusterConnection } from './connection.ts';
 import { KubeApiError, KubeTransportError } from './errors.ts';
 import { TokenFile } from './token-file.ts';
+import { ParseError, parseJson } from '../../../util/yaml.ts';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const MAX_SOCKETS = 16;
@@ -83,14 +84,15 @@ export class KubeClient {
     try {
       const res = await this.#open(method, path, opts.query, opts, signal);
       const body = await readBody(res, MAX_RESPONSE_BYTES, what);
-      return (body.length === 0 ? {} : JSON.parse(body.toString('utf8'))) as T;
+      return (body.length === 0 ? {} : parseJson(body.toString('utf8'))) as T;
     } catch (err) {
       if (opts.signal?.aborted === true) throw opts.signal.reason;
       if (deadline.signal.aborted)
         throw new KubeTransportError(`${what}: no answer in ${timeoutMs} ms`);
       if (err instanceof KubeApiError || err instanceof KubeTransportError) throw err;
-      if (err instanceof SyntaxError)
-        throw new KubeTransportError(`${what}: the answer is not JSON: ${err.message}`);
+      // Its position only: the answer may be a Secret.
+      if (err instanceof ParseError)
+        throw new KubeTransportError(`${what}: the answer is ${err.message}`);
       throw new KubeTransportError(`${what}: ${(err as Error).message}`, { cause: err });
     } finally {
       clearTimeout(timer);

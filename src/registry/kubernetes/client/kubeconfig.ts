@@ -69,9 +69,10 @@ function named(
 export function parseKubeConfig(text: string, file: string): KubeConfigDoc {
   let doc: unknown;
   try {
-    doc = parseJsonOrYaml(text);
+    doc = parseJsonOrYaml(text, { file });
   } catch (err) {
-    throw new KubeConfigError(`${file}: not YAML: ${(err as Error).message}`, { cause: err });
+    // A ParseError says where, never what: a kubeconfig holds tokens.
+    throw new KubeConfigError((err as Error).message);
   }
   if (doc === null || doc === undefined) doc = {};
   if (!isFields(doc)) throw new KubeConfigError(`${file}: not a kubeconfig object`);

@@ -1,6 +1,7 @@
 // A watch response is one JSON event per line. Lines are split as bytes
 // arrive, without holding more than one event (up to a cap) in memory.
 import { WatchStreamError } from './errors.ts';
+import { parseJson } from '../../../util/yaml.ts';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 const TYPES: readonly string[] = ['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR'];
@@ -19,11 +20,12 @@ const NEWLINE = 0x0a;
 function parseLine(line: string): WatchItem {
   let value: unknown;
   try {
-    value = JSON.parse(line);
+    value = parseJson(line);
   } catch (err) {
+    // A ParseError gives the position only: the line may be a Secret.
     return {
       ok: false,
-      error: new WatchStreamError(`watch event is not JSON: ${(err as Error).message}`),
+      error: new WatchStreamError(`watch event is ${(err as Error).message}`),
     };
   }
   const v = value as { type?: unknown; object?: unknown } | null;
