@@ -4,6 +4,7 @@
 import { stringify } from 'yaml';
 import type { Device, Discovery, ObjectMeta } from '../api/types.ts';
 import { UsageError } from './errors.ts';
+import { quote } from '../util/quote.ts';
 
 export const OUTPUT_FORMATS = ['table', 'wide', 'json', 'yaml'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -12,7 +13,9 @@ export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 export function parseOutputFormat(value: string): OutputFormat {
   const format = OUTPUT_FORMATS.find((f) => f === value);
   if (format === undefined) {
-    throw new UsageError(`unknown output format '${value}' (want ${OUTPUT_FORMATS.join(', ')})`);
+    throw new UsageError(
+      `unknown output format ${quote(value)} (want ${OUTPUT_FORMATS.join(', ')})`,
+    );
   }
   return format;
 }

@@ -8,6 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import type { Discovery } from '../../api/types.ts';
 import { configMap, discovery, secret, ShapeError, type KeyValues } from './config-shape.ts';
 import { ConfigDocumentError, ConfigFileError } from './errors.ts';
+import { clip, quote, QUOTE_MAX_CHARS } from '../../util/quote.ts';
 
 /** Bigger than any hand-written config; a guard against reading something that is not one. */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
@@ -32,13 +33,13 @@ export function emptyConfig(): ConfigObjects {
 }
 
 function describeDoc(doc: Record<string, unknown>): string {
-  const kind = typeof doc.kind === 'string' ? doc.kind : '';
+  const kind = typeof doc.kind === 'string' ? clip(doc.kind) : '';
   const meta = doc.metadata;
   if (typeof meta !== 'object' || meta === null) return kind;
   const { name, namespace } = meta as Record<string, unknown>;
   if (typeof name !== 'string') return kind;
   const ns = typeof namespace === 'string' ? namespace : 'default';
-  return `${kind} ${ns}/${name}`.trim();
+  return clip(`${kind} ${ns}/${name}`.trim(), 2 * QUOTE_MAX_CHARS);
 }
 
 /**
@@ -96,7 +97,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
       } else if (typeof kind === 'string') {
         throw new ShapeError(
           'kind',
-          `${kind} is not supported (want Discovery, Secret or ConfigMap)`,
+          `${quote(kind)} is not supported (want Discovery, Secret or ConfigMap)`,
         );
       } else {
         throw new ShapeError('kind', 'missing');

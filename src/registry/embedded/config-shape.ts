@@ -8,6 +8,7 @@ import { API_VERSION, type Discovery, type DiscoverySpec } from '../../api/types
 import { labelKeyProblem, labelSelectorRequirements, labelValueProblem } from '../selectors.ts';
 import { DEFAULT_NAMESPACE, isNamespace, isObjectName } from './meta.ts';
 import { checkSchema, SchemaError } from './schema-check.ts';
+import { quote } from '../../util/quote.ts';
 
 export class ShapeError extends Error {
   readonly code = 'EDGEBRIDGE_CONFIG_SHAPE';
@@ -47,7 +48,7 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 function dataKeyProblem(key: string): string | undefined {
   return DATA_KEY.test(key)
     ? undefined
-    : `key ${JSON.stringify(key)} must be 1-253 characters of letters, digits, '-', '_' or '.'`;
+    : `key ${quote(key)} must be 1-253 characters of letters, digits, '-', '_' or '.'`;
 }
 
 export interface Meta {
@@ -183,8 +184,7 @@ export function configMap(doc: Fields): KeyValues {
   if (doc.binaryData !== undefined) {
     const binary = stringMap(doc.binaryData, 'binaryData', dataKeyProblem);
     for (const key of Object.keys(binary)) {
-      if (data.has(key))
-        throw new ShapeError('binaryData', `key ${JSON.stringify(key)} is also in data`);
+      if (data.has(key)) throw new ShapeError('binaryData', `key ${quote(key)} is also in data`);
     }
     decodeBase64(binary, 'binaryData', data);
   }
