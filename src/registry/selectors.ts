@@ -202,7 +202,7 @@ export function parseLabelSelector(selector: string): LabelRequirement[] {
         next();
         return { key: k, operator: 'lt', value: integer() };
       default:
-        return fail(`found ${describe(op)} after ${quote(k)}, expected an operator`);
+        return fail(`found ${describe(op)} after '${clip(k)}', expected an operator`);
     }
   };
 
