@@ -102,7 +102,13 @@ export class DiscoveryRecords {
         const name = f.slice(0, -'.json'.length);
         if (keep.has(`${ns}/${name}`)) continue;
         const file = this.#file(ns, name);
-        await withObjectLock(lockFileFor(file), () => removeFile(file), this.#lock);
+        try {
+          await withObjectLock(lockFileFor(file), () => removeFile(file), this.#lock);
+        } catch (err) {
+          // A stray entry (a directory named *.json) must not stop the collection of the rest.
+          if (!isCode(err, 'EISDIR') && !isCode(err, 'EPERM')) throw err;
+          this.#log.warn({ file, err: (err as Error).message }, 'cannot remove a stray record');
+        }
       }
     }
   }
