@@ -82,6 +82,10 @@ export async function openCommandRegistry(
   values: RegistryFlagValues,
 ): Promise<{ registry: Registry; log: Logger }> {
   const log = createLogger('warn');
-  const registry = await openRegistry({ ...registryOptionsFrom(values), log });
+  const registry = await openRegistry({
+    ...registryOptionsFrom(values),
+    requireStateDir: true,
+    log,
+  });
   return { registry, log };
 }

@@ -39,6 +39,8 @@ export async function runDiscoveryWatch(
   let running: Promise<void> | undefined;
   // Hints that came while a pass ran: run again, the pass may have read too early.
   let hints = 0;
+  // The same failure on every poll is logged once, until a pass succeeds or it changes.
+  let lastFailure: string | undefined;
   const stopped = (): boolean => signal.aborted;
 
   /** One pass; true if it must be repeated (the config changed under it). */
@@ -65,11 +67,14 @@ export async function runDiscoveryWatch(
       let repeat = false;
       try {
         repeat = await pass();
+        lastFailure = undefined;
       } catch (err) {
         // A config file that never was good has been reported by the config source already.
-        if (!(err instanceof ConfigFileError)) {
-          log.error({ err }, 'watching discoveries failed; will retry');
+        const message = (err as Error).message;
+        if (!(err instanceof ConfigFileError) && message !== lastFailure) {
+          log.error({ err: message }, 'watching discoveries failed; will retry');
         }
+        lastFailure = message;
       }
       if (stopped() || (!repeat && hints === seen)) break;
     }

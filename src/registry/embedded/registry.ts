@@ -3,6 +3,8 @@
 // config file; Devices and Discovery statuses are JSON files under the state
 // directory, shaped like the custom resources, surviving restarts and shared
 // safely by several processes (see object-lock.ts).
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Device, Discovery, DiscoveryStatus } from '../../api/types.ts';
@@ -15,6 +17,8 @@ import { DiscoveryRecords } from './discovery-records.ts';
 import { runDiscoveryWatch } from './discovery-watch.ts';
 import { classifyLocalError } from './classify.ts';
 import { NotFoundError, RegistryClosedError } from './errors.ts';
+import { ensureDir } from './atomic-file.ts';
+import { checkStateDir, diagnoseStateDir } from './state-dir.ts';
 import type { LockOptions } from './object-lock.ts';
 import { selectObjects } from './query.ts';
 
@@ -26,6 +30,12 @@ export interface EmbeddedRegistryOptions {
   /** The labels of this host for spec.nodeSelector (a standalone node has no Node object). */
   nodeLabels?: Record<string, string> | undefined;
   log: Logger;
+  /**
+   * The state directory must already be one an agent has used (the CLI):
+   * listing a missing or foreign directory fails with a StateDirError instead
+   * of finding nothing.
+   */
+  requireStateDir?: boolean | undefined;
   /** How often watchDiscoveries re-reads the config file whatever fs.watch says (default 2000). */
   pollIntervalMs?: number | undefined;
   lock?: LockOptions | undefined;
@@ -48,6 +58,7 @@ export class EmbeddedRegistry implements Registry {
   readonly #config: ConfigSource;
   readonly #devices: DeviceFiles;
   readonly #records: DiscoveryRecords;
+  readonly #root: string;
   readonly #closing = new AbortController();
   readonly #watches = new Set<Promise<void>>();
   /**
@@ -66,6 +77,7 @@ export class EmbeddedRegistry implements Registry {
     this.#options = options;
     this.#log = options.log;
     const root = path.join(options.stateDir, 'registry');
+    this.#root = root;
     this.#config = new ConfigSource(options.configFile, options.log);
     this.#devices = new DeviceFiles(path.join(root, 'devices'), options.log, options.lock);
     this.#records = new DiscoveryRecords(path.join(root, 'discoveries'), options.log, options.lock);
@@ -75,9 +87,25 @@ export class EmbeddedRegistry implements Registry {
   async #guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
     if (this.#closing.signal.aborted) throw new RegistryClosedError();
     try {
-      return await fn();
+      return await this.#diagnosed(fn);
     } catch (err) {
       throw classifyLocalError(err, what);
+    }
+  }
+
+  /** Runs fn; a failure caused by the state directory becomes a StateDirError that says what to do. */
+  async #diagnosed<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw (await diagnoseStateDir(this.#options.stateDir, err)) ?? err;
+    }
+  }
+
+  /** For readers that require it, fails unless the state directory is one an agent has used. */
+  async #checkReadable(): Promise<void> {
+    if (this.#options.requireStateDir === true) {
+      await checkStateDir(this.#options.stateDir, this.#root);
     }
   }
 
@@ -124,14 +152,21 @@ export class EmbeddedRegistry implements Registry {
     if (this.#closing.signal.aborted) throw new RegistryClosedError();
     if (signal.aborted) return;
     const stop = AbortSignal.any([signal, this.#closing.signal]);
+    // Marks the directory as a state directory at once (the CLI looks for it),
+    // and reports an unusable one before anything else is tried.
+    await this.#guard('prepare the state directory', async () => {
+      await ensureDir(this.#root);
+      await access(this.#root, constants.W_OK);
+    });
     const watch = runDiscoveryWatch(
       {
         file: this.#options.configFile,
         pollIntervalMs: this.#options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
         log: this.#log,
         config: () => this.#config.load(),
-        observe: (snapshot) => this.#observe(snapshot),
-        collect: (discoveries, version) => this.#collect(discoveries, version),
+        observe: (snapshot) => this.#diagnosed(() => this.#observe(snapshot)),
+        collect: (discoveries, version) =>
+          this.#diagnosed(() => this.#collect(discoveries, version)),
       },
       onChange,
       stop,
@@ -149,6 +184,7 @@ export class EmbeddedRegistry implements Registry {
     return this.#guard('list discoveries', async () => {
       // Without the config file (the CLI beside a running agent), the records
       // the agent keeps in the state directory say what it runs.
+      if (this.#options.configFile === undefined) await this.#checkReadable();
       const discoveries =
         this.#options.configFile === undefined
           ? await this.#records.list()
@@ -219,6 +255,7 @@ export class EmbeddedRegistry implements Registry {
 
   listDevices(query: Query): Promise<Device[]> {
     return this.#guard('list devices', async () => {
+      await this.#checkReadable();
       const devices = await this.#devices.list(query.namespace);
       return selectObjects(devices, query, DEVICE_FIELDS, deviceFields);
     });
