@@ -4,6 +4,7 @@
 // matches here).
 import type { Device, Discovery, LabelSelector } from '../api/types.ts';
 import { clip, quote } from '../util/quote.ts';
+import { handlerNameOf } from './spec-valid.ts';
 
 /** A selector that cannot be parsed or is not valid; never retried. */
 export class SelectorError extends Error {
@@ -347,7 +348,7 @@ export function discoveryFields(discovery: Discovery): Record<string, string> {
   return {
     'metadata.name': discovery.metadata.name,
     'metadata.namespace': discovery.metadata.namespace ?? 'default',
-    'spec.handler.name': discovery.spec.handler.name,
+    'spec.handler.name': handlerNameOf(discovery),
   };
 }
 

@@ -20,16 +20,20 @@ export interface ConfigObjects {
   /** "namespace/name" to the Secret's keys (data decoded, stringData applied). */
   secrets: Map<string, Map<string, string>>;
   configMaps: Map<string, Map<string, string>>;
+  /** "namespace/name" of each Discovery whose spec is not valid, to why. */
+  invalidSpecs: Map<string, string>;
 }
 
 export interface ParsedConfig {
   objects: ConfigObjects;
   /** Documents that were skipped. */
   errors: ConfigDocumentError[];
+  /** Discoveries kept though their spec is not valid (see ConfigObjects.invalidSpecs). */
+  invalid: ConfigDocumentError[];
 }
 
 export function emptyConfig(): ConfigObjects {
-  return { discoveries: [], secrets: new Map(), configMaps: new Map() };
+  return { discoveries: [], secrets: new Map(), configMaps: new Map(), invalidSpecs: new Map() };
 }
 
 function describeDoc(doc: Record<string, unknown>): string {
@@ -57,6 +61,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
   }
   const objects = emptyConfig();
   const errors: ConfigDocumentError[] = [];
+  const invalid: ConfigDocumentError[] = [];
   const seen = new Set<string>();
   let nonEmpty = 0;
   let mappings = 0;
@@ -82,11 +87,18 @@ export function parseConfig(text: string, file: string): ParsedConfig {
     try {
       const kind = fields.kind;
       if (kind === 'Discovery') {
-        const d = discovery(fields);
+        const { discovery: d, specProblem } = discovery(fields);
         const key = `Discovery/${d.metadata.namespace ?? ''}/${d.metadata.name}`;
         if (seen.has(key)) throw new ShapeError('', 'duplicate of an earlier document');
         seen.add(key);
         objects.discoveries.push(d);
+        if (specProblem !== undefined) {
+          objects.invalidSpecs.set(
+            `${d.metadata.namespace ?? 'default'}/${d.metadata.name}`,
+            specProblem,
+          );
+          invalid.push(new ConfigDocumentError(file, index, what, specProblem));
+        }
       } else if (kind === 'Secret' || kind === 'ConfigMap') {
         const kv: KeyValues = kind === 'Secret' ? secret(fields) : configMap(fields);
         const key = `${kv.meta.namespace}/${kv.meta.name}`;
@@ -110,7 +122,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
   if (nonEmpty > 0 && mappings === 0) {
     throw new ConfigFileError(file, 'holds no Kubernetes objects (YAML mappings)');
   }
-  return { objects, errors };
+  return { objects, errors, invalid };
 }
 
 /** The result of reading the config file: the objects and a number that changes with them. */
@@ -187,6 +199,11 @@ export class ConfigSource {
     this.#lastError = undefined;
     for (const e of parsed.errors)
       this.#log.error({ err: e, file }, 'skipping a bad config document');
+    for (const e of parsed.invalid)
+      this.#log.error(
+        { err: e, file },
+        'a Discovery spec is not valid: no handler runs for it; its devices go after the grace period',
+      );
     this.#good = { objects: parsed.objects, version: (this.#good?.version ?? 0) + 1 };
     return this.#good;
   }

@@ -129,18 +129,27 @@ function discoverySpec(value: unknown): DiscoverySpec {
   return spec;
 }
 
-/** A Discovery as written in the config file: metadata (namespace defaulted) and spec; no status. */
-export function discovery(doc: Fields): Discovery {
+/**
+ * A Discovery as written in the config file: metadata (namespace defaulted)
+ * and spec; no status. Throws a ShapeError if it cannot be named at all. A
+ * Discovery whose spec alone is wrong is returned with the spec as written (an
+ * object, or {}) and the reason in `specProblem`: it is still there, invalid,
+ * rather than gone.
+ */
+export function discovery(doc: Fields): { discovery: Discovery; specProblem?: string } {
   if (doc.apiVersion !== API_VERSION) {
     throw new ShapeError('apiVersion', `must be ${API_VERSION} for a Discovery`);
   }
   const meta = objectMeta(doc.metadata);
-  return {
-    apiVersion: API_VERSION,
-    kind: 'Discovery',
-    metadata: meta,
-    spec: discoverySpec(doc.spec),
-  };
+  const named = { apiVersion: API_VERSION, kind: 'Discovery', metadata: meta } as const;
+  try {
+    return { discovery: { ...named, spec: discoverySpec(doc.spec) } };
+  } catch (err) {
+    if (!(err instanceof ShapeError)) throw err;
+    const raw = doc.spec;
+    const spec = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw : {};
+    return { discovery: { ...named, spec: spec as DiscoverySpec }, specProblem: err.message };
+  }
 }
 
 /** A Secret's or ConfigMap's keys and their values as text. */

@@ -21,6 +21,9 @@ import { ensureDir } from './atomic-file.ts';
 import { checkStateDir, diagnoseStateDir } from './state-dir.ts';
 import type { LockOptions } from './object-lock.ts';
 import { selectObjects } from './query.ts';
+import { KeyedRuns } from './keyed-runs.ts';
+import { SPEC_VALID } from '../spec-valid.ts';
+import type { ConditionUpdate } from './discovery-records.ts';
 
 export interface EmbeddedRegistryOptions {
   /** Devices go to <stateDir>/registry/devices, Discovery records to <stateDir>/registry/discoveries. */
@@ -51,6 +54,20 @@ function controllerRef(device: Device): { uid: string } | undefined {
   );
 }
 
+/** The SpecValid condition the store keeps on a configured Discovery: False with the reason, or none. */
+function specCondition(snapshot: ConfigSnapshot, d: Discovery): ConditionUpdate {
+  const problem = snapshot.objects.invalidSpecs.get(
+    `${d.metadata.namespace ?? 'default'}/${d.metadata.name}`,
+  );
+  return {
+    type: SPEC_VALID,
+    set:
+      problem === undefined
+        ? undefined
+        : { status: 'False', reason: 'InvalidSpec', message: problem },
+  };
+}
+
 export class EmbeddedRegistry implements Registry {
   readonly kind = 'embedded' as const;
   readonly #options: EmbeddedRegistryOptions;
@@ -59,6 +76,7 @@ export class EmbeddedRegistry implements Registry {
   readonly #devices: DeviceFiles;
   readonly #records: DiscoveryRecords;
   readonly #root: string;
+  readonly #counts = new KeyedRuns();
   readonly #closing = new AbortController();
   readonly #watches = new Set<Promise<void>>();
   /**
@@ -111,7 +129,9 @@ export class EmbeddedRegistry implements Registry {
 
   async #observe(snapshot: ConfigSnapshot): Promise<Discovery[]> {
     const observed = await Promise.all(
-      snapshot.objects.discoveries.map((d) => this.#records.observe(d)),
+      snapshot.objects.discoveries.map((d) =>
+        this.#records.observe(d, undefined, specCondition(snapshot, d)),
+      ),
     );
     return selectObjects(observed, {}, DISCOVERY_FIELDS, discoveryFields);
   }
@@ -141,6 +161,10 @@ export class EmbeddedRegistry implements Registry {
     }
     await this.#records.removeAllExcept(
       new Set(discoveries.map((d) => `${d.metadata.namespace ?? 'default'}/${d.metadata.name}`)),
+    );
+    // Also makes the counts true again after a crash between a Device write and its count.
+    await Promise.all(
+      discoveries.map((d) => this.#recount(d.metadata.namespace ?? 'default', d.metadata.name)),
     );
     return true;
   }
@@ -193,16 +217,40 @@ export class EmbeddedRegistry implements Registry {
     });
   }
 
+  /**
+   * Replaces the Discovery's status, except what the store keeps itself:
+   * status.devices (its count of Devices) and the SpecValid condition.
+   */
   updateDiscoveryStatus(namespace: string, name: string, status: DiscoveryStatus): Promise<void> {
     return this.#guard(`update the status of discovery ${namespace}/${name}`, async () => {
-      const { objects } = await this.#config.load();
+      const snapshot = await this.#config.load();
+      const { objects } = snapshot;
       const configured = objects.discoveries.find(
         (d) => (d.metadata.namespace ?? 'default') === namespace && d.metadata.name === name,
       );
       if (configured === undefined) {
         throw new NotFoundError(`Discovery ${namespace}/${name} is not in the config file`);
       }
-      await this.#records.observe(configured, status);
+      await this.#records.observe(configured, status, specCondition(snapshot, configured));
+    });
+  }
+
+  /**
+   * Makes status.devices of the Discovery say how many Devices it has (after a
+   * Device was created or deleted). Runs one count per Discovery at a time; a
+   * failure is logged, and the next count or watch pass corrects it.
+   */
+  #recount(namespace: string, discovery: string): Promise<void> {
+    return this.#counts.run(`${namespace}/${discovery}`, async () => {
+      try {
+        const n = await this.#devices.count(namespace, discovery);
+        await this.#records.setDeviceCount(namespace, discovery, n);
+      } catch (err) {
+        this.#log.warn(
+          { namespace, discovery, err: (err as Error).message },
+          'could not update the device count of a discovery',
+        );
+      }
     });
   }
 
@@ -243,14 +291,17 @@ export class EmbeddedRegistry implements Registry {
         );
         return;
       }
-      await this.#devices.apply(view);
+      if ((await this.#devices.apply(view)) === 'created') {
+        await this.#recount(view.namespace, view.discovery.name);
+      }
     });
   }
 
   removeDeviceNode(namespace: string, name: string, node: string): Promise<void> {
-    return this.#guard(`remove node ${node} from device ${namespace}/${name}`, () =>
-      this.#devices.removeNode(namespace, name, node),
-    );
+    return this.#guard(`remove node ${node} from device ${namespace}/${name}`, async () => {
+      const deletedOf = await this.#devices.removeNode(namespace, name, node);
+      if (deletedOf !== undefined) await this.#recount(namespace, deletedOf);
+    });
   }
 
   listDevices(query: Query): Promise<Device[]> {
