@@ -197,12 +197,13 @@ export class ConfigSource {
     }
     this.#textError = undefined;
     this.#lastError = undefined;
-    for (const e of parsed.errors)
-      this.#log.error({ err: e, file }, 'skipping a bad config document');
-    for (const e of parsed.invalid)
+    const kept = new Set(parsed.invalid);
+    for (const e of [...parsed.errors, ...parsed.invalid].sort((a, b) => a.document - b.document))
       this.#log.error(
         { err: e, file },
-        'a Discovery spec is not valid: no handler runs for it; its devices go after the grace period',
+        kept.has(e)
+          ? 'a Discovery spec is not valid: no handler runs for it; its devices go after the grace period'
+          : 'skipping a bad config document',
       );
     this.#good = { objects: parsed.objects, version: (this.#good?.version ?? 0) + 1 };
     return this.#good;

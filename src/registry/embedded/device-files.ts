@@ -7,7 +7,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { API_VERSION, type Device, type DeviceNodeStatus } from '../../api/types.ts';
-import { discoveryPart, discoveryPartOf } from '../../api/names.ts';
+import { discoveryPart } from '../../api/names.ts';
 import type { DeviceView } from '../registry.ts';
 import { listDir, readObjectFile, removeFile, writeFileAtomic } from './atomic-file.ts';
 import { InvalidObjectError } from './errors.ts';
@@ -117,16 +117,23 @@ export class DeviceFiles {
   }
 
   /**
-   * How many Devices of the Discovery `discovery` there are in `namespace`,
-   * from the file names alone (a Device's name starts with its Discovery's):
-   * cheap enough to run after every creation and deletion.
+   * How many Devices of the Discovery `discovery` there are in `namespace`.
+   * Only files named as its Devices are (the Discovery's name, a dash, ...)
+   * are read, so a count stays cheap beside other Discoveries' Devices.
    */
   async count(namespace: string, discovery: string): Promise<number> {
-    const part = discoveryPart(discovery);
-    const names = await listDir(path.join(this.#root, namespace));
-    return names.filter(
-      (f) => f.endsWith('.json') && !f.startsWith('.') && discoveryPartOf(f.slice(0, -5)) === part,
-    ).length;
+    const prefix = `${discoveryPart(discovery)}-`;
+    const dir = path.join(this.#root, namespace);
+    const files = (await listDir(dir)).filter(
+      (f) => f.startsWith(prefix) && f.endsWith('.json') && !f.startsWith('.'),
+    );
+    let n = 0;
+    for (let i = 0; i < files.length; i += READ_CONCURRENCY) {
+      const slice = files.slice(i, i + READ_CONCURRENCY);
+      const read = await Promise.all(slice.map((f) => this.#read(path.join(dir, f))));
+      n += read.filter((d) => d?.spec.discovery === discovery).length;
+    }
+    return n;
   }
 
   /** Deletes the Device if `stillDoomed` says so once its lock is held (the check is made again). */
