@@ -4,6 +4,7 @@ import type { Discovery } from '../api/types.ts';
 import type { AgentMetrics } from '../metrics.ts';
 import type { Registry } from '../registry/registry.ts';
 import { matchLabelSelector } from '../registry/selectors.ts';
+import { handlerNameOf, specProblem } from '../registry/spec-valid.ts';
 import { AdaptiveLimit } from '../util/adaptive-limit.ts';
 import { Backoff, sleep } from '../util/backoff.ts';
 import type { PublisherFactory } from './discovery-publisher.ts';
@@ -22,9 +23,14 @@ export interface AgentOptions {
   publishers: PublisherFactory;
 }
 
+/** The default of spec.gracePeriodSeconds, for an invalid spec that has no usable one. */
+const DEFAULT_GRACE_SECONDS = 60;
+
 interface Running {
   run: DiscoveryRun;
   fingerprint: string;
+  /** The grace period the run applies, kept for a successor whose spec is invalid. */
+  graceSeconds: number;
   metricLabels: { namespace: string; discovery: string; handler: string };
 }
 
@@ -123,46 +129,71 @@ export class Agent {
     const discoveries = this.#latest;
     if (discoveries === undefined) return;
     const { node, registry } = this.#opts;
-    const selective = discoveries.some((d) => d.spec.nodeSelector !== undefined);
+    const problems = new Map(discoveries.map((d) => [d, specProblem(d)]));
+    const selective = discoveries.some(
+      (d) => problems.get(d) === undefined && d.spec.nodeSelector !== undefined,
+    );
     const labels = selective ? (this.#labels ?? (await registry.nodeLabels(node))) : {};
-    const wanted = new Map<string, Discovery>();
+    const wanted = new Map<string, { d: Discovery; problem: string | undefined }>();
     for (const d of discoveries) {
       if (d.metadata.deletionTimestamp !== undefined) continue;
-      if (d.spec.nodeSelector !== undefined && !matchLabelSelector(d.spec.nodeSelector, labels))
-        continue;
-      wanted.set(`${d.metadata.namespace ?? 'default'}/${d.metadata.name}`, d);
+      let problem = problems.get(d);
+      // An invalid Discovery runs nowhere, but every node keeps its Devices for the grace period.
+      if (problem === undefined && d.spec.nodeSelector !== undefined) {
+        try {
+          if (!matchLabelSelector(d.spec.nodeSelector, labels)) continue;
+        } catch (err) {
+          problem = `spec.nodeSelector: ${(err as Error).message}`;
+        }
+      }
+      wanted.set(`${d.metadata.namespace ?? 'default'}/${d.metadata.name}`, { d, problem });
     }
+    const previousGrace = new Map<string, number>();
     for (const [key, running] of this.#runs) {
-      const d = wanted.get(key);
-      if (d !== undefined && fingerprint(d) === running.fingerprint) continue;
+      const w = wanted.get(key);
+      if (w !== undefined && fingerprint(w.d, w.problem) === running.fingerprint) continue;
       this.#runs.delete(key);
       // Gone or no longer selecting this node: this node leaves its Devices.
-      // Changed: the new run reads them back and takes them over.
-      await running.run.stop(d === undefined);
-      if (d === undefined) this.#opts.metrics.devices.remove(running.metricLabels);
+      // Changed: the new run reads them back and takes them over (an invalid
+      // one keeps them for the grace period).
+      await running.run.stop(w === undefined);
+      if (w === undefined) this.#opts.metrics.devices.remove(running.metricLabels);
+      else previousGrace.set(key, running.graceSeconds);
     }
-    for (const [key, d] of wanted) {
+    for (const [key, { d, problem }] of wanted) {
       if (this.#runs.has(key)) continue;
       const metricLabels = {
         namespace: d.metadata.namespace ?? 'default',
         discovery: d.metadata.name,
-        handler: d.spec.handler.name,
+        handler: handlerNameOf(d),
       };
+      const graceSeconds =
+        problem === undefined
+          ? (d.spec.gracePeriodSeconds ?? DEFAULT_GRACE_SECONDS)
+          : (usableGrace(d) ?? previousGrace.get(key) ?? DEFAULT_GRACE_SECONDS);
       this.#runs.set(key, {
-        run: this.#start(d, metricLabels),
-        fingerprint: fingerprint(d),
+        run: this.#start(d, metricLabels, problem, graceSeconds),
+        fingerprint: fingerprint(d, problem),
+        graceSeconds,
         metricLabels,
       });
     }
     this.#ready = true;
   }
 
-  #start(d: Discovery, metricLabels: Running['metricLabels']): DiscoveryRun {
+  #start(
+    d: Discovery,
+    metricLabels: Running['metricLabels'],
+    problem: string | undefined,
+    graceSeconds: number,
+  ): DiscoveryRun {
     const { node, registry, log, metrics, publishers } = this.#opts;
     const runLog = log.child(metricLabels);
     runLog.info('discovery started on this node');
     return new DiscoveryRun({
       discovery: d,
+      ...(problem !== undefined ? { specProblem: problem } : {}),
+      graceSeconds,
       node,
       registry,
       writeLimit: this.#writeLimit,
@@ -174,9 +205,18 @@ export class Agent {
   }
 }
 
-/** What makes a run stale: another object under the same name, or a changed spec. */
-function fingerprint(d: Discovery): string {
-  return `${d.metadata.uid ?? ''}/${createHash('sha256').update(JSON.stringify(d.spec)).digest('hex')}`;
+/** What makes a run stale: another object under the same name, a changed spec, or a change of validity. */
+function fingerprint(d: Discovery, problem: string | undefined): string {
+  const spec = createHash('sha256')
+    .update(JSON.stringify(d.spec ?? null))
+    .digest('hex');
+  return `${d.metadata.uid ?? ''}/${spec}/${problem === undefined ? 'valid' : 'invalid'}`;
+}
+
+/** spec.gracePeriodSeconds of a spec that may be invalid, if that field is usable. */
+function usableGrace(d: Discovery): number | undefined {
+  const g: unknown = (d.spec as { gracePeriodSeconds?: unknown } | undefined)?.gracePeriodSeconds;
+  return typeof g === 'number' && Number.isSafeInteger(g) && g >= 0 ? g : undefined;
 }
 
 /** Runs a watch again after it fails or ends (capped, jittered backoff) until the signal aborts. */

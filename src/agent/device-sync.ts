@@ -16,6 +16,8 @@ export interface DeviceSyncOptions {
   store: DeviceStore;
   /** Shared by every Discovery of the agent: how many registry writes may be in flight. */
   writeLimit: AdaptiveLimit;
+  /** How long a device may be unseen before this node's entry is removed. */
+  graceSeconds: number;
   log: Logger;
   onError: (kind: 'retryable' | 'terminal') => void;
   onCount: (devices: number) => void;
@@ -76,7 +78,7 @@ export class DeviceSync {
 
   constructor(opts: DeviceSyncOptions) {
     this.#opts = opts;
-    this.#graceMs = (opts.discovery.spec.gracePeriodSeconds ?? 60) * 1000;
+    this.#graceMs = opts.graceSeconds * 1000;
   }
 
   /**

@@ -11,9 +11,14 @@ import { DeviceSync } from './device-sync.ts';
 import type { DiscoveryPublisher, PublisherFactory } from './discovery-publisher.ts';
 import { resolveProperties } from './properties.ts';
 import { LogLimiter } from '../util/log-limiter.ts';
+import { quote } from '../util/quote.ts';
 
 export interface DiscoveryRunOptions {
   discovery: Discovery;
+  /** Why the spec is not valid, if it is not: no handler runs and the Devices age out. */
+  specProblem?: string;
+  /** How long a device may be unseen (for an invalid spec, the last valid one's). */
+  graceSeconds: number;
   node: string;
   registry: Registry;
   writeLimit: AdaptiveLimit;
@@ -83,13 +88,22 @@ export class DiscoveryRun {
   async #run(): Promise<void> {
     const { discovery, log } = this.#opts;
     const signal = this.#abort.signal;
+    if (this.#opts.specProblem !== undefined) {
+      log.warn(
+        { reason: this.#opts.specProblem, gracePeriodSeconds: this.#opts.graceSeconds },
+        'discovery spec is not valid; no handler runs; its devices go after the grace period',
+      );
+      await this.#ageOut();
+      return;
+    }
     const handler = (this.#opts.findHandler ?? findHandler)(discovery.spec.handler.name);
     if (handler === undefined) {
       await this.#setDetailsValid({
         status: 'False',
         reason: 'UnknownHandler',
-        message: `no handler named '${discovery.spec.handler.name}' (known: ${handlerNames().join(', ')})`,
+        message: `no handler named ${quote(discovery.spec.handler.name)} (known: ${handlerNames().join(', ')})`,
       });
+      await this.#ageOut();
       return;
     }
     let details: unknown;
@@ -105,6 +119,7 @@ export class DiscoveryRun {
         'discovery details are invalid; not retried until the Discovery changes',
       );
       await this.#setDetailsValid({ status: 'False', reason: 'InvalidDetails', message });
+      await this.#ageOut();
       return;
     }
     await this.#setDetailsValid({
@@ -117,17 +132,7 @@ export class DiscoveryRun {
     const secrets = await this.#retry('resolve properties', backoff, () =>
       resolveProperties(discovery, this.#opts.registry),
     );
-    const sync = new DeviceSync({
-      discovery,
-      shared: handler.shared,
-      node: this.#opts.node,
-      store: this.#opts.registry,
-      writeLimit: this.#opts.writeLimit,
-      log,
-      onError: this.#opts.onError,
-      onCount: this.#opts.onCount,
-    });
-    this.#sync = sync;
+    const sync = this.#newSync(handler.shared);
     const publisher = this.#opts.publishers(discovery, handler.shared);
     this.#publisher = publisher;
     await this.#retry('load devices', backoff, () => sync.load());
@@ -173,6 +178,33 @@ export class DiscoveryRun {
       }
       await sleep(backoff.nextDelay(), signal).catch(() => undefined);
     }
+  }
+
+  #newSync(shared: boolean): DeviceSync {
+    const sync = new DeviceSync({
+      discovery: this.#opts.discovery,
+      shared,
+      node: this.#opts.node,
+      store: this.#opts.registry,
+      writeLimit: this.#opts.writeLimit,
+      graceSeconds: this.#opts.graceSeconds,
+      log: this.#opts.log,
+      onError: this.#opts.onError,
+      onCount: this.#opts.onCount,
+    });
+    this.#sync = sync;
+    return sync;
+  }
+
+  /**
+   * A Discovery this node cannot run (invalid spec or details, unknown
+   * handler): no handler lists anything, so the Devices this node holds for it
+   * are removed once their grace period has passed, unless it is fixed first.
+   */
+  async #ageOut(): Promise<void> {
+    const sync = this.#newSync(false);
+    await this.#retry('load devices', new Backoff(), () => sync.load());
+    sync.reconcile();
   }
 
   /** Runs `fn` until it succeeds or the run stops (then rejects with the abort reason). */

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { HANDLER_NAMES, type Device } from '../api/types.ts';
 import type { Query, Registry } from '../registry/registry.ts';
 import { UsageError } from './errors.ts';
+import { quote } from '../util/quote.ts';
 import {
   deviceColumns,
   listObject,
@@ -31,13 +32,13 @@ function fieldSelector(
   const terms: string[] = [];
   if (handler !== undefined) {
     if (!(HANDLER_NAMES as readonly string[]).includes(handler)) {
-      throw new UsageError(`--handler '${handler}' is not one of ${HANDLER_NAMES.join(', ')}`);
+      throw new UsageError(`--handler ${quote(handler)} is not one of ${HANDLER_NAMES.join(', ')}`);
     }
     terms.push(`spec.handler=${handler}`);
   }
   if (discovery !== undefined) {
     if (discovery.length > 253 || !DNS_SUBDOMAIN.test(discovery)) {
-      throw new UsageError(`--discovery '${discovery}' is not a Discovery name`);
+      throw new UsageError(`--discovery ${quote(discovery)} is not a Discovery name`);
     }
     terms.push(`spec.discovery=${discovery}`);
   }

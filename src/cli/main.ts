@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 import { InputError, UsageError } from './errors.ts';
+import { clip, quote } from '../util/quote.ts';
+
+/** The longest error message the CLI prints. */
+const MAX_MESSAGE_CHARS = 1024;
 
 interface Command {
   run(argv: string[]): void | Promise<void>;
@@ -46,6 +50,19 @@ function usage(): string {
   return ['usage: edgebridge <command> [options]', '', 'commands:', ...lines, ''].join('\n');
 }
 
+/**
+ * An error message as printed: any quoted value in it cut to a few dozen
+ * characters (Node's own argument errors repeat a flag whole, twice), and the
+ * whole at most a few lines, whatever a user typed.
+ */
+function bounded(message: string): string {
+  const clipped = message.replace(
+    /(['"])([^'"\n]{65,})\1/g,
+    (_, q: string, v: string) => q + clip(v) + q,
+  );
+  return clip(clipped, MAX_MESSAGE_CHARS);
+}
+
 function isUsageError(err: unknown): err is Error {
   return (
     err instanceof UsageError ||
@@ -61,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const entry = commands.find((c) => c.name === name);
   try {
-    if (entry === undefined) throw new UsageError(`unknown command '${name}'`);
+    if (entry === undefined) throw new UsageError(`unknown command ${quote(name)}`);
     await (await entry.load()).run(rest);
     return 0;
   } catch (err) {
@@ -70,14 +87,14 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (isUsageError(err)) {
-      process.stderr.write(`edgebridge: ${err.message}\n\n${usage()}`);
+      process.stderr.write(`edgebridge: ${bounded(err.message)}\n\n${usage()}`);
       return 2;
     }
     // One line for the user; the stack only when asked for.
     const code =
       err !== null && typeof err === 'object' && 'code' in err ? ` [${String(err.code)}]` : '';
     process.stderr.write(
-      `edgebridge: ${err instanceof Error ? err.message : String(err)}${code}\n`,
+      `edgebridge: ${bounded(err instanceof Error ? err.message : String(err))}${code}\n`,
     );
     if (process.env.EDGEBRIDGE_DEBUG !== undefined && err instanceof Error)
       process.stderr.write(`${err.stack ?? ''}\n`);

@@ -4,6 +4,8 @@
 import { stringify } from 'yaml';
 import type { Device, Discovery, ObjectMeta } from '../api/types.ts';
 import { UsageError } from './errors.ts';
+import { quote } from '../util/quote.ts';
+import { handlerNameOf } from '../registry/spec-valid.ts';
 
 export const OUTPUT_FORMATS = ['table', 'wide', 'json', 'yaml'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -12,7 +14,9 @@ export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 export function parseOutputFormat(value: string): OutputFormat {
   const format = OUTPUT_FORMATS.find((f) => f === value);
   if (format === undefined) {
-    throw new UsageError(`unknown output format '${value}' (want ${OUTPUT_FORMATS.join(', ')})`);
+    throw new UsageError(
+      `unknown output format ${quote(value)} (want ${OUTPUT_FORMATS.join(', ')})`,
+    );
   }
   return format;
 }
@@ -91,7 +95,7 @@ export const deviceColumns: Column<Device>[] = [
 
 export const discoveryColumns: Column<Discovery>[] = [
   { header: 'NAME', cell: (d) => d.metadata.name },
-  { header: 'HANDLER', cell: (d) => d.spec.handler.name },
+  { header: 'HANDLER', cell: (d) => handlerNameOf(d) || NONE },
   {
     header: 'DEVICES',
     cell: (d) => (d.status?.devices === undefined ? NONE : String(d.status.devices)),

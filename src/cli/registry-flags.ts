@@ -6,6 +6,10 @@ import { DEFAULT_STATE_DIR, openRegistry, type RegistryOptions } from '../regist
 import type { Query, Registry } from '../registry/registry.ts';
 import { parseLabelSelector, SelectorError } from '../registry/selectors.ts';
 import { UsageError } from './errors.ts';
+import { quote } from '../util/quote.ts';
+
+/** A namespace name: an RFC 1123 label. */
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** The flags every command that opens a registry takes (for util.parseArgs). */
 export const registryFlagOptions = {
@@ -56,6 +60,9 @@ export function queryFrom(values: QueryFlagValues): { query: Query; allNamespace
     throw new UsageError('-n/--namespace and -A/--all-namespaces exclude each other');
   }
   if (values.namespace === '') throw new UsageError('-n/--namespace needs a namespace');
+  if (values.namespace !== undefined && !DNS_LABEL.test(values.namespace)) {
+    throw new UsageError(`-n/--namespace ${quote(values.namespace)} is not a namespace name`);
+  }
   const query: Query = {};
   if (!allNamespaces) query.namespace = values.namespace ?? 'default';
   if (values.selector !== undefined) {
@@ -75,6 +82,10 @@ export async function openCommandRegistry(
   values: RegistryFlagValues,
 ): Promise<{ registry: Registry; log: Logger }> {
   const log = createLogger('warn');
-  const registry = await openRegistry({ ...registryOptionsFrom(values), log });
+  const registry = await openRegistry({
+    ...registryOptionsFrom(values),
+    requireStateDir: true,
+    log,
+  });
   return { registry, log };
 }

@@ -16,6 +16,8 @@ export interface RegistryOptions {
   configFile?: string;
   /** The labels of this node when there is no Node object (embedded registry). */
   nodeLabels?: Record<string, string>;
+  /** A reader (the CLI): the embedded registry's state directory must be one an agent has used. */
+  requireStateDir?: boolean;
   /** Server-side apply field manager: the node name for an agent. */
   fieldManager?: string;
   log: Logger;
@@ -62,6 +64,7 @@ export async function openRegistry(opts: RegistryOptions): Promise<Registry> {
     stateDir: opts.stateDir,
     ...(opts.configFile !== undefined ? { configFile: opts.configFile } : {}),
     ...(opts.nodeLabels !== undefined ? { nodeLabels: opts.nodeLabels } : {}),
+    ...(opts.requireStateDir !== undefined ? { requireStateDir: opts.requireStateDir } : {}),
     log: opts.log,
   });
 }

@@ -3,13 +3,15 @@
 // ends (the Kubernetes one sends the string to the server; the embedded one
 // matches here).
 import type { Device, Discovery, LabelSelector } from '../api/types.ts';
+import { clip, quote } from '../util/quote.ts';
+import { handlerNameOf } from './spec-valid.ts';
 
 /** A selector that cannot be parsed or is not valid; never retried. */
 export class SelectorError extends Error {
   readonly code = 'EDGEBRIDGE_INVALID_SELECTOR';
   readonly selector: string;
   constructor(selector: string, reason: string) {
-    super(`invalid selector ${JSON.stringify(selector)}: ${reason}`);
+    super(`invalid selector ${quote(selector)}: ${reason}`);
     this.name = 'SelectorError';
     this.selector = selector;
   }
@@ -50,17 +52,17 @@ const INTEGER = /^[-+]?[0-9]{1,15}$/;
 /** Why `key` is not a valid label key (`[prefix/]name`), or undefined if it is. */
 export function labelKeyProblem(key: string): string | undefined {
   const parts = key.split('/');
-  if (parts.length > 2) return `label key ${JSON.stringify(key)} has more than one '/'`;
+  if (parts.length > 2) return `label key ${quote(key)} has more than one '/'`;
   const name = parts.length === 2 ? (parts[1] ?? '') : key;
   if (parts.length === 2) {
     const prefix = parts[0] ?? '';
     if (prefix.length === 0 || prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix)) {
-      return `label key prefix ${JSON.stringify(prefix)} must be a DNS subdomain`;
+      return `label key prefix ${quote(prefix)} must be a DNS subdomain`;
     }
   }
   if (name.length === 0 || name.length > 63 || !NAME_PART.test(name)) {
     return (
-      `label key name ${JSON.stringify(name)} must be 1-63 characters of letters, digits, ` +
+      `label key name ${quote(name)} must be 1-63 characters of letters, digits, ` +
       `'-', '_' or '.', starting and ending with a letter or digit`
     );
   }
@@ -72,7 +74,7 @@ export function labelValueProblem(value: string): string | undefined {
   if (value === '') return undefined;
   if (value.length > 63 || !NAME_PART.test(value)) {
     return (
-      `label value ${JSON.stringify(value)} must be at most 63 characters of letters, digits, ` +
+      `label value ${quote(value)} must be at most 63 characters of letters, digits, ` +
       `'-', '_' or '.', starting and ending with a letter or digit`
     );
   }
@@ -120,7 +122,7 @@ function tokenize(input: string): Token[] {
 }
 
 function describe(token: Token): string {
-  if (token.kind === 'id') return `'${token.text}'`;
+  if (token.kind === 'id') return `'${clip(token.text)}'`;
   if (token.kind === 'end') return 'the end';
   return `'${token.kind}'`;
 }
@@ -201,7 +203,7 @@ export function parseLabelSelector(selector: string): LabelRequirement[] {
         next();
         return { key: k, operator: 'lt', value: integer() };
       default:
-        return fail(`found ${describe(op)} after '${k}', expected an operator`);
+        return fail(`found ${describe(op)} after '${clip(k)}', expected an operator`);
     }
   };
 
@@ -292,12 +294,10 @@ export function parseFieldSelector(
         }
       }
     }
-    if (found === undefined) return fail(`'${term}' is not field=value or field!=value`);
+    if (found === undefined) return fail(`${quote(term)} is not field=value or field!=value`);
     const field = term.slice(0, found.at).trim();
     if (!supported.includes(field)) {
-      return fail(
-        `field ${JSON.stringify(field)} is not supported (supported: ${supported.join(', ')})`,
-      );
+      return fail(`field ${quote(field)} is not supported (supported: ${supported.join(', ')})`);
     }
     const value = unescapeFieldValue(term.slice(found.at + found.op.length).trim(), fail);
     requirements.push({ field, operator: found.op === '!=' ? '!=' : '=', value });
@@ -315,7 +315,7 @@ function unescapeFieldValue(raw: string, fail: (reason: string) => never): strin
     }
     const escaped = raw.charAt(++i);
     if (escaped !== '\\' && escaped !== ',' && escaped !== '=') {
-      return fail(`invalid escape '\\${escaped}' in field value ${JSON.stringify(raw)}`);
+      return fail(`invalid escape ${quote('\\' + escaped)} in field value ${quote(raw)}`);
     }
     out += escaped;
   }
@@ -348,7 +348,7 @@ export function discoveryFields(discovery: Discovery): Record<string, string> {
   return {
     'metadata.name': discovery.metadata.name,
     'metadata.namespace': discovery.metadata.namespace ?? 'default',
-    'spec.handler.name': discovery.spec.handler.name,
+    'spec.handler.name': handlerNameOf(discovery),
   };
 }
 
@@ -389,17 +389,18 @@ export function labelSelectorRequirements(selector: LabelSelector): LabelRequire
     const { key, operator, values } = e as Record<string, unknown>;
     const op = EXPRESSION_OPERATORS.get(operator as 'In');
     if (op === undefined) {
-      return fail(`operator ${JSON.stringify(operator)} is not In, NotIn, Exists or DoesNotExist`);
+      return fail(`operator ${quote(String(operator))} is not In, NotIn, Exists or DoesNotExist`);
     }
     const k = checkKey(key);
     const list: unknown = values ?? [];
-    if (!Array.isArray(list)) return fail(`values of '${k}' is not a list`);
+    if (!Array.isArray(list)) return fail(`values of ${quote(k)} is not a list`);
     if (op === 'in' || op === 'notin') {
       if (list.length === 0)
-        return fail(`values of '${k}' must not be empty for ${String(operator)}`);
+        return fail(`values of ${quote(k)} must not be empty for ${String(operator)}`);
       requirements.push({ key: k, operator: op, values: list.map(checkValue) });
     } else {
-      if (list.length !== 0) return fail(`values of '${k}' must be empty for ${String(operator)}`);
+      if (list.length !== 0)
+        return fail(`values of ${quote(k)} must be empty for ${String(operator)}`);
       requirements.push({ key: k, operator: op });
     }
   }

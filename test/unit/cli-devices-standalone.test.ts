@@ -261,7 +261,8 @@ describe('edgebridge discoveries --standalone', () => {
     );
 
   it('prints NAME, HANDLER, DEVICES and AGE, with status from the state directory', async () => {
-    await registry.updateDiscoveryStatus('default', 'cams', { devices: 2 });
+    // The count is the store's own (two Devices of cams): a status written with another is ignored.
+    await registry.updateDiscoveryStatus('default', 'cams', { devices: 99 });
     const { code, stdout } = await discoveriesCli();
     assert.equal(code, 0);
     const [header, row, extra] = stdout.trimEnd().split('\n');

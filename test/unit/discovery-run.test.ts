@@ -75,6 +75,7 @@ function runOf(
     discovery,
     node: 'n1',
     registry,
+    graceSeconds: 0,
     writeLimit: new AdaptiveLimit(),
     log,
     publishers: () => silentPublisher,

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { deviceSpecSchema, deviceStatusSchema } from '../../src/api/schema.ts';
+import { deviceName } from '../../src/api/names.ts';
 import type { Device, Discovery } from '../../src/api/types.ts';
 import { EmbeddedRegistry } from '../../src/registry/embedded/registry.ts';
 import { checkSchema } from '../../src/util/schema-check.ts';
@@ -253,7 +254,6 @@ describe('embedded registry: Discoveries from the config file', () => {
     const f = await fixture();
     let registry = f.open();
     const status = {
-      devices: 3,
       observedGeneration: 1,
       conditions: [
         {
@@ -265,7 +265,8 @@ describe('embedded registry: Discoveries from the config file', () => {
         },
       ],
     };
-    await registry.updateDiscoveryStatus('lab', 'sticks', status);
+    await registry.updateDiscoveryStatus('lab', 'sticks', { ...status, devices: 3 });
+    // status.devices is the store's own count of Devices: a caller's value is ignored.
     assert.deepEqual(byName(await discoveriesOf(registry), 'sticks').status, status);
     assert.equal(byName(await discoveriesOf(registry), 'cams').status, undefined);
     await registry.close();
@@ -280,6 +281,40 @@ describe('embedded registry: Discoveries from the config file', () => {
       registry.updateDiscoveryStatus('default', 'ghost', {}),
       (err: unknown) => err instanceof RegistryRejectedError && err.status === 404,
     );
+    await registry.close();
+  });
+
+  it('keeps status.devices equal to the number of Devices of each Discovery, writing only when it changes', async () => {
+    const f = await fixture();
+    const registry = f.open();
+    const cams = byName(await discoveriesOf(registry), 'cams');
+    const sticks = byName(await discoveriesOf(registry), 'sticks');
+    const named = (d: Discovery, id: string, node: string, shared = true): DeviceView => ({
+      ...viewOf(d, id, node),
+      name: deviceName(d.metadata.name, id, shared, node),
+    });
+    const count = async (name: string) =>
+      byName(await discoveriesOf(registry), name).status?.devices;
+    await registry.applyDevice(named(cams, 'c1', 'node-a'));
+    await registry.applyDevice(named(cams, 'c2', 'node-a'));
+    await registry.applyDevice(named(sticks, 's1', 'node-a', false));
+    assert.equal(await count('cams'), 2);
+    assert.equal(await count('sticks'), 1);
+
+    // A write that creates no Device, and one that deletes none, leave the record alone.
+    const record = path.join(f.stateDir, 'registry', 'discoveries', 'default', 'cams.json');
+    const before = (await stat(record)).ino;
+    await registry.applyDevice(named(cams, 'c1', 'node-a'));
+    await registry.applyDevice(named(cams, 'c1', 'node-b'));
+    await registry.removeDeviceNode('default', deviceName('cams', 'c1', true, ''), 'node-b');
+    await registry.removeDeviceNode('default', deviceName('cams', 'c1', true, ''), 'node-b');
+    assert.equal((await stat(record)).ino, before);
+
+    await registry.removeDeviceNode('default', deviceName('cams', 'c1', true, ''), 'node-a');
+    assert.equal(await count('cams'), 1);
+    await registry.removeDeviceNode('default', deviceName('cams', 'c2', true, ''), 'node-a');
+    assert.equal(await count('cams'), 0);
+    assert.equal(await count('sticks'), 1);
     await registry.close();
   });
 
@@ -306,10 +341,16 @@ describe('embedded registry: Discoveries from the config file', () => {
     const f = await fixture([good, ...bad].join('\n---\n'));
     const registry = f.open();
     const list = await registry.listDiscoveries({});
+    // A Discovery whose spec alone is wrong stays, marked invalid (its Devices must not vanish).
     assert.deepEqual(
       list.map((d) => d.metadata.name),
-      ['cams'],
+      ['cams', 'x1', 'x10', 'x2', 'x3', 'x5', 'x6'],
     );
+    for (const d of list) {
+      const marked = d.status?.conditions?.find((c) => c.type === 'SpecValid');
+      if (d.metadata.name === 'cams') assert.equal(marked, undefined);
+      else assert.deepEqual([marked?.status, marked?.reason], ['False', 'InvalidSpec']);
+    }
     const errors = f.lines.filter((l) => l.err?.code === 'EDGEBRIDGE_CONFIG_DOCUMENT');
     assert.equal(errors.length, bad.length);
     for (const [i, line] of errors.entries()) {

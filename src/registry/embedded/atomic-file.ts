@@ -1,13 +1,10 @@
 // Durable file writes: a reader sees the old or the new content, never a mix,
 // and after a crash the file holds one of them.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { readBoundedFile } from '../../util/bounded-file.ts';
+import { BoundedFileError, readBoundedFile } from '../../util/bounded-file.ts';
 import { LogLimiter } from '../../util/log-limiter.ts';
-
-/** A stored object is a few kilobytes; a file far larger is not one of ours. */
-const MAX_STATE_FILE_BYTES = 16 * 1024 * 1024;
 
 /** Whether err is a Node.js system error with this code (ENOENT, EEXIST, ...). */
 export function isCode(err: unknown, code: string): boolean {
@@ -63,13 +60,51 @@ export async function removeFile(file: string): Promise<boolean> {
   return true;
 }
 
-/** The file's text, or undefined if it does not exist. */
-export async function readTextIfExists(file: string): Promise<string | undefined> {
+/** Far more than any stored object (etcd refuses objects over 1.5 MiB); a guard against reading a stray file whole. */
+export const MAX_OBJECT_BYTES = 2 * 1024 * 1024;
+
+/** A stored object's path names something that is not a regular file this process can read. */
+export class UnusableFileError extends Error {
+  readonly code = 'EDGEBRIDGE_UNUSABLE_FILE';
+  readonly file: string;
+  readonly reason: string;
+  constructor(file: string, reason: string, options?: ErrorOptions) {
+    super(`${file}: ${reason}`, options);
+    this.name = 'UnusableFileError';
+    this.file = file;
+    this.reason = reason;
+  }
+}
+
+/** Why reading failed, as an UnusableFileError, if it is about the entry itself (not the file system). */
+function unusable(file: string, err: unknown): UnusableFileError | undefined {
+  if (err instanceof UnusableFileError) return err;
+  if (err instanceof BoundedFileError)
+    return new UnusableFileError(file, err.reason, { cause: err });
+  if (isCode(err, 'EACCES') || isCode(err, 'EPERM'))
+    return new UnusableFileError(file, 'cannot be read (permission denied)', { cause: err });
+  if (isCode(err, 'EISDIR'))
+    return new UnusableFileError(file, 'is not a regular file', { cause: err });
+  return undefined;
+}
+
+/**
+ * The text of a regular file of at most `maxBytes`, or undefined if it does
+ * not exist. Throws an UnusableFileError for a directory, FIFO, socket,
+ * device, symlink, an unreadable or an oversized file (checked while reading).
+ */
+export async function readTextIfExists(
+  file: string,
+  maxBytes = MAX_OBJECT_BYTES,
+): Promise<string | undefined> {
   try {
-    return (await readBoundedFile(file, { maxBytes: MAX_STATE_FILE_BYTES })).toString('utf8');
+    // The state directory holds only what edgebridge wrote: a symlink in it is stray.
+    if ((await lstat(file)).isSymbolicLink())
+      throw new UnusableFileError(file, 'is a symbolic link');
+    return (await readBoundedFile(file, { maxBytes })).toString('utf8');
   } catch (err) {
     if (isCode(err, 'ENOENT')) return undefined;
-    throw err;
+    throw unusable(file, err) ?? err;
   }
 }
 
@@ -79,8 +114,9 @@ const badFiles = new LogLimiter();
 /**
  * The object in a JSON file if it passes `guard`; undefined if the file is
  * missing, and also (with one warning naming `kind`) if it is not such an
- * object, so that the next write replaces it. Files are written atomically, so
- * a bad one means damage or tampering, not a torn write.
+ * object or not a readable regular file, so that the next write replaces it
+ * and a listing goes on. Files are written atomically, so a bad one means
+ * damage or tampering, not a torn write.
  */
 export async function readObjectFile<T>(
   file: string,
@@ -88,7 +124,14 @@ export async function readObjectFile<T>(
   kind: string,
   log: { warn(fields: object, msg: string): void },
 ): Promise<T | undefined> {
-  const text = await readTextIfExists(file);
+  let text;
+  try {
+    text = await readTextIfExists(file);
+  } catch (err) {
+    if (!(err instanceof UnusableFileError)) throw err;
+    log.warn({ file, reason: err.reason }, `ignoring a ${kind} file that cannot be used`);
+    return undefined;
+  }
   if (text === undefined) return undefined;
   try {
     const value = JSON.parse(text) as unknown;

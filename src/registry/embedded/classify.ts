@@ -10,6 +10,7 @@ import {
   LockTimeoutError,
   NotFoundError,
   RegistryClosedError,
+  StateDirError,
 } from './errors.ts';
 
 /** File system errors that may go away by themselves (full disk, I/O error, too many open files). */
@@ -21,6 +22,13 @@ export function classifyLocalError(err: unknown, what: string): unknown {
   // A config file that never read well may be fixed any moment: temporary, like a lock.
   if (err instanceof LockTimeoutError || err instanceof ConfigFileError) {
     return new RegistryUnavailableError(`${what}: ${err.message}`, { cause: err });
+  }
+  if (err instanceof StateDirError) {
+    // A reader pointed at the wrong place is wrong; a writer's directory can be
+    // fixed (remounted, freed, chowned) while it runs, so the agent retries.
+    return err.problem === 'missing' || err.problem === 'not-a-state-dir'
+      ? new RegistryRejectedError(`${what}: ${err.message}`, 404, { cause: err })
+      : new RegistryUnavailableError(`${what}: ${err.message}`, { cause: err });
   }
   if (err instanceof NotFoundError) {
     return new RegistryRejectedError(`${what}: ${err.message}`, 404, { cause: err });

@@ -8,6 +8,7 @@ import { configMap, discovery, secret, ShapeError, type KeyValues } from './conf
 import { BoundedFileError, readBoundedFile } from '../../util/bounded-file.ts';
 import { ConfigDocumentError, ConfigFileError } from './errors.ts';
 import { documentToJs, ParseError, parseYamlDocuments } from '../../util/yaml.ts';
+import { clip, quote, QUOTE_MAX_CHARS } from '../../util/quote.ts';
 
 /** Bigger than any hand-written config; a guard against reading something that is not one. */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
@@ -19,26 +20,30 @@ export interface ConfigObjects {
   /** "namespace/name" to the Secret's keys (data decoded, stringData applied). */
   secrets: Map<string, Map<string, string>>;
   configMaps: Map<string, Map<string, string>>;
+  /** "namespace/name" of each Discovery whose spec is not valid, to why. */
+  invalidSpecs: Map<string, string>;
 }
 
 export interface ParsedConfig {
   objects: ConfigObjects;
   /** Documents that were skipped. */
   errors: ConfigDocumentError[];
+  /** Discoveries kept though their spec is not valid (see ConfigObjects.invalidSpecs). */
+  invalid: ConfigDocumentError[];
 }
 
 export function emptyConfig(): ConfigObjects {
-  return { discoveries: [], secrets: new Map(), configMaps: new Map() };
+  return { discoveries: [], secrets: new Map(), configMaps: new Map(), invalidSpecs: new Map() };
 }
 
 function describeDoc(doc: Record<string, unknown>): string {
-  const kind = typeof doc.kind === 'string' ? doc.kind : '';
+  const kind = typeof doc.kind === 'string' ? clip(doc.kind) : '';
   const meta = doc.metadata;
   if (typeof meta !== 'object' || meta === null) return kind;
   const { name, namespace } = meta as Record<string, unknown>;
   if (typeof name !== 'string') return kind;
   const ns = typeof namespace === 'string' ? namespace : 'default';
-  return `${kind} ${ns}/${name}`.trim();
+  return clip(`${kind} ${ns}/${name}`.trim(), 2 * QUOTE_MAX_CHARS);
 }
 
 /**
@@ -57,6 +62,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
   }
   const objects = emptyConfig();
   const errors: ConfigDocumentError[] = [];
+  const invalid: ConfigDocumentError[] = [];
   const seen = new Set<string>();
   let nonEmpty = 0;
   let mappings = 0;
@@ -82,11 +88,18 @@ export function parseConfig(text: string, file: string): ParsedConfig {
     try {
       const kind = fields.kind;
       if (kind === 'Discovery') {
-        const d = discovery(fields);
+        const { discovery: d, specProblem } = discovery(fields);
         const key = `Discovery/${d.metadata.namespace ?? ''}/${d.metadata.name}`;
         if (seen.has(key)) throw new ShapeError('', 'duplicate of an earlier document');
         seen.add(key);
         objects.discoveries.push(d);
+        if (specProblem !== undefined) {
+          objects.invalidSpecs.set(
+            `${d.metadata.namespace ?? 'default'}/${d.metadata.name}`,
+            specProblem,
+          );
+          invalid.push(new ConfigDocumentError(file, index, what, specProblem));
+        }
       } else if (kind === 'Secret' || kind === 'ConfigMap') {
         const kv: KeyValues = kind === 'Secret' ? secret(fields) : configMap(fields);
         const key = `${kv.meta.namespace}/${kv.meta.name}`;
@@ -97,7 +110,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
       } else if (typeof kind === 'string') {
         throw new ShapeError(
           'kind',
-          `${kind} is not supported (want Discovery, Secret or ConfigMap)`,
+          `${quote(kind)} is not supported (want Discovery, Secret or ConfigMap)`,
         );
       } else {
         throw new ShapeError('kind', 'missing');
@@ -110,7 +123,7 @@ export function parseConfig(text: string, file: string): ParsedConfig {
   if (nonEmpty > 0 && mappings === 0) {
     throw new ConfigFileError(file, 'holds no Kubernetes objects (YAML mappings)');
   }
-  return { objects, errors };
+  return { objects, errors, invalid };
 }
 
 /** The result of reading the config file: the objects and a number that changes with them. */
@@ -185,8 +198,14 @@ export class ConfigSource {
     }
     this.#textError = undefined;
     this.#lastError = undefined;
-    for (const e of parsed.errors)
-      this.#log.error({ err: e, file }, 'skipping a bad config document');
+    const kept = new Set(parsed.invalid);
+    for (const e of [...parsed.errors, ...parsed.invalid].sort((a, b) => a.document - b.document))
+      this.#log.error(
+        { err: e, file },
+        kept.has(e)
+          ? 'a Discovery spec is not valid: no handler runs for it; its devices go after the grace period'
+          : 'skipping a bad config document',
+      );
     this.#good = { objects: parsed.objects, version: (this.#good?.version ?? 0) + 1 };
     return this.#good;
   }

@@ -8,6 +8,7 @@ import { API_VERSION, type Discovery, type DiscoverySpec } from '../../api/types
 import { labelKeyProblem, labelSelectorRequirements, labelValueProblem } from '../selectors.ts';
 import { DEFAULT_NAMESPACE, isNamespace, isObjectName } from './meta.ts';
 import { checkSchema, SchemaError } from '../../util/schema-check.ts';
+import { quote } from '../../util/quote.ts';
 
 export class ShapeError extends Error {
   readonly code = 'EDGEBRIDGE_CONFIG_SHAPE';
@@ -47,7 +48,7 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 function dataKeyProblem(key: string): string | undefined {
   return DATA_KEY.test(key)
     ? undefined
-    : `key ${JSON.stringify(key)} must be 1-253 characters of letters, digits, '-', '_' or '.'`;
+    : `key ${quote(key)} must be 1-253 characters of letters, digits, '-', '_' or '.'`;
 }
 
 export interface Meta {
@@ -128,18 +129,27 @@ function discoverySpec(value: unknown): DiscoverySpec {
   return spec;
 }
 
-/** A Discovery as written in the config file: metadata (namespace defaulted) and spec; no status. */
-export function discovery(doc: Fields): Discovery {
+/**
+ * A Discovery as written in the config file: metadata (namespace defaulted)
+ * and spec; no status. Throws a ShapeError if it cannot be named at all. A
+ * Discovery whose spec alone is wrong is returned with the spec as written (an
+ * object, or {}) and the reason in `specProblem`: it is still there, invalid,
+ * rather than gone.
+ */
+export function discovery(doc: Fields): { discovery: Discovery; specProblem?: string } {
   if (doc.apiVersion !== API_VERSION) {
     throw new ShapeError('apiVersion', `must be ${API_VERSION} for a Discovery`);
   }
   const meta = objectMeta(doc.metadata);
-  return {
-    apiVersion: API_VERSION,
-    kind: 'Discovery',
-    metadata: meta,
-    spec: discoverySpec(doc.spec),
-  };
+  const named = { apiVersion: API_VERSION, kind: 'Discovery', metadata: meta } as const;
+  try {
+    return { discovery: { ...named, spec: discoverySpec(doc.spec) } };
+  } catch (err) {
+    if (!(err instanceof ShapeError)) throw err;
+    const raw = doc.spec;
+    const spec = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw : {};
+    return { discovery: { ...named, spec: spec as DiscoverySpec }, specProblem: err.message };
+  }
 }
 
 /** A Secret's or ConfigMap's keys and their values as text. */
@@ -183,8 +193,7 @@ export function configMap(doc: Fields): KeyValues {
   if (doc.binaryData !== undefined) {
     const binary = stringMap(doc.binaryData, 'binaryData', dataKeyProblem);
     for (const key of Object.keys(binary)) {
-      if (data.has(key))
-        throw new ShapeError('binaryData', `key ${JSON.stringify(key)} is also in data`);
+      if (data.has(key)) throw new ShapeError('binaryData', `key ${quote(key)} is also in data`);
     }
     decodeBase64(binary, 'binaryData', data);
   }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { API_VERSION, type Device, type DeviceNodeStatus } from '../../api/types.ts';
+import { discoveryPart } from '../../api/names.ts';
 import type { DeviceView } from '../registry.ts';
 import { listDir, readObjectFile, removeFile, writeFileAtomic } from './atomic-file.ts';
 import { InvalidObjectError } from './errors.ts';
@@ -54,8 +55,8 @@ export class DeviceFiles {
     return readObjectFile(file, isDevice, 'Device', this.#log);
   }
 
-  /** Creates or updates the Device and sets view.node's entry; false if nothing changed (no write). */
-  async apply(view: DeviceView): Promise<boolean> {
+  /** Creates or updates the Device and sets view.node's entry; says which (unchanged: no write). */
+  async apply(view: DeviceView): Promise<'created' | 'updated' | 'unchanged'> {
     checkObjectKey('Device', view.namespace, view.name);
     if (typeof view.node.name !== 'string' || view.node.name === '') {
       throw new InvalidObjectError('a Device node entry needs a node name');
@@ -70,33 +71,35 @@ export class DeviceFiles {
           existing !== undefined &&
           isDeepStrictEqual(content(plain(existing)), content(desired))
         ) {
-          return false;
+          return 'unchanged';
         }
         desired.metadata.resourceVersion = String(
           Number(existing?.metadata.resourceVersion ?? '0') + 1,
         );
         await writeFileAtomic(file, JSON.stringify(desired, null, 2) + '\n');
-        return true;
+        return existing === undefined ? 'created' : 'updated';
       },
       this.#lock,
     );
   }
 
-  /** Removes node's entry; deletes the Device when no entry is left. */
-  async removeNode(namespace: string, name: string, node: string): Promise<void> {
+  /**
+   * Removes node's entry; deletes the Device when no entry is left. Returns the
+   * name of the Discovery of a Device it deleted.
+   */
+  async removeNode(namespace: string, name: string, node: string): Promise<string | undefined> {
     checkObjectKey('Device', namespace, name);
     const file = this.#file(namespace, name);
-    await withObjectLock(
+    return withObjectLock(
       lockFileFor(file),
       async () => {
         const existing = await this.#read(file);
-        if (existing === undefined) return;
+        if (existing === undefined) return undefined;
         const nodes = existing.status?.nodes ?? [];
         const left = nodes.filter((n) => n.name !== node);
-        if (left.length === nodes.length && left.length > 0) return;
+        if (left.length === nodes.length && left.length > 0) return undefined;
         if (left.length === 0) {
-          await removeFile(file);
-          return;
+          return (await removeFile(file)) ? existing.spec.discovery : undefined;
         }
         const updated: Device = {
           ...existing,
@@ -107,9 +110,30 @@ export class DeviceFiles {
           status: { ...existing.status, nodes: left },
         };
         await writeFileAtomic(file, JSON.stringify(updated, null, 2) + '\n');
+        return undefined;
       },
       this.#lock,
     );
+  }
+
+  /**
+   * How many Devices of the Discovery `discovery` there are in `namespace`.
+   * Only files named as its Devices are (the Discovery's name, a dash, ...)
+   * are read, so a count stays cheap beside other Discoveries' Devices.
+   */
+  async count(namespace: string, discovery: string): Promise<number> {
+    const prefix = `${discoveryPart(discovery)}-`;
+    const dir = path.join(this.#root, namespace);
+    const files = (await listDir(dir)).filter(
+      (f) => f.startsWith(prefix) && f.endsWith('.json') && !f.startsWith('.'),
+    );
+    let n = 0;
+    for (let i = 0; i < files.length; i += READ_CONCURRENCY) {
+      const slice = files.slice(i, i + READ_CONCURRENCY);
+      const read = await Promise.all(slice.map((f) => this.#read(path.join(dir, f))));
+      n += read.filter((d) => d?.spec.discovery === discovery).length;
+    }
+    return n;
   }
 
   /** Deletes the Device if `stillDoomed` says so once its lock is held (the check is made again). */

@@ -6,7 +6,12 @@
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import { API_VERSION, type Discovery, type DiscoveryStatus } from '../../api/types.ts';
+import {
+  API_VERSION,
+  type Condition,
+  type Discovery,
+  type DiscoveryStatus,
+} from '../../api/types.ts';
 import { isCode, listDir, readObjectFile, removeFile, writeFileAtomic } from './atomic-file.ts';
 import { isNamespace, plain, stableUid, timestamp } from './meta.ts';
 import { lockFileFor, withObjectLock, type LockOptions } from './object-lock.ts';
@@ -56,7 +61,11 @@ export class DiscoveryRecords {
    * generation) if the spec is new or changed; `status`, if given, replaces the
    * stored status.
    */
-  async observe(configured: Discovery, status?: DiscoveryStatus): Promise<Discovery> {
+  async observe(
+    configured: Discovery,
+    status?: DiscoveryStatus,
+    condition?: ConditionUpdate,
+  ): Promise<Discovery> {
     const namespace = configured.metadata.namespace ?? 'default';
     const file = this.#file(namespace, configured.metadata.name);
     const update = async (persist: boolean): Promise<Discovery> => {
@@ -66,7 +75,7 @@ export class DiscoveryRecords {
       } catch (err) {
         if (persist || !readOnly(err)) throw err;
       }
-      const next = merge(configured, recorded, status);
+      const next = merge(configured, recorded, status, condition);
       if (persist && (recorded === undefined || !isDeepStrictEqual(plain(recorded), next))) {
         await writeFileAtomic(file, JSON.stringify(next, null, 2) + '\n', RECORD_MODE);
       }
@@ -79,6 +88,24 @@ export class DiscoveryRecords {
       this.#log.debug({ err, file }, 'state directory is read-only here; not recording');
       return update(false);
     }
+  }
+
+  /**
+   * Sets status.devices of a recorded Discovery; writes nothing if it already
+   * says `count` or if there is no record (the Discovery is gone).
+   */
+  async setDeviceCount(namespace: string, name: string, count: number): Promise<void> {
+    const file = this.#file(namespace, name);
+    await withObjectLock(
+      lockFileFor(file),
+      async () => {
+        const recorded = await this.#read(file);
+        if (recorded === undefined || recorded.status?.devices === count) return;
+        const next: Discovery = { ...recorded, status: { ...recorded.status, devices: count } };
+        await writeFileAtomic(file, JSON.stringify(next, null, 2) + '\n', RECORD_MODE);
+      },
+      this.#lock,
+    );
   }
 
   /** Every recorded Discovery: what the agent last ran, for a reader without the config file. */
@@ -102,16 +129,29 @@ export class DiscoveryRecords {
         const name = f.slice(0, -'.json'.length);
         if (keep.has(`${ns}/${name}`)) continue;
         const file = this.#file(ns, name);
-        await withObjectLock(lockFileFor(file), () => removeFile(file), this.#lock);
+        try {
+          await withObjectLock(lockFileFor(file), () => removeFile(file), this.#lock);
+        } catch (err) {
+          // A stray entry (a directory named *.json) must not stop the collection of the rest.
+          if (!isCode(err, 'EISDIR') && !isCode(err, 'EPERM')) throw err;
+          this.#log.warn({ file, err: (err as Error).message }, 'cannot remove a stray record');
+        }
       }
     }
   }
+}
+
+/** A condition the store itself keeps on a Discovery: set it, or (status undefined) drop it. */
+export interface ConditionUpdate {
+  type: string;
+  set: Pick<Condition, 'status' | 'reason' | 'message'> | undefined;
 }
 
 function merge(
   configured: Discovery,
   recorded: Discovery | undefined,
   status: DiscoveryStatus | undefined,
+  condition: ConditionUpdate | undefined,
 ): Discovery {
   const namespace = configured.metadata.namespace ?? 'default';
   const name = configured.metadata.name;
@@ -134,7 +174,35 @@ function merge(
     metadata.annotations = { ...configured.metadata.annotations };
   }
   const next: Discovery = { apiVersion: API_VERSION, kind: 'Discovery', metadata, spec };
-  const nextStatus = status ?? recorded?.status;
-  if (nextStatus !== undefined) next.status = plain(nextStatus);
+  // status.devices is the store's own count: a caller's status never replaces it.
+  const nextStatus: DiscoveryStatus = { ...(status ?? recorded?.status) };
+  delete nextStatus.devices;
+  const devices = recorded?.status?.devices;
+  if (devices !== undefined) nextStatus.devices = devices;
+  const conditions = withCondition(nextStatus.conditions, condition, generation);
+  if (conditions === undefined) delete nextStatus.conditions;
+  else nextStatus.conditions = conditions;
+  if (Object.keys(nextStatus).length > 0) next.status = plain(nextStatus);
   return next;
+}
+
+/** `conditions` with the store's own condition set or dropped; the transition time moves only with its status. */
+function withCondition(
+  conditions: Condition[] | undefined,
+  update: ConditionUpdate | undefined,
+  generation: number,
+): Condition[] | undefined {
+  if (update === undefined) return conditions;
+  const others = (conditions ?? []).filter((c) => c.type !== update.type);
+  const set = update.set;
+  if (set === undefined) return others.length > 0 ? others : undefined;
+  const current = conditions?.find((c) => c.type === update.type);
+  const lastTransitionTime =
+    current !== undefined && current.status === set.status
+      ? current.lastTransitionTime
+      : timestamp();
+  return [
+    ...others,
+    { type: update.type, ...set, observedGeneration: generation, lastTransitionTime },
+  ];
 }

@@ -40,6 +40,7 @@ export async function runDiscoveryWatch(
   let running: Promise<void> | undefined;
   // Hints that came while a pass ran: run again, the pass may have read too early.
   let hints = 0;
+  // The same failure on every poll is logged once, until a pass succeeds or it changes.
   const stopped = (): boolean => signal.aborted;
 
   /** One pass; true if it must be repeated (the config changed under it). */

@@ -62,3 +62,20 @@ export class RegistryClosedError extends Error {
     this.name = 'RegistryClosedError';
   }
 }
+
+/** What is wrong with a state directory. */
+export type StateDirProblem =
+  'missing' | 'not-a-state-dir' | 'not-a-directory' | 'read-only' | 'not-writable' | 'full';
+
+/** The state directory cannot be used as it is; the message names it and what to do. */
+export class StateDirError extends Error {
+  readonly code = 'EDGEBRIDGE_STATE_DIR';
+  readonly dir: string;
+  readonly problem: StateDirProblem;
+  constructor(dir: string, problem: StateDirProblem, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StateDirError';
+    this.dir = dir;
+    this.problem = problem;
+  }
+}

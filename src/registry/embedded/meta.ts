@@ -2,6 +2,7 @@
 // and the name rules that also keep names safe to use as file names.
 import { createHash } from 'node:crypto';
 import { InvalidObjectError } from './errors.ts';
+import { quote } from '../../util/quote.ts';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -21,12 +22,10 @@ export function isObjectName(value: string): boolean {
 /** Throws an InvalidObjectError unless namespace and name are valid (and so safe as path parts). */
 export function checkObjectKey(kind: string, namespace: string, name: string): void {
   if (!isNamespace(namespace)) {
-    throw new InvalidObjectError(
-      `${kind} namespace ${JSON.stringify(namespace)} is not a DNS label`,
-    );
+    throw new InvalidObjectError(`${kind} namespace ${quote(namespace)} is not a DNS label`);
   }
   if (!isObjectName(name)) {
-    throw new InvalidObjectError(`${kind} name ${JSON.stringify(name)} is not a DNS subdomain`);
+    throw new InvalidObjectError(`${kind} name ${quote(name)} is not a DNS subdomain`);
   }
 }
 

@@ -9,8 +9,7 @@ import { link, open, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readBoundedFile } from '../../util/bounded-file.ts';
-import { ensureDir, isCode } from './atomic-file.ts';
+import { ensureDir, isCode, readTextIfExists } from './atomic-file.ts';
 import { LockTimeoutError } from './errors.ts';
 
 export interface LockOptions {
@@ -26,6 +25,8 @@ const BACKOFF_INITIAL_MS = 5;
 const BACKOFF_MULTIPLIER = 2;
 const BACKOFF_CAP_MS = 100;
 const BACKOFF_JITTER = 0.5;
+/** A holder record is a few dozen bytes; anything longer is not one. */
+const MAX_HOLDER_BYTES = 4096;
 
 interface Holder {
   pid: number;
@@ -104,7 +105,9 @@ async function release(lockFile: string, token: string): Promise<void> {
 
 async function readHolder(lockFile: string): Promise<Holder | undefined> {
   try {
-    const text = (await readBoundedFile(lockFile, { maxBytes: 4096 })).toString('utf8');
+    // Never a blocking read: a FIFO or a huge file planted as a lock is judged by its age alone.
+    const text = await readTextIfExists(lockFile, MAX_HOLDER_BYTES);
+    if (text === undefined) return undefined;
     const parsed = JSON.parse(text) as unknown;
     if (typeof parsed !== 'object' || parsed === null) return undefined;
     const { pid, host, token } = parsed as Record<string, unknown>;

@@ -3,6 +3,8 @@
 // config file; Devices and Discovery statuses are JSON files under the state
 // directory, shaped like the custom resources, surviving restarts and shared
 // safely by several processes (see object-lock.ts).
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Device, Discovery, DiscoveryStatus } from '../../api/types.ts';
@@ -15,8 +17,13 @@ import { DiscoveryRecords } from './discovery-records.ts';
 import { runDiscoveryWatch } from './discovery-watch.ts';
 import { classifyLocalError } from './classify.ts';
 import { NotFoundError, RegistryClosedError } from './errors.ts';
+import { ensureDir } from './atomic-file.ts';
+import { checkStateDir, diagnoseStateDir } from './state-dir.ts';
 import type { LockOptions } from './object-lock.ts';
 import { selectObjects } from './query.ts';
+import { KeyedRuns } from './keyed-runs.ts';
+import { SPEC_VALID } from '../spec-valid.ts';
+import type { ConditionUpdate } from './discovery-records.ts';
 
 export interface EmbeddedRegistryOptions {
   /** Devices go to <stateDir>/registry/devices, Discovery records to <stateDir>/registry/discoveries. */
@@ -26,6 +33,12 @@ export interface EmbeddedRegistryOptions {
   /** The labels of this host for spec.nodeSelector (a standalone node has no Node object). */
   nodeLabels?: Record<string, string> | undefined;
   log: Logger;
+  /**
+   * The state directory must already be one an agent has used (the CLI):
+   * listing a missing or foreign directory fails with a StateDirError instead
+   * of finding nothing.
+   */
+  requireStateDir?: boolean | undefined;
   /** How often watchDiscoveries re-reads the config file whatever fs.watch says (default 2000). */
   pollIntervalMs?: number | undefined;
   lock?: LockOptions | undefined;
@@ -41,6 +54,20 @@ function controllerRef(device: Device): { uid: string } | undefined {
   );
 }
 
+/** The SpecValid condition the store keeps on a configured Discovery: False with the reason, or none. */
+function specCondition(snapshot: ConfigSnapshot, d: Discovery): ConditionUpdate {
+  const problem = snapshot.objects.invalidSpecs.get(
+    `${d.metadata.namespace ?? 'default'}/${d.metadata.name}`,
+  );
+  return {
+    type: SPEC_VALID,
+    set:
+      problem === undefined
+        ? undefined
+        : { status: 'False', reason: 'InvalidSpec', message: problem },
+  };
+}
+
 export class EmbeddedRegistry implements Registry {
   readonly kind = 'embedded' as const;
   readonly #options: EmbeddedRegistryOptions;
@@ -48,6 +75,8 @@ export class EmbeddedRegistry implements Registry {
   readonly #config: ConfigSource;
   readonly #devices: DeviceFiles;
   readonly #records: DiscoveryRecords;
+  readonly #root: string;
+  readonly #counts = new KeyedRuns();
   readonly #closing = new AbortController();
   readonly #watches = new Set<Promise<void>>();
   /**
@@ -66,6 +95,7 @@ export class EmbeddedRegistry implements Registry {
     this.#options = options;
     this.#log = options.log;
     const root = path.join(options.stateDir, 'registry');
+    this.#root = root;
     this.#config = new ConfigSource(options.configFile, options.log);
     this.#devices = new DeviceFiles(path.join(root, 'devices'), options.log, options.lock);
     this.#records = new DiscoveryRecords(path.join(root, 'discoveries'), options.log, options.lock);
@@ -75,15 +105,33 @@ export class EmbeddedRegistry implements Registry {
   async #guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
     if (this.#closing.signal.aborted) throw new RegistryClosedError();
     try {
-      return await fn();
+      return await this.#diagnosed(fn);
     } catch (err) {
       throw classifyLocalError(err, what);
     }
   }
 
+  /** Runs fn; a failure caused by the state directory becomes a StateDirError that says what to do. */
+  async #diagnosed<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw (await diagnoseStateDir(this.#options.stateDir, err)) ?? err;
+    }
+  }
+
+  /** For readers that require it, fails unless the state directory is one an agent has used. */
+  async #checkReadable(): Promise<void> {
+    if (this.#options.requireStateDir === true) {
+      await checkStateDir(this.#options.stateDir, this.#root);
+    }
+  }
+
   async #observe(snapshot: ConfigSnapshot): Promise<Discovery[]> {
     const observed = await Promise.all(
-      snapshot.objects.discoveries.map((d) => this.#records.observe(d)),
+      snapshot.objects.discoveries.map((d) =>
+        this.#records.observe(d, undefined, specCondition(snapshot, d)),
+      ),
     );
     return selectObjects(observed, {}, DISCOVERY_FIELDS, discoveryFields);
   }
@@ -114,6 +162,10 @@ export class EmbeddedRegistry implements Registry {
     await this.#records.removeAllExcept(
       new Set(discoveries.map((d) => `${d.metadata.namespace ?? 'default'}/${d.metadata.name}`)),
     );
+    // Also makes the counts true again after a crash between a Device write and its count.
+    await Promise.all(
+      discoveries.map((d) => this.#recount(d.metadata.namespace ?? 'default', d.metadata.name)),
+    );
     return true;
   }
 
@@ -124,14 +176,21 @@ export class EmbeddedRegistry implements Registry {
     if (this.#closing.signal.aborted) throw new RegistryClosedError();
     if (signal.aborted) return;
     const stop = AbortSignal.any([signal, this.#closing.signal]);
+    // Marks the directory as a state directory at once (the CLI looks for it),
+    // and reports an unusable one before anything else is tried.
+    await this.#guard('prepare the state directory', async () => {
+      await ensureDir(this.#root);
+      await access(this.#root, constants.W_OK);
+    });
     const watch = runDiscoveryWatch(
       {
         file: this.#options.configFile,
         pollIntervalMs: this.#options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
         log: this.#log,
         config: () => this.#config.load(),
-        observe: (snapshot) => this.#observe(snapshot),
-        collect: (discoveries, version) => this.#collect(discoveries, version),
+        observe: (snapshot) => this.#diagnosed(() => this.#observe(snapshot)),
+        collect: (discoveries, version) =>
+          this.#diagnosed(() => this.#collect(discoveries, version)),
       },
       onChange,
       stop,
@@ -149,6 +208,7 @@ export class EmbeddedRegistry implements Registry {
     return this.#guard('list discoveries', async () => {
       // Without the config file (the CLI beside a running agent), the records
       // the agent keeps in the state directory say what it runs.
+      if (this.#options.configFile === undefined) await this.#checkReadable();
       const discoveries =
         this.#options.configFile === undefined
           ? await this.#records.list()
@@ -157,16 +217,40 @@ export class EmbeddedRegistry implements Registry {
     });
   }
 
+  /**
+   * Replaces the Discovery's status, except what the store keeps itself:
+   * status.devices (its count of Devices) and the SpecValid condition.
+   */
   updateDiscoveryStatus(namespace: string, name: string, status: DiscoveryStatus): Promise<void> {
     return this.#guard(`update the status of discovery ${namespace}/${name}`, async () => {
-      const { objects } = await this.#config.load();
+      const snapshot = await this.#config.load();
+      const { objects } = snapshot;
       const configured = objects.discoveries.find(
         (d) => (d.metadata.namespace ?? 'default') === namespace && d.metadata.name === name,
       );
       if (configured === undefined) {
         throw new NotFoundError(`Discovery ${namespace}/${name} is not in the config file`);
       }
-      await this.#records.observe(configured, status);
+      await this.#records.observe(configured, status, specCondition(snapshot, configured));
+    });
+  }
+
+  /**
+   * Makes status.devices of the Discovery say how many Devices it has (after a
+   * Device was created or deleted). Runs one count per Discovery at a time; a
+   * failure is logged, and the next count or watch pass corrects it.
+   */
+  #recount(namespace: string, discovery: string): Promise<void> {
+    return this.#counts.run(`${namespace}/${discovery}`, async () => {
+      try {
+        const n = await this.#devices.count(namespace, discovery);
+        await this.#records.setDeviceCount(namespace, discovery, n);
+      } catch (err) {
+        this.#log.warn(
+          { namespace, discovery, err: (err as Error).message },
+          'could not update the device count of a discovery',
+        );
+      }
     });
   }
 
@@ -207,18 +291,22 @@ export class EmbeddedRegistry implements Registry {
         );
         return;
       }
-      await this.#devices.apply(view);
+      if ((await this.#devices.apply(view)) === 'created') {
+        await this.#recount(view.namespace, view.discovery.name);
+      }
     });
   }
 
   removeDeviceNode(namespace: string, name: string, node: string): Promise<void> {
-    return this.#guard(`remove node ${node} from device ${namespace}/${name}`, () =>
-      this.#devices.removeNode(namespace, name, node),
-    );
+    return this.#guard(`remove node ${node} from device ${namespace}/${name}`, async () => {
+      const deletedOf = await this.#devices.removeNode(namespace, name, node);
+      if (deletedOf !== undefined) await this.#recount(namespace, deletedOf);
+    });
   }
 
   listDevices(query: Query): Promise<Device[]> {
     return this.#guard('list devices', async () => {
+      await this.#checkReadable();
       const devices = await this.#devices.list(query.namespace);
       return selectObjects(devices, query, DEVICE_FIELDS, deviceFields);
     });

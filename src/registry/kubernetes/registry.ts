@@ -81,6 +81,10 @@ export class KubernetesRegistry implements Registry {
     name: string,
     status: DiscoveryStatus,
   ): Promise<void> {
+    // status.devices belongs to the controller (the fold of every node's
+    // slices); a node applying its own partial count would be wrong.
+    const own: DiscoveryStatus = { ...status };
+    delete own.devices;
     await this.#call('apply', `${DISCOVERIES}/status`, () =>
       this.#apply(
         custom(DISCOVERIES, { namespace, name, subresource: 'status' }),
@@ -88,7 +92,7 @@ export class KubernetesRegistry implements Registry {
           apiVersion: API_VERSION,
           kind: 'Discovery',
           metadata: { name, namespace },
-          status,
+          status: own,
         },
         this.#manager,
       ),
