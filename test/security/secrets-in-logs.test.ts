@@ -140,7 +140,7 @@ describe('secrets never reach logs, metrics, objects or the state directory', ()
       files.brokenJson,
       `{"devices": [{"id": "dev-d", "token": "${secret['broken device JSON line']}"}]}}`,
     );
-    writeFileSync(files.badId, `devices:\n  - id: "x ${secret['invalid device id']}"\n`);
+    writeFileSync(files.badId, `devices:\n  - id: "x\\u0007${secret['invalid device id']}"\n`);
 
     // The standalone config: one Discovery per device file, each with a secret property.
     const config = path.join(dir, 'edgebridge.yaml');

@@ -55,7 +55,7 @@ describe('edgebridge', () => {
   it('rejects an unknown command with the usage and exit status 2', async () => {
     const { code, stderr } = await edgebridge('frobnicate');
     assert.equal(code, 2);
-    assert.match(stderr, /unknown command 'frobnicate'/);
+    assert.match(stderr, /unknown command "frobnicate"/);
     assert.match(stderr, /usage: edgebridge <command>/);
   });
 
