@@ -122,15 +122,11 @@ export class EmbeddedBroker implements NodeBroker {
     ): void => {
       metrics?.brokerAuthFailures.inc({ reason });
       const peer = peerOf(client);
-      const decision = limiter.take(reason, peer);
-      if (!decision.log) return;
-      log.warn(
-        {
-          clientId: shown(client.id),
-          peer,
-          ...fields,
-          ...(decision.suppressed > 0 ? { suppressed: decision.suppressed } : {}),
-        },
+      logLimited(
+        log,
+        limiter,
+        { kind: reason, peer },
+        { clientId: shown(client.id), peer, ...fields },
         msg,
       );
     };
@@ -206,7 +202,7 @@ export class EmbeddedBroker implements NodeBroker {
         }
         let inbox = inboxes.get(client);
         if (inbox === undefined) {
-          inbox = publishInbox(client, principal, opts);
+          inbox = publishInbox(client, principal, opts, limiter);
           inboxes.set(client, inbox);
         }
         inbox.add(packet, done);
@@ -224,9 +220,14 @@ export class EmbeddedBroker implements NodeBroker {
               return;
             }
             metrics?.brokerRefused.inc({ action: 'subscribe' });
-            log.warn(
+            const peer = peerOf(client);
+            logLimited(
+              log,
+              limiter,
+              { kind: 'subscription_refused', peer },
               {
                 clientId: shown(client.id),
+                peer,
                 principal: principal.name,
                 filter: shown(subscription.topic),
                 reason: decision.reason,
@@ -258,15 +259,13 @@ export class EmbeddedBroker implements NodeBroker {
           return;
         }
         metrics?.brokerSessionsEnded.inc();
-        const decision = limiter.take('session_ended', '');
-        if (decision.log)
-          log.info(
-            {
-              clientId: shown(clientId),
-              ...(decision.suppressed > 0 ? { suppressed: decision.suppressed } : {}),
-            },
-            'persistent session of a gone client ended: more are kept than --broker-max-connections',
-          );
+        logLimited(
+          log,
+          limiter,
+          { kind: 'session_ended', peer: '', level: 'info' },
+          { clientId: shown(clientId) },
+          'persistent session of a gone client ended: more are kept than --broker-max-connections',
+        );
       },
     });
     // Holds the client id for the principal until the connection ends; false if another holds it.
@@ -489,14 +488,14 @@ function createListener(
     // Resets and refusals logged already are noise; bad input is worth one line per
     // kind and peer per interval.
     const fields = { clientId: shown(client.id ?? ''), peer: peerOf(client), err: err.message };
-    if (logged.has(err) || /ECONNRESET|EPIPE/.test(err.message)) {
+    if (logged.has(err) || /ECONNRESET|EPIPE/.test(err.message))
       opts.log.debug(fields, 'client connection closed');
-      return;
-    }
-    const decision = limiter.take(kind, fields.peer);
-    if (decision.log)
-      opts.log.warn(
-        { ...fields, ...(decision.suppressed > 0 ? { suppressed: decision.suppressed } : {}) },
+    else
+      logLimited(
+        opts.log,
+        limiter,
+        { kind, peer: fields.peer },
+        fields,
         'client connection closed',
       );
   };
@@ -521,16 +520,13 @@ function refuseConnection(
 ): void {
   opts.metrics?.brokerConnectionsRefused.inc({ reason: 'limit' });
   const peer = socket.remoteAddress ?? 'unknown';
-  const decision = limiter.take('connection_limit', peer);
-  if (decision.log)
-    opts.log.warn(
-      {
-        peer,
-        maxConnections: opts.maxConnections,
-        ...(decision.suppressed > 0 ? { suppressed: decision.suppressed } : {}),
-      },
-      'client refused: the node broker has --broker-max-connections open connections',
-    );
+  logLimited(
+    opts.log,
+    limiter,
+    { kind: 'connection_limit', peer },
+    { peer, maxConnections: opts.maxConnections },
+    'client refused: the node broker has --broker-max-connections open connections',
+  );
   socket.on('error', () => undefined);
   if (refusing.size >= MAX_REFUSING) {
     socket.destroy();
@@ -566,9 +562,26 @@ interface SessionStore {
 /** The address a client connects from, for log lines and their rate limit. */
 function peerOf(client: Client): string {
   const conn: unknown = client.conn;
-  return conn instanceof SizeLimitedConnection
-    ? (conn.socket.remoteAddress ?? 'unknown')
-    : 'unknown';
+  return conn instanceof SizeLimitedConnection ? conn.peer : 'unknown';
+}
+
+/**
+ * Logs a line unless one of this kind from this peer was logged within the
+ * limiter's interval; the line says how many were left out before it.
+ */
+function logLimited(
+  log: Logger,
+  limiter: LogLimiter,
+  event: { kind: string; peer: string; level?: 'warn' | 'info' },
+  fields: Record<string, unknown>,
+  msg: string,
+): void {
+  const decision = limiter.take(event.kind, event.peer);
+  if (!decision.log) return;
+  log[event.level ?? 'warn'](
+    { ...fields, ...(decision.suppressed > 0 ? { suppressed: decision.suppressed } : {}) },
+    msg,
+  );
 }
 
 /** A client's publish inbox: its decisions, its beforeAck batches, and their log lines and counts. */
@@ -576,15 +589,21 @@ function publishInbox(
   client: Client,
   principal: Principal,
   opts: EmbeddedBrokerOptions,
+  limiter: LogLimiter,
 ): PublishInbox {
   const { log, metrics, access, beforeAck } = opts;
   return new PublishInbox({
     decide: (packet) => access.canPublish(principal, packet.topic, packet.retain),
     refused: (packet, reason) => {
       metrics?.brokerRefused.inc({ action: 'publish' });
-      log.warn(
+      const peer = peerOf(client);
+      logLimited(
+        log,
+        limiter,
+        { kind: 'publish_refused', peer },
         {
           clientId: shown(client.id),
+          peer,
           principal: principal.name,
           topic: shown(packet.topic),
           reason,
