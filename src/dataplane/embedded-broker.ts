@@ -202,7 +202,7 @@ export class EmbeddedBroker implements NodeBroker {
         }
         let inbox = inboxes.get(client);
         if (inbox === undefined) {
-          inbox = publishInbox(client, principal, opts, limiter);
+          inbox = publishInbox(client, principal, opts);
           inboxes.set(client, inbox);
         }
         inbox.add(packet, done);
@@ -220,14 +220,9 @@ export class EmbeddedBroker implements NodeBroker {
               return;
             }
             metrics?.brokerRefused.inc({ action: 'subscribe' });
-            const peer = peerOf(client);
-            logLimited(
-              log,
-              limiter,
-              { kind: 'subscription_refused', peer },
+            log.warn(
               {
                 clientId: shown(client.id),
-                peer,
                 principal: principal.name,
                 filter: shown(subscription.topic),
                 reason: decision.reason,
@@ -589,21 +584,15 @@ function publishInbox(
   client: Client,
   principal: Principal,
   opts: EmbeddedBrokerOptions,
-  limiter: LogLimiter,
 ): PublishInbox {
   const { log, metrics, access, beforeAck } = opts;
   return new PublishInbox({
     decide: (packet) => access.canPublish(principal, packet.topic, packet.retain),
     refused: (packet, reason) => {
       metrics?.brokerRefused.inc({ action: 'publish' });
-      const peer = peerOf(client);
-      logLimited(
-        log,
-        limiter,
-        { kind: 'publish_refused', peer },
+      log.warn(
         {
           clientId: shown(client.id),
-          peer,
           principal: principal.name,
           topic: shown(packet.topic),
           reason,
