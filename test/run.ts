@@ -26,7 +26,12 @@ const child = spawn(
     `--test-concurrency=${process.env.EDGEBRIDGE_TEST_CONCURRENCY ?? '3'}`,
     ...(files.length > 0
       ? files
-      : ['test/unit/**/*.test.ts', 'test/peers/**/*.test.ts', 'test/integration/**/*.test.ts']),
+      : [
+          'test/unit/**/*.test.ts',
+          'test/peers/**/*.test.ts',
+          'test/integration/**/*.test.ts',
+          'test/security/**/*.test.ts',
+        ]),
   ],
   {
     cwd: root,

@@ -458,16 +458,31 @@ function createListener(
           {
             cert: opts.tls.cert,
             key: opts.tls.key,
+            // A handshake also holds a socket: it gets the time a CONNECT gets.
+            handshakeTimeout: CONNECT_TIMEOUT_MS,
             ...(opts.tls.clientCa !== undefined
               ? { ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: true }
               : {}),
           },
           onSocket,
         );
-  // A failed TLS handshake is the peer's problem: one line, no crash.
-  server.on('tlsClientError', (err: Error) => {
+  // Sockets still in their TLS handshake are not counted above; past this Node closes
+  // new ones at once, so that no flood of any kind holds more.
+  server.maxConnections = opts.maxConnections + MAX_REFUSING;
+  server.on('drop', (dropped?: { remoteAddress?: string }) =>
+    countRefusal(dropped?.remoteAddress ?? 'unknown', opts, limiter),
+  );
+  // A failed TLS handshake is the peer's problem: one line per peer per interval, no crash.
+  server.on('tlsClientError', (err: Error, socket: Socket) => {
     opts.metrics?.brokerClientErrors.inc({ kind: 'tls' });
-    opts.log.warn({ err: err.message }, 'TLS handshake with a client failed');
+    const peer = socket.remoteAddress ?? 'unknown';
+    logLimited(
+      opts.log,
+      limiter,
+      { kind: 'tls', peer },
+      { peer, err: err.message },
+      'TLS handshake with a client failed',
+    );
   });
   const counted = (): void => opts.metrics?.brokerClients.set(aedes.connectedClients);
   aedes.on('clientReady', counted);
@@ -513,15 +528,7 @@ function refuseConnection(
   opts: EmbeddedBrokerOptions & { maxConnections: number },
   limiter: LogLimiter,
 ): void {
-  opts.metrics?.brokerConnectionsRefused.inc({ reason: 'limit' });
-  const peer = socket.remoteAddress ?? 'unknown';
-  logLimited(
-    opts.log,
-    limiter,
-    { kind: 'connection_limit', peer },
-    { peer, maxConnections: opts.maxConnections },
-    'client refused: the node broker has --broker-max-connections open connections',
-  );
+  countRefusal(socket.remoteAddress ?? 'unknown', opts, limiter);
   socket.on('error', () => undefined);
   if (refusing.size >= MAX_REFUSING) {
     socket.destroy();
@@ -531,6 +538,22 @@ function refuseConnection(
   socket.setTimeout(REFUSE_WAIT_MS, () => socket.destroy());
   // Whatever it sends first is its CONNECT (or garbage): either way the answer is no.
   socket.once('data', () => socket.end(CONNACK_SERVER_UNAVAILABLE));
+}
+
+/** A connection refused for the cap: counted, and logged once per peer per interval. */
+function countRefusal(
+  peer: string,
+  opts: EmbeddedBrokerOptions & { maxConnections: number },
+  limiter: LogLimiter,
+): void {
+  opts.metrics?.brokerConnectionsRefused.inc({ reason: 'limit' });
+  logLimited(
+    opts.log,
+    limiter,
+    { kind: 'connection_limit', peer },
+    { peer, maxConnections: opts.maxConnections },
+    'client refused: the node broker has --broker-max-connections open connections',
+  );
 }
 
 /** Ends a client id's kept session in aedes' store: subscriptions, queued messages, will. */
