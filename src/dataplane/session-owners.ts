@@ -3,10 +3,12 @@
 // principal holds (connected, or with a session kept for it) is refused to
 // every other principal, and the same principal may take its own session over
 // as MQTT requires. Sessions kept for clients that are gone are bounded: past
-// the bound the oldest is ended in the broker, and only then is its id free.
+// the bound the least recently used session of the principal that keeps the
+// most is ended in the broker (so a principal's flood of sessions ends its
+// own, not others'), and only then is its id free.
 
 export interface SessionOwnersOptions {
-  /** Sessions kept for gone clients; past this many the least recently used one is ended. */
+  /** Sessions kept for gone clients; past this many one is ended (see above). */
   maxStored: number;
   /** Ends the session of a client id in the broker; the id stays held until this settles. */
   forget: (clientId: string) => Promise<void>;
@@ -33,8 +35,9 @@ export class SessionOwners {
   readonly #forget: (clientId: string) => Promise<void>;
   readonly #now: () => number;
   readonly #owners = new Map<string, Owner>();
-  /** Client ids with a kept session and no connection, least recently used first. */
-  readonly #stored = new Set<string>();
+  /** Per principal, client ids with a kept session and no connection, least recently used first. */
+  readonly #stored = new Map<string, Set<string>>();
+  #storedCount = 0;
 
   constructor(opts: SessionOwnersOptions) {
     this.#maxStored = opts.maxStored;
@@ -71,7 +74,7 @@ export class SessionOwners {
         return { ok: false, heldBy: owner.live > 0 ? 'connection' : 'session' };
       owner.live += 1;
       owner.expiresAt = Infinity;
-      this.#stored.delete(clientId);
+      this.#unstore(clientId, owner);
       return { ok: true };
     }
   }
@@ -91,17 +94,35 @@ export class SessionOwners {
       return;
     }
     owner.expiresAt = this.#now() + keepMs;
-    this.#stored.add(clientId);
-    for (const oldest of this.#stored) {
-      if (this.#stored.size <= this.#maxStored) break;
-      const stale = this.#owners.get(oldest);
-      if (stale !== undefined) this.#end(oldest, stale);
+    let ids = this.#stored.get(owner.principal);
+    if (ids === undefined) this.#stored.set(owner.principal, (ids = new Set()));
+    ids.add(clientId);
+    this.#storedCount += 1;
+    while (this.#storedCount > this.#maxStored) {
+      const oldest = this.#mostStored(ids).values().next().value;
+      const stale = oldest === undefined ? undefined : this.#owners.get(oldest);
+      if (oldest === undefined || stale === undefined) return;
+      this.#end(oldest, stale);
     }
+  }
+
+  /** The kept sessions of the principal that keeps the most; `own` (the releasing principal's) on a tie. */
+  #mostStored(own: Set<string>): Set<string> {
+    let most = own;
+    for (const ids of this.#stored.values()) if (ids.size > most.size) most = ids;
+    return most;
+  }
+
+  #unstore(clientId: string, owner: Owner): void {
+    const ids = this.#stored.get(owner.principal);
+    if (ids?.delete(clientId) !== true) return;
+    this.#storedCount -= 1;
+    if (ids.size === 0) this.#stored.delete(owner.principal);
   }
 
   /** Ends a kept session in the broker, holding its id until that is done. */
   #end(clientId: string, owner: Owner): void {
-    this.#stored.delete(clientId);
+    this.#unstore(clientId, owner);
     owner.forgetting = this.#forget(clientId)
       .catch(() => undefined)
       .finally(() => {

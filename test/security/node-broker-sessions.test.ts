@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { AgentProcess } from '../harness/agent.ts';
 import { brokerAgent } from '../harness/broker-agent.ts';
+import { eventually } from '../harness/devices.ts';
 import { lazy } from '../harness/lazy.ts';
 import { waitFor } from '../harness/mqtt-peers.ts';
 import { connectPacket, firstAnswer } from '../harness/raw-mqtt.ts';
@@ -217,5 +218,50 @@ describe('sessions across an agent restart', () => {
     await mallory.client.subscribeAsync('edgebridge/v1/elsewhere/x/data', { qos: 1 });
     assert.deepEqual(mallory.received, []);
     await mallory.client.endAsync();
+  });
+});
+
+describe('stored sessions on the node broker are bounded', () => {
+  it('past --broker-max-connections a session is ended with its queued messages, its id freed; a flood ends its own', async () => {
+    const max = 3;
+    const a = await brokerAgent(`${NODE}-bounded`, USERS, {
+      extraArgs: ['--broker-max-connections', String(max)],
+    }).start();
+    agents.push(a);
+    const url = a.brokerUrl ?? '';
+    const keep = async (user: string, id: string): Promise<void> => {
+      const s = await connectAs(url, user, { clientId: id, clean: false });
+      if (user === 'alice') await s.client.subscribeAsync(TOPIC, { qos: 1 });
+      await s.client.endAsync();
+    };
+    const ended = (n: number): Promise<true> =>
+      eventually(
+        `${n} sessions to be ended`,
+        async () =>
+          (await a.metric('edgebridge_broker_sessions_ended_total')) >= n ? true : undefined,
+        30_000,
+      );
+    for (const id of ['kept-1', 'kept-2', 'kept-3']) await keep('alice', id);
+    await publish(url, ['queued-for-alice']);
+    // A fourth: alice keeps the most, so her least recently used, kept-1, is ended, queued message and all.
+    await keep('alice', 'kept-4');
+    await ended(1);
+    const mallory = await connectAs(url, 'mallory', { clientId: 'kept-1', clean: false });
+    assert.equal(mallory.sessionPresent, false);
+    // Queued messages come right after CONNACK; a SUBACK after them means none came.
+    await mallory.client.subscribeAsync('edgebridge/v1/elsewhere/x/data', { qos: 1 });
+    assert.deepEqual(mallory.received, []);
+    await mallory.client.endAsync();
+    await ended(2); // mallory's kept-1 made four again: alice's kept-2 went
+    // Mallory's flood of sessions ends mallory's own, not alice's kept-3 and kept-4.
+    for (let i = 0; i < 5; i++) await keep('mallory', `flood-${i}`);
+    await ended(7);
+    for (const id of ['kept-3', 'kept-4'])
+      assert.equal(await refusalOf(url, 'mallory', { clientId: id, clean: false }), 2);
+    const back = await connectAs(url, 'alice', { clientId: 'kept-3', clean: false });
+    assert.equal(back.sessionPresent, true);
+    await waitFor('the queued message', () => back.received.includes('queued-for-alice'), 30_000);
+    await back.client.endAsync();
+    assert.equal(await a.metric('edgebridge_broker_sessions_ended_total'), 7);
   });
 });

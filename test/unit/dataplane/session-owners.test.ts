@@ -80,6 +80,38 @@ describe('SessionOwners', () => {
     assert.equal(table.size, 3);
   });
 
+  it("a principal's flood of stored sessions ends its own, not others'", async () => {
+    const { table, forgotten } = owners(4);
+    for (const id of ['alice-1', 'alice-2']) {
+      await table.claim(id, 'user:alice');
+      table.release(id, KEPT);
+    }
+    for (let i = 0; i < 100; i++) {
+      await table.claim(`flood-${i}`, 'user:mallory');
+      table.release(`flood-${i}`, KEPT);
+    }
+    assert.ok(!forgotten.includes('alice-1') && !forgotten.includes('alice-2'));
+    assert.deepEqual(await table.claim('alice-1', 'user:mallory'), {
+      ok: false,
+      heldBy: 'session',
+    });
+    assert.equal(forgotten.length, 98);
+  });
+
+  it('on a tie, the principal whose session overflows the bound loses its own oldest', async () => {
+    const { table, forgotten } = owners(3);
+    for (const [id, principal] of [
+      ['alice-1', 'user:alice'],
+      ['alice-2', 'user:alice'],
+      ['bob-1', 'user:bob'],
+      ['bob-2', 'user:bob'],
+    ] as const) {
+      await table.claim(id, principal);
+      table.release(id, KEPT);
+    }
+    assert.deepEqual(forgotten, ['bob-1']);
+  });
+
   it('connected clients are never ended to make room', async () => {
     const { table, forgotten } = owners(1);
     await table.claim('live', 'user:alice');
