@@ -55,7 +55,7 @@ export interface EmbeddedBrokerOptions {
   /**
    * Sockets open at once, authenticated or not; past it a client is refused
    * (CONNACK 3, server unavailable). Also the number of persistent sessions
-   * kept for clients that are gone (past it the oldest is ended). Default 1,000.
+   * kept for clients that are gone (past it one is ended: see SessionOwners). Default 1,000.
    */
   maxConnections?: number;
   /** Serve MQTT over TLS; with clientCa, clients must present a certificate it signed. */
