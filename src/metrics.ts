@@ -67,6 +67,17 @@ export class AgentMetrics {
     labelNames: ['action'] as const,
     registers: [this.registry],
   });
+  readonly brokerConnectionsRefused = new Counter({
+    name: 'edgebridge_broker_connections_refused_total',
+    help: 'Sockets the embedded node broker refused before authentication (limit: --broker-max-connections open)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly brokerSessionsEnded = new Counter({
+    name: 'edgebridge_broker_sessions_ended_total',
+    help: 'Persistent sessions of gone clients the embedded node broker ended to keep at most --broker-max-connections',
+    registers: [this.registry],
+  });
   readonly brokerClientErrors = new Counter({
     name: 'edgebridge_broker_client_errors_total',
     help: 'Client connections closed for bad input (oversized or malformed packets, protocol errors)',

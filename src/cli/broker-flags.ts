@@ -1,7 +1,8 @@
 // The agent's node broker flags: embedded (default) on --broker-host and
-// --broker-port with --broker-config, an external broker with --broker-url,
-// or none with --no-broker.
+// --broker-port with --broker-config and --broker-max-connections, an external
+// broker with --broker-url, or none with --no-broker.
 import type { BrokerMode } from '../dataplane/data-plane.ts';
+import { DEFAULT_MAX_CONNECTIONS } from '../dataplane/embedded-broker.ts';
 import { UsageError } from './errors.ts';
 
 export const DEFAULT_BROKER_PORT = 1883;
@@ -11,6 +12,7 @@ export const brokerFlagOptions = {
   'broker-host': { type: 'string', default: '0.0.0.0' },
   'broker-port': { type: 'string', default: String(DEFAULT_BROKER_PORT) },
   'broker-config': { type: 'string' },
+  'broker-max-connections': { type: 'string', default: String(DEFAULT_MAX_CONNECTIONS) },
   'broker-url': { type: 'string' },
   'broker-ca': { type: 'string' },
 } as const;
@@ -20,6 +22,7 @@ export interface BrokerFlagValues {
   'broker-host': string;
   'broker-port': string;
   'broker-config'?: string | undefined;
+  'broker-max-connections': string;
   'broker-url'?: string | undefined;
   'broker-ca'?: string | undefined;
 }
@@ -30,13 +33,24 @@ export function brokerModeFrom(
   given: (flag: string) => boolean,
 ): BrokerMode | undefined {
   if (!values.broker) {
-    const extra = ['broker-url', 'broker-config', 'broker-port', 'broker-host'].find(given);
+    const extra = [
+      'broker-url',
+      'broker-config',
+      'broker-port',
+      'broker-host',
+      'broker-max-connections',
+    ].find(given);
     if (extra !== undefined) throw new UsageError(`--no-broker and --${extra} exclude each other`);
     return undefined;
   }
   const url = values['broker-url'];
   if (url !== undefined) {
-    const embeddedOnly = ['broker-config', 'broker-port', 'broker-host'].find(given);
+    const embeddedOnly = [
+      'broker-config',
+      'broker-port',
+      'broker-host',
+      'broker-max-connections',
+    ].find(given);
     if (embeddedOnly !== undefined)
       throw new UsageError(
         `--broker-url (an external broker) and --${embeddedOnly} exclude each other`,
@@ -54,10 +68,14 @@ export function brokerModeFrom(
   const port = Number(values['broker-port']);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError('--broker-port must be a port number (0 picks a free one)');
+  const maxConnections = Number(values['broker-max-connections']);
+  if (!Number.isInteger(maxConnections) || maxConnections < 1)
+    throw new UsageError('--broker-max-connections must be a whole number of at least 1');
   return {
     kind: 'embedded',
     host: values['broker-host'],
     port,
+    maxConnections,
     ...(values['broker-config'] !== undefined ? { configFile: values['broker-config'] } : {}),
   };
 }

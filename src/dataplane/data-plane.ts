@@ -18,7 +18,14 @@ import type { NodeBroker } from './node-broker.ts';
 import { CachingTokenReviewer } from './token-review.ts';
 
 export type BrokerMode =
-  | { kind: 'embedded'; host: string; port: number; configFile?: string; config?: BrokerConfig }
+  | {
+      kind: 'embedded';
+      host: string;
+      port: number;
+      maxConnections: number;
+      configFile?: string;
+      config?: BrokerConfig;
+    }
   | { kind: 'external'; url: string; caFile?: string };
 
 export interface DataPlaneOptions {
@@ -80,6 +87,7 @@ export class DataPlane {
     const broker = await EmbeddedBroker.start({
       host: opts.broker.host,
       port: opts.broker.port,
+      maxConnections: opts.broker.maxConnections,
       ...(config.tls !== undefined ? { tls: await readTls(config.tls) } : {}),
       maxPacketBytes: config.maxPacketBytes,
       authenticate: (username, password) => authenticator.authenticate(username, password),

@@ -1,12 +1,14 @@
 // The node broker inside the agent: aedes (MQTT 3.1 and 3.1.1) on a TCP or TLS
-// listener, with our authentication, per-device access control, a packet-size
-// guard in front of the parser, and the beforeAck hook that lets the uplink
-// make a message durable before the client gets its PUBACK.
+// listener, with our authentication, sessions that belong to the principal
+// that made them, per-device access control, a cap on open connections, a
+// packet-size guard in front of the parser, and the beforeAck hook that lets
+// the uplink make a message durable before the client gets its PUBACK.
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { AgentMetrics } from '../metrics.ts';
+import { LogLimiter } from '../util/log-limiter.ts';
 import type { Decision, Principal } from './access.ts';
 import type { AuthResult } from './authenticator.ts';
 import { BrokerClosedError, BrokerConfigError, PacketTooLargeError } from './errors.ts';
@@ -17,8 +19,8 @@ import {
   type PublishOptions,
 } from './node-broker.ts';
 import { SizeLimitedConnection } from './packet-size-guard.ts';
-import { LogLimiter } from '../util/log-limiter.ts';
 import { PublishInbox } from './publish-inbox.ts';
+import { SessionOwners } from './session-owners.ts';
 
 /** A message on its way into the broker, before anyone has it or is told it was taken. */
 export interface BeforeAckMessage {
@@ -50,6 +52,12 @@ export interface EmbeddedBrokerOptions {
   /** Address to listen on, e.g. 0.0.0.0 (default port 1883; 0 picks a free one). */
   host: string;
   port: number;
+  /**
+   * Sockets open at once, authenticated or not; past it a client is refused
+   * (CONNACK 3, server unavailable). Also the number of persistent sessions
+   * kept for clients that are gone (past it one is ended: see SessionOwners). Default 1,000.
+   */
+  maxConnections?: number;
   /** Serve MQTT over TLS; with clientCa, clients must present a certificate it signed. */
   tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
   /** Larger packets close the client's connection. */
@@ -62,6 +70,18 @@ export interface EmbeddedBrokerOptions {
 }
 
 const MAX_LOGGED = 128;
+/** 2,000 idle clients cost the agent ~100 MB. */
+export const DEFAULT_MAX_CONNECTIONS = 1000;
+/** A socket that has not sent CONNECT by then is closed: it holds one of maxConnections. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Repeated warnings of one kind from one peer address: one line per this interval. */
+const LOG_INTERVAL_MS = 10_000;
+/** Refused sockets waiting for their CONNECT to be answered; more are closed without an answer. */
+const MAX_REFUSING = 64;
+/** How long a refused socket may take to send its CONNECT. */
+const REFUSE_WAIT_MS = 2_000;
+/** CONNACK, return code 3: server unavailable (the same bytes in MQTT 3.1 and 3.1.1). */
+const CONNACK_SERVER_UNAVAILABLE = Buffer.from([0x20, 0x02, 0x00, 0x03]);
 
 /** Client-supplied text for a log line: bounded. */
 function shown(text: string): string {
@@ -88,50 +108,82 @@ export class EmbeddedBroker implements NodeBroker {
   static async start(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
     const principals = new WeakMap<Client, Principal>();
     const inboxes = new WeakMap<Client, PublishInbox>();
+    /** Clients that sent an empty client id without a clean session: aedes would make one up. */
+    const noClientId = new WeakSet<Client>();
     const { log, metrics, access } = opts;
-    // A client that retries at once would otherwise repeat its line as fast as it can;
-    // the cap per kind holds against clients that change their names too.
-    const limiter = new LogLimiter({ perKind: 10 });
+    const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    // The cap per kind holds against clients that change their names too.
+    const limiter = new LogLimiter({ intervalMs: LOG_INTERVAL_MS, perKind: 10 });
+    // One line per kind of refusal and peer address per interval, however fast a client retries.
+    const refused = (
+      client: Client,
+      reason: string,
+      fields: Record<string, unknown>,
+      msg: string,
+    ): void => {
+      metrics?.brokerAuthFailures.inc({ reason });
+      const peer = peerOf(client);
+      logLimited(
+        log,
+        limiter,
+        { kind: reason, peer },
+        { clientId: shown(client.id), peer, ...fields },
+        msg,
+      );
+    };
     const aedes = await Aedes.createBroker({
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      preConnect(client, packet, done) {
+        // MQTT 3.1.1 [MQTT-3.1.3-8]: an empty client id needs a clean session.
+        if (packet.clientId === '' && !packet.clean) noClientId.add(client);
+        done(null, true);
+      },
       authenticate(client, username, password, done) {
         if (client.id.startsWith('$edgebridge')) {
           done(authError(2, 'client id reserved'), false);
           return;
         }
+        if (noClientId.has(client)) {
+          refused(
+            client,
+            'client_id_empty',
+            {},
+            'client refused: an empty client id needs a clean session',
+          );
+          done(authError(2, 'an empty client id needs a clean session'), false);
+          return;
+        }
         opts.authenticate(username, password).then(
-          (result) => {
-            if (result.ok) {
-              principals.set(client, result.principal);
-              log.debug(
-                { clientId: shown(client.id), principal: result.principal.name },
-                'client connected',
+          async (result) => {
+            if (!result.ok) {
+              refused(
+                client,
+                REASONS[result.returnCode],
+                {
+                  ...(username !== undefined ? { username: shown(username) } : {}),
+                  reason: result.reason,
+                },
+                'client refused',
               );
-              done(null, true);
+              done(authError(result.returnCode, result.reason), false);
               return;
             }
-            metrics?.brokerAuthFailures.inc({ reason: REASONS[result.returnCode] });
-            limiter.log(
-              log,
-              'warn',
-              'client-refused',
-              `${shown(username ?? '')}\0${result.reason}`,
-              {
-                clientId: shown(client.id),
-                ...(username !== undefined ? { username: shown(username) } : {}),
-                reason: result.reason,
-              },
-              'client refused',
+            if (!(await claimSession(client, result.principal))) {
+              done(authError(2, 'client id in use by another principal'), false);
+              return;
+            }
+            principals.set(client, result.principal);
+            log.debug(
+              { clientId: shown(client.id), principal: result.principal.name },
+              'client connected',
             );
-            done(authError(result.returnCode, result.reason), false);
+            done(null, true);
           },
           (err: unknown) => {
-            metrics?.brokerAuthFailures.inc({ reason: 'unavailable' });
-            limiter.log(
-              log,
-              'warn',
-              'authentication-failed',
-              '',
-              { clientId: shown(client.id), err: (err as Error).message },
+            refused(
+              client,
+              'unavailable',
+              { err: (err as Error).message },
               'client refused: authentication failed',
             );
             done(authError(3, 'authentication failed'), false);
@@ -193,8 +245,48 @@ export class EmbeddedBroker implements NodeBroker {
         return packet;
       },
     });
+    // Used by aedes' authenticate, which runs only once aedes exists.
+    const owners = new SessionOwners({
+      maxStored: maxConnections,
+      forget: async (clientId) => {
+        try {
+          await forgetSession(aedes, clientId);
+        } catch (err) {
+          log.warn(
+            { clientId: shown(clientId), err: (err as Error).message },
+            'persistent session could not be ended',
+          );
+          return;
+        }
+        metrics?.brokerSessionsEnded.inc();
+        logLimited(
+          log,
+          limiter,
+          { kind: 'session_ended', peer: '', level: 'info' },
+          { clientId: shown(clientId) },
+          'persistent session of a gone client ended: more are kept than --broker-max-connections',
+        );
+      },
+    });
+    // Holds the client id for the principal until the connection ends; false if another holds it.
+    const claimSession = async (client: Client, principal: Principal): Promise<boolean> => {
+      const claim = await owners.claim(client.id, principal.name);
+      if (!claim.ok) {
+        refused(
+          client,
+          REASONS[2],
+          { principal: principal.name, heldBy: claim.heldBy },
+          'client refused: the client id is held by another principal',
+        );
+        return false;
+      }
+      const release = (): void => owners.release(client.id, client.clean ? 0 : Infinity);
+      if (client.conn.destroyed) release();
+      else client.conn.once('close', release);
+      return true;
+    };
     const sockets = new Set<Socket>();
-    const server = createListener(aedes, opts, sockets, limiter);
+    const server = createListener(aedes, { ...opts, maxConnections }, sockets, limiter);
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -340,16 +432,28 @@ export class EmbeddedBroker implements NodeBroker {
   }
 }
 
-/** The TCP or TLS listener that hands each client, behind the size guard, to aedes. */
+/**
+ * The TCP or TLS listener that hands each client, behind the size guard, to
+ * aedes; past maxConnections open sockets, a client gets CONNACK 3 instead.
+ */
 function createListener(
   aedes: Aedes,
-  opts: EmbeddedBrokerOptions,
+  opts: EmbeddedBrokerOptions & { maxConnections: number },
   sockets: Set<Socket>,
   limiter: LogLimiter,
 ): Server {
+  /** Sockets being refused (in `sockets` too, so that close() ends them; not counted against the cap). */
+  const refusing = new Set<Socket>();
   const onSocket = (socket: Socket): void => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.once('close', () => {
+      sockets.delete(socket);
+      refusing.delete(socket);
+    });
+    if (sockets.size - refusing.size > opts.maxConnections) {
+      refuseConnection(socket, refusing, opts, limiter);
+      return;
+    }
     aedes.handle(new SizeLimitedConnection(socket, opts.maxPacketBytes));
   };
   const server =
@@ -359,21 +463,29 @@ function createListener(
           {
             cert: opts.tls.cert,
             key: opts.tls.key,
+            // A handshake also holds a socket: it gets the time a CONNECT gets.
+            handshakeTimeout: CONNECT_TIMEOUT_MS,
             ...(opts.tls.clientCa !== undefined
               ? { ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: true }
               : {}),
           },
           onSocket,
         );
-  // A failed TLS handshake is the peer's problem: one line, no crash.
-  server.on('tlsClientError', (err: Error) => {
+  // Sockets still in their TLS handshake are not counted above; past this Node closes
+  // new ones at once, so that no flood of any kind holds more.
+  server.maxConnections = opts.maxConnections + MAX_REFUSING;
+  server.on('drop', (dropped?: { remoteAddress?: string }) =>
+    countRefusal(dropped?.remoteAddress ?? 'unknown', opts, limiter),
+  );
+  // A failed TLS handshake is the peer's problem: one line per peer per interval, no crash.
+  server.on('tlsClientError', (err: Error, socket: Socket) => {
     opts.metrics?.brokerClientErrors.inc({ kind: 'tls' });
-    limiter.log(
+    const peer = socket.remoteAddress ?? 'unknown';
+    logLimited(
       opts.log,
-      'warn',
-      'tls-failed',
-      '',
-      { err: err.message },
+      limiter,
+      { kind: 'tls', peer },
+      { peer, err: err.message },
       'TLS handshake with a client failed',
     );
   });
@@ -381,18 +493,23 @@ function createListener(
   aedes.on('clientReady', counted);
   aedes.on('clientDisconnect', counted);
   const clientError = (client: Client, err: Error): void => {
-    const tooLarge = err instanceof PacketTooLargeError;
-    opts.metrics?.brokerClientErrors.inc({ kind: tooLarge ? 'too_large' : 'protocol' });
-    // Resets and refusals logged already are noise; bad input is worth one line.
-    const quiet = logged.has(err) || /ECONNRESET|EPIPE/.test(err.message);
-    const fields = { clientId: shown(client.id ?? ''), err: err.message };
-    if (quiet) opts.log.debug(fields, 'client connection closed');
+    const kind =
+      err instanceof PacketTooLargeError
+        ? 'too_large'
+        : err.message === CONNECT_TIMEOUT_MESSAGE
+          ? 'connect_timeout'
+          : 'protocol';
+    opts.metrics?.brokerClientErrors.inc({ kind });
+    // Resets and refusals logged already are noise; bad input is worth one line per
+    // kind and peer per interval.
+    const fields = { clientId: shown(client.id ?? ''), peer: peerOf(client), err: err.message };
+    if (logged.has(err) || /ECONNRESET|EPIPE/.test(err.message))
+      opts.log.debug(fields, 'client connection closed');
     else
-      limiter.log(
+      logLimited(
         opts.log,
-        'warn',
-        'client-error',
-        fields.clientId,
+        limiter,
+        { kind, peer: fields.peer },
         fields,
         'client connection closed',
       );
@@ -400,6 +517,89 @@ function createListener(
   aedes.on('clientError', clientError);
   aedes.on('connectionError', clientError);
   return server;
+}
+
+/** aedes' error for a socket that sent no CONNECT within connectTimeout. */
+const CONNECT_TIMEOUT_MESSAGE = 'connect did not arrive in time';
+
+/**
+ * Refuses a socket over the cap: answers its CONNECT with CONNACK 3 (server
+ * unavailable) and closes it. Only MAX_REFUSING wait for their CONNECT at
+ * once, each for REFUSE_WAIT_MS; others are closed at once.
+ */
+function refuseConnection(
+  socket: Socket,
+  refusing: Set<Socket>,
+  opts: EmbeddedBrokerOptions & { maxConnections: number },
+  limiter: LogLimiter,
+): void {
+  countRefusal(socket.remoteAddress ?? 'unknown', opts, limiter);
+  socket.on('error', () => undefined);
+  if (refusing.size >= MAX_REFUSING) {
+    socket.destroy();
+    return;
+  }
+  refusing.add(socket);
+  socket.setTimeout(REFUSE_WAIT_MS, () => socket.destroy());
+  // Whatever it sends first is its CONNECT (or garbage): either way the answer is no.
+  socket.once('data', () => socket.end(CONNACK_SERVER_UNAVAILABLE));
+}
+
+/** A connection refused for the cap: counted, and logged once per peer per interval. */
+function countRefusal(
+  peer: string,
+  opts: EmbeddedBrokerOptions & { maxConnections: number },
+  limiter: LogLimiter,
+): void {
+  opts.metrics?.brokerConnectionsRefused.inc({ reason: 'limit' });
+  logLimited(
+    opts.log,
+    limiter,
+    { kind: 'connection_limit', peer },
+    { peer, maxConnections: opts.maxConnections },
+    'client refused: the node broker has --broker-max-connections open connections',
+  );
+}
+
+/** Ends a client id's kept session in aedes' store: subscriptions, queued messages, will. */
+async function forgetSession(aedes: Aedes, clientId: string): Promise<void> {
+  // aedes' types leave its store out; these are the calls it makes itself for a clean session.
+  const store = (aedes as unknown as { persistence: SessionStore }).persistence;
+  const client = { id: clientId };
+  await store.cleanSubscriptions(client);
+  await store.cleanIncoming?.(client);
+  await store.delWill(client);
+  for await (const packet of store.outgoingStream(client))
+    await store.outgoingClearMessageId(client, packet as { messageId?: number });
+}
+
+/** The part of aedes' session store (aedes-persistence) that ends a session. */
+interface SessionStore {
+  cleanSubscriptions(client: { id: string }): Promise<unknown>;
+  cleanIncoming?(client: { id: string }): Promise<unknown>;
+  delWill(client: { id: string }): Promise<unknown>;
+  outgoingStream(client: { id: string }): AsyncIterable<unknown>;
+  outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<unknown>;
+}
+
+/** The address a client connects from, for log lines and their rate limit. */
+function peerOf(client: Client): string {
+  const conn: unknown = client.conn;
+  return conn instanceof SizeLimitedConnection ? conn.peer : 'unknown';
+}
+
+/**
+ * Logs a line unless one of this kind from this peer was logged within the
+ * limiter's interval; the line says how many were left out before it.
+ */
+function logLimited(
+  log: Logger,
+  limiter: LogLimiter,
+  event: { kind: string; peer: string; level?: 'warn' | 'info' },
+  fields: Record<string, unknown>,
+  msg: string,
+): void {
+  limiter.log(log, event.level ?? 'warn', event.kind, event.peer, fields, msg);
 }
 
 /** A client's publish inbox: its decisions, its beforeAck batches, and their log lines and counts. */
@@ -473,7 +673,12 @@ function loggedError(err: Error): Error {
   return err;
 }
 
-const REASONS = { 3: 'unavailable', 4: 'bad_credentials', 5: 'not_authorized' } as const;
+const REASONS = {
+  2: 'client_id_in_use',
+  3: 'unavailable',
+  4: 'bad_credentials',
+  5: 'not_authorized',
+} as const;
 
 function authError(returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError {
   // aedes types the code as a const enum, which type stripping cannot inline: the numbers are its values.

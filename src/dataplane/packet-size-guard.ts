@@ -57,10 +57,13 @@ export class FrameScanner {
 /** A client connection for aedes that passes bytes through unchanged while checking frame sizes. */
 export class SizeLimitedConnection extends Duplex {
   readonly socket: Socket;
+  /** The client's address, kept for log lines after the socket has closed. */
+  readonly peer: string;
 
   constructor(socket: Socket, maxPacketBytes: number) {
     super({ allowHalfOpen: false });
     this.socket = socket;
+    this.peer = socket.remoteAddress ?? 'unknown';
     const scanner = new FrameScanner(maxPacketBytes);
     socket.on('data', (chunk: Buffer) => {
       const problem = scanner.feed(chunk);

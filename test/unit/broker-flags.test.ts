@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { brokerModeFrom, type BrokerFlagValues } from '../../src/cli/broker-flags.ts';
+import { UsageError } from '../../src/cli/errors.ts';
+
+const defaults: BrokerFlagValues = {
+  broker: true,
+  'broker-host': '0.0.0.0',
+  'broker-port': '1883',
+  'broker-max-connections': '1000',
+};
+
+function mode(values: Partial<BrokerFlagValues>, given: string[] = Object.keys(values)) {
+  return brokerModeFrom({ ...defaults, ...values }, (flag) => given.includes(flag));
+}
+
+describe('--broker-max-connections', () => {
+  it('defaults to 1,000 and takes a whole number of at least 1', () => {
+    assert.deepEqual(mode({}), {
+      kind: 'embedded',
+      host: '0.0.0.0',
+      port: 1883,
+      maxConnections: 1000,
+    });
+    assert.equal(
+      (mode({ 'broker-max-connections': '5' }) as { maxConnections: number }).maxConnections,
+      5,
+    );
+    for (const bad of ['0', '-1', '1.5', 'many', ''])
+      assert.throws(() => mode({ 'broker-max-connections': bad }), UsageError, bad);
+  });
+
+  it('is for the embedded broker only', () => {
+    assert.throws(
+      () => mode({ 'broker-url': 'mqtt://127.0.0.1:1883', 'broker-max-connections': '5' }),
+      /--broker-url .* and --broker-max-connections exclude each other/,
+    );
+    assert.throws(
+      () => mode({ broker: false, 'broker-max-connections': '5' }, ['broker-max-connections']),
+      /--no-broker and --broker-max-connections exclude each other/,
+    );
+  });
+});
