@@ -1,4 +1,4 @@
-// The node broker inside the agent: aedes (MQTT 3.1 and 3.1.1) on a TCP or TLS
+// The node broker inside the agent: aedes (MQTT 3.1, 3.1.1 and 5) on a TCP or TLS
 // listener, with our authentication, sessions that belong to the principal
 // that made them, per-device access control, a cap on open connections, a
 // packet-size guard in front of the parser, and the beforeAck hook that lets
