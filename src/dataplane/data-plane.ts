@@ -18,7 +18,14 @@ import type { NodeBroker } from './node-broker.ts';
 import { CachingTokenReviewer } from './token-review.ts';
 
 export type BrokerMode =
-  | { kind: 'embedded'; host: string; port: number; maxConnections: number; configFile?: string }
+  | {
+      kind: 'embedded';
+      host: string;
+      port: number;
+      maxConnections: number;
+      maxSessionExpirySeconds?: number;
+      configFile?: string;
+    }
   | { kind: 'external'; url: string; caFile?: string };
 
 export interface DataPlaneOptions {
@@ -78,6 +85,9 @@ export class DataPlane {
       host: opts.broker.host,
       port: opts.broker.port,
       maxConnections: opts.broker.maxConnections,
+      ...(opts.broker.maxSessionExpirySeconds !== undefined
+        ? { maxSessionExpirySeconds: opts.broker.maxSessionExpirySeconds }
+        : {}),
       ...(config.tls !== undefined ? { tls: await readTls(config.tls) } : {}),
       maxPacketBytes: config.maxPacketBytes,
       authenticate: (username, password) => authenticator.authenticate(username, password),
