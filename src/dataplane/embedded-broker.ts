@@ -104,6 +104,8 @@ const MAX_REFUSING = 64;
 const REFUSE_WAIT_MS = 2_000;
 /** CONNACK, return code 3: server unavailable (the same bytes in MQTT 3.1 and 3.1.1). */
 const CONNACK_SERVER_UNAVAILABLE = Buffer.from([0x20, 0x02, 0x00, 0x03]);
+/** The MQTT 5 CONNACK with reason 0x88, server unavailable (no properties). */
+const CONNACK_SERVER_UNAVAILABLE_V5 = Buffer.from([0x20, 0x03, 0x00, 0x88, 0x00]);
 
 /** Client-supplied text for a log line: bounded. */
 function shown(text: string): string {
@@ -563,7 +565,20 @@ function refuseConnection(
   refusing.add(socket);
   socket.setTimeout(REFUSE_WAIT_MS, () => socket.destroy());
   // Whatever it sends first is its CONNECT (or garbage): either way the answer is no.
-  socket.once('data', () => socket.end(CONNACK_SERVER_UNAVAILABLE));
+  socket.once('data', (chunk: Buffer) =>
+    socket.end(
+      protocolLevel(chunk) === 5 ? CONNACK_SERVER_UNAVAILABLE_V5 : CONNACK_SERVER_UNAVAILABLE,
+    ),
+  );
+}
+
+/** The protocol level of the CONNECT at the start of `chunk` (5 for MQTT 5), if it is there. */
+function protocolLevel(chunk: Buffer): number | undefined {
+  let at = 1;
+  while (at < 5 && ((chunk[at] ?? 0) & 0x80) !== 0) at += 1;
+  at += 1;
+  if (chunk.length < at + 2) return undefined;
+  return chunk[at + 2 + chunk.readUInt16BE(at)];
 }
 
 /** A connection refused for the cap: counted, and logged once per peer per interval. */
