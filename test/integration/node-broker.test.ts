@@ -558,38 +558,59 @@ describe('the node broker with ServiceAccount tokens (TokenReview against the AP
     await s.ns.remove();
   });
 
-  it('lets a pod’s token of a granted ServiceAccount subscribe to its devices', async () => {
-    const { ns, url, token, device, agent } = await setup();
-    const c = await client(url, { username: 'serviceaccount', password: await token('reader') });
-    const seen = collect(c);
-    assert.deepEqual(await granted(c, [`edgebridge/v1/${ns.name}/${device}/#`]), [1]);
-    await until(
-      'state and data',
-      () => seen.some((s) => s.includes('/data ')) && seen.some((s) => s.includes('/state online')),
-    );
-    assert.ok(
-      (await agent.metric('edgebridge_registry_requests_total', {
-        resource: 'tokenreviews',
-        code: '2xx',
-      })) >= 1,
-    );
-  });
-
-  it('refuses a token of a ServiceAccount without grants (5) and a token for another audience (4)', async () => {
-    const { url, token } = await setup();
-    assert.equal(
-      await refusal(url, { username: 'serviceaccount', password: await token('other') }),
-      5,
-    );
-    assert.equal(
-      await refusal(url, {
+  for (const version of [4, 5] as const) {
+    const name = version === 5 ? '5' : '3.1.1';
+    it(`lets a pod’s token of a granted ServiceAccount subscribe to its devices, MQTT ${name}`, async () => {
+      const { ns, url, token, device, agent } = await setup();
+      const c = await client(url, {
+        protocolVersion: version,
         username: 'serviceaccount',
-        password: await token('reader', 'not-edgebridge'),
-      }),
-      4,
-    );
-    assert.equal(await refusal(url, { username: 'serviceaccount', password: 'not.a.token' }), 4);
-  });
+        password: await token('reader'),
+      });
+      const seen = collect(c);
+      assert.deepEqual(await granted(c, [`edgebridge/v1/${ns.name}/${device}/#`]), [1]);
+      await until(
+        'state and data',
+        () =>
+          seen.some((s) => s.includes('/data ')) && seen.some((s) => s.includes('/state online')),
+      );
+      assert.ok(
+        (await agent.metric('edgebridge_registry_requests_total', {
+          resource: 'tokenreviews',
+          code: '2xx',
+        })) >= 1,
+      );
+    });
+
+    it(`refuses a token of a ServiceAccount without grants (5; 0x87) and a token for another audience (4; 0x86), MQTT ${name}`, async () => {
+      const { url, token } = await setup();
+      const [noGrants, bad] = version === 5 ? [0x87, 0x86] : [5, 4];
+      assert.equal(
+        await refusal(url, {
+          protocolVersion: version,
+          username: 'serviceaccount',
+          password: await token('other'),
+        }),
+        noGrants,
+      );
+      assert.equal(
+        await refusal(url, {
+          protocolVersion: version,
+          username: 'serviceaccount',
+          password: await token('reader', 'not-edgebridge'),
+        }),
+        bad,
+      );
+      assert.equal(
+        await refusal(url, {
+          protocolVersion: version,
+          username: 'serviceaccount',
+          password: 'not.a.token',
+        }),
+        bad,
+      );
+    });
+  }
 });
 
 describe('the agent with an external node broker (--broker-url, a real mosquitto)', () => {
