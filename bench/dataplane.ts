@@ -11,7 +11,9 @@
 //       full spool, its RSS sampled; mosquitto: its bridge queue);
 //   (d) messages lost after SIGKILL of the agent / the bridge with the cloud down.
 // Sizes: MESSAGES (a, b; default 100000), BACKLOG (c; default 1000000),
-// KILL_MESSAGES (d; default 20000); PARTS picks parts (e.g. PARTS=ab). The
+// KILL_MESSAGES (d; default 20000); PARTS picks parts (e.g. PARTS=ab);
+// PROTOCOL (4 or 5; default 4) is the MQTT version producers and subscribers
+// speak to the node broker in (a) and (b), ours and mosquitto alike. The
 // machine's speed drifts (mosquitto's own figure moved by 30% between runs
 // here), so (b) and the replay run ROUNDS times (default 3), ours and
 // mosquitto in turn, and the table gives the medians. Quick run:
@@ -36,6 +38,8 @@ const BACKLOG = Number(process.env.BACKLOG ?? 1_000_000);
 const KILL_MESSAGES = Number(process.env.KILL_MESSAGES ?? 20_000);
 /** (b) and the replay run this many times, ours and mosquitto in turn; the table gives medians. */
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
+/** The MQTT version spoken to the node broker in (a) and (b). */
+const PROTOCOL: 4 | 5 = process.env.PROTOCOL === '5' ? 5 : 4;
 const PAYLOAD_BYTES = 256;
 const DEVICES = 8;
 /** Publisher and subscriber windows (QoS 1 messages awaiting PUBACK). */
@@ -336,15 +340,14 @@ function share(ours: number, theirs: number): string {
 }
 
 async function localThroughput(): Promise<void> {
-  // The embedded broker speaks MQTT 3.1.1: both sides use it here.
   const agent = await ours('a-agent', undefined);
-  const oursText = await pubSub(agent.url, 4);
+  const oursText = await pubSub(agent.url, PROTOCOL);
   await cleanup();
   const node = await broker('a-node');
-  const theirsText = await pubSub(node.url, 4);
+  const theirsText = await pubSub(node.url, PROTOCOL);
   await cleanup();
   rows.push({
-    what: '(a) local pub->sub via node broker',
+    what: `(a) local pub->sub via node broker, MQTT ${PROTOCOL === 5 ? '5' : '3.1.1'}`,
     ours: oursText,
     mosquitto: theirsText,
     target: '-',
@@ -357,7 +360,7 @@ async function edgeToCloudOurs(): Promise<number> {
   const cloud = await broker('b-cloud');
   const sub = await counter(cloud.url, `${CLUSTER_PREFIX}/#`, MESSAGES);
   const agent = await ours('b-agent', cloud.url);
-  const pub = await publisher(agent.url, 4);
+  const pub = await publisher(agent.url, PROTOCOL);
   const start = performance.now();
   await publish(pub, 0, MESSAGES);
   await sub.all;
@@ -375,7 +378,7 @@ async function edgeToCloudSidecar(): Promise<number> {
   const sidecar = await broker('b-sidecar');
   const sub = await counter(cloud.url, `${CLUSTER_PREFIX}/#`, MESSAGES);
   await ours('b-agent-sidecar', cloud.url, { sidecarUrl: sidecar.url });
-  const pub = await publisher(sidecar.url, 4);
+  const pub = await publisher(sidecar.url, PROTOCOL);
   const start = performance.now();
   await publish(pub, 0, MESSAGES);
   await sub.all;
@@ -390,7 +393,7 @@ async function edgeToCloudMosquitto(): Promise<number> {
   const bridge = await broker('b-bridge', bridgeConfig(cloud));
   const sub = await counter(cloud.url, `${CLUSTER_PREFIX}/#`, MESSAGES);
   await sleep(1500); // the bridge connects
-  const pub = await publisher(bridge.url, 4);
+  const pub = await publisher(bridge.url, PROTOCOL);
   const start = performance.now();
   await publish(pub, 0, MESSAGES);
   await sub.all;
@@ -408,7 +411,7 @@ async function edgeToCloud(): Promise<void> {
     theirs.push(await edgeToCloudMosquitto());
   }
   rows.push({
-    what: '(b) edge-to-cloud, uplink up (embedded broker)',
+    what: `(b) edge-to-cloud, uplink up (embedded broker), MQTT ${PROTOCOL === 5 ? '5' : '3.1.1'}`,
     ours: perSecond(median(embedded)),
     mosquitto: perSecond(median(theirs)),
     target: '>= 80% of mosquitto',

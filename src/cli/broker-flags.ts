@@ -1,8 +1,12 @@
 // The agent's node broker flags: embedded (default) on --broker-host and
-// --broker-port with --broker-config and --broker-max-connections, an external
+// --broker-port with --broker-config, --broker-max-connections and
+// --broker-max-session-expiry, an external
 // broker with --broker-url, or none with --no-broker.
 import type { BrokerMode } from '../dataplane/data-plane.ts';
-import { DEFAULT_MAX_CONNECTIONS } from '../dataplane/embedded-broker.ts';
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_SESSION_EXPIRY_S,
+} from '../dataplane/embedded-broker.ts';
 import { UsageError } from './errors.ts';
 
 export const DEFAULT_BROKER_PORT = 1883;
@@ -13,6 +17,7 @@ export const brokerFlagOptions = {
   'broker-port': { type: 'string', default: String(DEFAULT_BROKER_PORT) },
   'broker-config': { type: 'string' },
   'broker-max-connections': { type: 'string', default: String(DEFAULT_MAX_CONNECTIONS) },
+  'broker-max-session-expiry': { type: 'string', default: String(DEFAULT_MAX_SESSION_EXPIRY_S) },
   'broker-url': { type: 'string' },
   'broker-ca': { type: 'string' },
 } as const;
@@ -23,6 +28,7 @@ export interface BrokerFlagValues {
   'broker-port': string;
   'broker-config'?: string | undefined;
   'broker-max-connections': string;
+  'broker-max-session-expiry': string;
   'broker-url'?: string | undefined;
   'broker-ca'?: string | undefined;
 }
@@ -39,6 +45,7 @@ export function brokerModeFrom(
       'broker-port',
       'broker-host',
       'broker-max-connections',
+      'broker-max-session-expiry',
     ].find(given);
     if (extra !== undefined) throw new UsageError(`--no-broker and --${extra} exclude each other`);
     return undefined;
@@ -50,6 +57,7 @@ export function brokerModeFrom(
       'broker-port',
       'broker-host',
       'broker-max-connections',
+      'broker-max-session-expiry',
     ].find(given);
     if (embeddedOnly !== undefined)
       throw new UsageError(
@@ -71,11 +79,17 @@ export function brokerModeFrom(
   const maxConnections = Number(values['broker-max-connections']);
   if (!Number.isInteger(maxConnections) || maxConnections < 1)
     throw new UsageError('--broker-max-connections must be a whole number of at least 1');
+  const maxSessionExpiry = Number(values['broker-max-session-expiry']);
+  if (!Number.isInteger(maxSessionExpiry) || maxSessionExpiry < 1 || maxSessionExpiry > 0xfffffffe)
+    throw new UsageError(
+      '--broker-max-session-expiry must be a whole number of seconds, at least 1',
+    );
   return {
     kind: 'embedded',
     host: values['broker-host'],
     port,
     maxConnections,
+    maxSessionExpirySeconds: maxSessionExpiry,
     ...(values['broker-config'] !== undefined ? { configFile: values['broker-config'] } : {}),
   };
 }

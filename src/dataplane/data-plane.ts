@@ -23,6 +23,7 @@ export type BrokerMode =
       host: string;
       port: number;
       maxConnections: number;
+      maxSessionExpirySeconds?: number;
       configFile?: string;
       config?: BrokerConfig;
     }
@@ -88,6 +89,9 @@ export class DataPlane {
       host: opts.broker.host,
       port: opts.broker.port,
       maxConnections: opts.broker.maxConnections,
+      ...(opts.broker.maxSessionExpirySeconds !== undefined
+        ? { maxSessionExpirySeconds: opts.broker.maxSessionExpirySeconds }
+        : {}),
       ...(config.tls !== undefined ? { tls: await readTls(config.tls) } : {}),
       maxPacketBytes: config.maxPacketBytes,
       authenticate: (username, password) => authenticator.authenticate(username, password),

@@ -1,4 +1,4 @@
-// The node broker inside the agent: aedes (MQTT 3.1 and 3.1.1) on a TCP or TLS
+// The node broker inside the agent: aedes (MQTT 3.1, 3.1.1 and 5) on a TCP or TLS
 // listener, with our authentication, sessions that belong to the principal
 // that made them, per-device access control, a cap on open connections, a
 // packet-size guard in front of the parser, and the beforeAck hook that lets
@@ -6,6 +6,7 @@
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
+import mqttPacket from 'mqtt-packet';
 import type { Logger } from 'pino';
 import type { AgentMetrics } from '../metrics.ts';
 import { LogLimiter } from '../util/log-limiter.ts';
@@ -38,7 +39,10 @@ export interface BeforeAckMessage {
  * client's publishes of one socket read come as one call, to be stored all or
  * none. If it rejects, the messages are neither delivered nor acknowledged:
  * MQTT 3.1.1 has no negative PUBACK, so the client's connection is closed and
- * it resends after reconnecting; one line is logged. Agent publishes reject instead.
+ * it resends after reconnecting; one line is logged. An MQTT 5 client whose
+ * messages were refused for a full spool (an error with `spoolCode`
+ * EDGEBRIDGE_SPOOL_DISK_FULL) gets a negative PUBACK instead, 0x97 (quota
+ * exceeded), and keeps its connection. Agent publishes reject instead.
  */
 export type BeforeAck = (messages: readonly BeforeAckMessage[]) => Promise<void>;
 
@@ -60,8 +64,14 @@ export interface EmbeddedBrokerOptions {
   maxConnections?: number;
   /** Serve MQTT over TLS; with clientCa, clients must present a certificate it signed. */
   tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
-  /** Larger packets close the client's connection. */
+  /** Larger packets close the client's connection; advertised to MQTT 5 clients. */
   maxPacketBytes: number;
+  /**
+   * The longest an MQTT 5 client's session is kept after it disconnects, in
+   * seconds (at least 1); a longer session expiry interval is cut to it and
+   * the CONNACK says so. Default DEFAULT_MAX_SESSION_EXPIRY_S.
+   */
+  maxSessionExpirySeconds?: number;
   authenticate: (username: string | undefined, password: Buffer | undefined) => Promise<AuthResult>;
   access: ClientAccess;
   beforeAck?: BeforeAck;
@@ -72,6 +82,18 @@ export interface EmbeddedBrokerOptions {
 const MAX_LOGGED = 128;
 /** 2,000 idle clients cost the agent ~100 MB. */
 export const DEFAULT_MAX_CONNECTIONS = 1000;
+/** One day. */
+export const DEFAULT_MAX_SESSION_EXPIRY_S = 86_400;
+/**
+ * Unacknowledged QoS 1/2 publishes an MQTT 5 client may have in flight,
+ * advertised in the CONNACK (aedes does not enforce it): enough for the inbox
+ * to batch spool appends, little enough to bound one client's share.
+ */
+const RECEIVE_MAXIMUM = 1024;
+/** PUBACK/PUBREC reason code 0x97: quota exceeded (MQTT 5). */
+const QUOTA_EXCEEDED = 0x97;
+/** The spool's error code for a full disk, carried as an UplinkRefusedError's spoolCode. */
+const SPOOL_FULL_CODE = 'EDGEBRIDGE_SPOOL_DISK_FULL';
 /** A socket that has not sent CONNECT by then is closed: it holds one of maxConnections. */
 const CONNECT_TIMEOUT_MS = 10_000;
 /** Repeated warnings of one kind from one peer address: one line per this interval. */
@@ -82,6 +104,8 @@ const MAX_REFUSING = 64;
 const REFUSE_WAIT_MS = 2_000;
 /** CONNACK, return code 3: server unavailable (the same bytes in MQTT 3.1 and 3.1.1). */
 const CONNACK_SERVER_UNAVAILABLE = Buffer.from([0x20, 0x02, 0x00, 0x03]);
+/** The MQTT 5 CONNACK with reason 0x88, server unavailable (no properties). */
+const CONNACK_SERVER_UNAVAILABLE_V5 = Buffer.from([0x20, 0x03, 0x00, 0x88, 0x00]);
 
 /** Client-supplied text for a log line: bounded. */
 function shown(text: string): string {
@@ -133,6 +157,10 @@ export class EmbeddedBroker implements NodeBroker {
     };
     const aedes = await Aedes.createBroker({
       connectTimeout: CONNECT_TIMEOUT_MS,
+      // Advertised in MQTT 5 CONNACKs; the size guard in front of aedes enforces the size.
+      maximumPacketSize: opts.maxPacketBytes,
+      receiveMaximum: RECEIVE_MAXIMUM,
+      sessionExpiryIntervalLimit: opts.maxSessionExpirySeconds ?? DEFAULT_MAX_SESSION_EXPIRY_S,
       preConnect(client, packet, done) {
         // MQTT 3.1.1 [MQTT-3.1.3-8]: an empty client id needs a clean session.
         if (packet.clientId === '' && !packet.clean) noClientId.add(client);
@@ -234,7 +262,7 @@ export class EmbeddedBroker implements NodeBroker {
               },
               'subscription refused',
             );
-            // A null subscription gives the client SUBACK return code 0x80 (failure).
+            // A null subscription gives the client SUBACK 0x80 (failure), 0x87 (not authorised) in MQTT 5.
             done(null, null);
           },
           (err: unknown) => done(err as Error, null),
@@ -280,7 +308,7 @@ export class EmbeddedBroker implements NodeBroker {
         );
         return false;
       }
-      const release = (): void => owners.release(client.id, client.clean ? 0 : Infinity);
+      const release = (): void => owners.release(client.id, sessionKeepMs(client));
       if (client.conn.destroyed) release();
       else client.conn.once('close', release);
       return true;
@@ -542,7 +570,20 @@ function refuseConnection(
   refusing.add(socket);
   socket.setTimeout(REFUSE_WAIT_MS, () => socket.destroy());
   // Whatever it sends first is its CONNECT (or garbage): either way the answer is no.
-  socket.once('data', () => socket.end(CONNACK_SERVER_UNAVAILABLE));
+  socket.once('data', (chunk: Buffer) =>
+    socket.end(
+      protocolLevel(chunk) === 5 ? CONNACK_SERVER_UNAVAILABLE_V5 : CONNACK_SERVER_UNAVAILABLE,
+    ),
+  );
+}
+
+/** The protocol level of the CONNECT at the start of `chunk` (5 for MQTT 5), if it is there. */
+function protocolLevel(chunk: Buffer): number | undefined {
+  let at = 1;
+  while (at < 5 && ((chunk[at] ?? 0) & 0x80) !== 0) at += 1;
+  at += 1;
+  if (chunk.length < at + 2) return undefined;
+  return chunk[at + 2 + chunk.readUInt16BE(at)];
 }
 
 /** A connection refused for the cap: counted, and logged once per peer per interval. */
@@ -610,7 +651,9 @@ function publishInbox(
   limiter: LogLimiter,
 ): PublishInbox {
   const { log, metrics, access, beforeAck } = opts;
+  const v5 = client.version === 5;
   return new PublishInbox({
+    decideEach: v5,
     decide: (packet) => access.canPublish(principal, packet.topic, packet.retain),
     refused: (packet, reason) => {
       metrics?.brokerRefused.inc({ action: 'publish' });
@@ -625,7 +668,9 @@ function publishInbox(
           topic: shown(packet.topic),
           reason,
         },
-        'publish refused; closing the client connection',
+        v5
+          ? 'publish refused (MQTT 5: PUBACK 0x87, connection kept)'
+          : 'publish refused; closing the client connection',
       );
       return loggedError(new Error(`publish refused: ${reason}`));
     },
@@ -645,6 +690,23 @@ function publishInbox(
       : {}),
     storeFailed: (packets, err) => {
       metrics?.brokerRefused.inc({ action: 'ack' }, packets.length);
+      if (v5 && (err as { spoolCode?: unknown }).spoolCode === SPOOL_FULL_CODE) {
+        limiter.log(
+          log,
+          'warn',
+          'before-ack-quota',
+          principal.name,
+          {
+            clientId: shown(client.id),
+            topic: shown(packets[0]?.topic ?? ''),
+            messages: packets.length,
+            err: (err as Error).message,
+          },
+          'message not acknowledged (spool full): MQTT 5 PUBACK 0x97 (quota exceeded)',
+        );
+        for (const packet of packets) answerQuotaExceeded(client, packet);
+        return null;
+      }
       limiter.log(
         log,
         'warn',
@@ -662,6 +724,38 @@ function publishInbox(
     },
     passed: (count) => metrics?.brokerMessagesIn.inc({ source: 'client' }, count),
   });
+}
+
+/**
+ * Answers an MQTT 5 publish with reason code 0x97 (quota exceeded) and keeps
+ * aedes from publishing it. aedes 2.0.0-beta.1 answers every authorizePublish
+ * error with 0x87, so the answer is written here, and the message is marked
+ * the way aedes marks one it refused itself (`_notAuthorized`, read by its
+ * enqueuePublish; the version is pinned for this).
+ */
+function answerQuotaExceeded(client: Client, packet: PublishPacket): void {
+  (packet as PublishPacket & { _notAuthorized?: boolean })._notAuthorized = true;
+  if (packet.qos === 0 || packet.messageId === undefined || client.conn.destroyed) return;
+  mqttPacket.writeToStream(
+    {
+      cmd: packet.qos === 1 ? 'puback' : 'pubrec',
+      messageId: packet.messageId,
+      reasonCode: QUOTA_EXCEEDED,
+    },
+    client.conn,
+    { protocolVersion: 5 },
+  );
+}
+
+/**
+ * How long a client's session outlives its connection, for SessionOwners:
+ * MQTT 5 says so (aedes has cut it to the broker's maximum); MQTT 3.1.1
+ * sessions are kept unless clean.
+ */
+function sessionKeepMs(client: Client): number {
+  if (client.version !== 5) return client.clean ? 0 : Infinity;
+  const seconds = client.sessionExpiryInterval;
+  return seconds >= 0xffffffff ? Infinity : seconds * 1000;
 }
 
 /** Errors whose refusal was logged where it was decided; the connection closing is not news. */

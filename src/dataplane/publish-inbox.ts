@@ -7,7 +7,10 @@
 import type { PublishPacket } from 'aedes';
 import type { Decision } from './access.ts';
 
-/** Called once per publish, in order: null lets it through (delivery, PUBACK), an error closes the client. */
+/**
+ * Called once per publish, in order: null lets it through (delivery, PUBACK);
+ * an error closes an MQTT 3.1.1 client and is a negative PUBACK for MQTT 5.
+ */
 export type PublishDone = (err: Error | null) => void;
 
 export interface PublishInboxOptions {
@@ -17,10 +20,19 @@ export interface PublishInboxOptions {
   refused: (packet: PublishPacket, reason: string) => Error;
   /** Makes the allowed publishes durable (all or none); absent, they pass at once. */
   store?: (packets: readonly PublishPacket[]) => Promise<void>;
-  /** store() rejected: log it, count it; returns the error given to aedes. */
-  storeFailed: (packets: readonly PublishPacket[], err: unknown) => Error;
+  /**
+   * store() rejected: log it, count it; returns the error given to aedes, or
+   * null when each publish was answered already (an MQTT 5 negative PUBACK).
+   */
+  storeFailed: (packets: readonly PublishPacket[], err: unknown) => Error | null;
   /** Publishes let through. */
   passed: (count: number) => void;
+  /**
+   * MQTT 5: a refusal is answered per publish and the connection stays, so
+   * the publishes after it are decided on their own. Otherwise (MQTT 3.1.1)
+   * the rest of the batch shares the refusal's fate: the client is closed.
+   */
+  decideEach?: boolean;
 }
 
 interface Entry {
@@ -28,12 +40,11 @@ interface Entry {
   done: PublishDone;
 }
 
-/** What one batch's decisions came to: the run let through, and from the first refusal on, the rest. */
+/** What one batch's decisions came to: the publishes let through, and each refused one's error. */
 interface Decided {
   allowed: Entry[];
   stored: Promise<void>;
-  refusal: Error | undefined;
-  refused: Entry[];
+  refusals: Map<Entry, Error>;
 }
 
 const settled = (): undefined => undefined;
@@ -69,21 +80,28 @@ export class PublishInbox {
           d.allowed.map((e) => e.packet),
           err,
         );
-        for (const e of batch) e.done(failed);
+        for (const e of batch) e.done(d.refusals.get(e) ?? failed);
         return;
       }
       if (d.allowed.length > 0) this.#opts.passed(d.allowed.length);
-      for (const e of d.allowed) e.done(null);
-      for (const e of d.refused) e.done(d.refusal ?? null);
+      for (const e of batch) e.done(d.refusals.get(e) ?? null);
     });
     this.#finished = finished.then(settled, settled);
   };
 
-  /** Decides in order up to the first refusal; the rest of the batch shares its fate (the client is closed). */
+  /**
+   * Decides in order; without decideEach, from the first refusal on the rest
+   * of the batch shares its fate (the client is closed).
+   */
   async #decide(batch: Entry[]): Promise<Decided> {
     const allowed: Entry[] = [];
+    const refusals = new Map<Entry, Error>();
     let refusal: Error | undefined;
     for (const entry of batch) {
+      if (refusal !== undefined) {
+        refusals.set(entry, refusal);
+        continue;
+      }
       let decision: Decision;
       try {
         const d = this.#opts.decide(entry.packet);
@@ -91,13 +109,14 @@ export class PublishInbox {
       } catch (err) {
         decision = { ok: false, reason: `access check failed: ${(err as Error).message}` };
       }
-      if (!decision.ok) {
-        refusal = this.#opts.refused(entry.packet, decision.reason);
-        break;
+      if (decision.ok) {
+        allowed.push(entry);
+        continue;
       }
-      allowed.push(entry);
+      const err = this.#opts.refused(entry.packet, decision.reason);
+      refusals.set(entry, err);
+      if (this.#opts.decideEach !== true) refusal = err;
     }
-    const refused = batch.slice(allowed.length);
     const { store } = this.#opts;
     let stored = Promise.resolve();
     if (store !== undefined && allowed.length > 0) {
@@ -109,6 +128,6 @@ export class PublishInbox {
     }
     // Awaited in order by the completions; never left unhandled meanwhile.
     stored.catch(settled);
-    return { allowed, stored, refusal, refused };
+    return { allowed, stored, refusals };
   }
 }

@@ -54,12 +54,12 @@ const broker = await EmbeddedBroker.start({
   metrics,
 });
 
-async function client(): Promise<MqttClient> {
+async function client(protocolVersion: 4 | 5 = 4): Promise<MqttClient> {
   const c = await connectAsync(broker.url, {
     username: 'writer',
     password: 'x',
     reconnectPeriod: 0,
-    protocolVersion: 4,
+    protocolVersion,
   });
   clients.push(c);
   c.on('error', () => undefined);
@@ -131,6 +131,38 @@ describe('the embedded node broker', () => {
     await other.publishAsync(TOPIC, 'fine', { qos: 1 });
     await until('the next message', () => received.includes('fine'));
     assert.deepEqual(received, ['fine']);
+    await unsubscribe();
+  });
+
+  it('answers an MQTT 5 publish refused for a full spool with PUBACK 0x97 and keeps the connection; a 3.1.1 client is closed', async () => {
+    const received: string[] = [];
+    const unsubscribe = await broker.subscribe(TOPIC, (m) => received.push(m.payload.toString()));
+    const full = Object.assign(new Error('spool disk full'), {
+      spoolCode: 'EDGEBRIDGE_SPOOL_DISK_FULL',
+    });
+    gate = (m) =>
+      m.payload.toString().startsWith('full') ? Promise.reject(full) : Promise.resolve();
+    const v5 = await client(5);
+    await assert.rejects(
+      v5.publishAsync(TOPIC, 'full-5', { qos: 1 }),
+      (err: { code?: unknown }) => {
+        assert.equal(err.code, 0x97);
+        return true;
+      },
+    );
+    assert.ok(v5.connected, 'the MQTT 5 client was disconnected');
+    await v5.publishAsync(TOPIC, 'after-5', { qos: 1 });
+    const v4 = await client(4);
+    const closed = new Promise<void>((r) => v4.once('close', () => r()));
+    v4.publish(TOPIC, 'full-4', { qos: 1 });
+    await closed;
+    gate = () => Promise.resolve();
+    await until('the message after the refusal', () => received.includes('after-5'));
+    assert.deepEqual(received, ['after-5']);
+    assert.equal(
+      logged('message not acknowledged (spool full): MQTT 5 PUBACK 0x97 (quota exceeded)').length,
+      1,
+    );
     await unsubscribe();
   });
 

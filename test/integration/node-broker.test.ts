@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  connect as mqttConnect,
+  connectAsync,
+  type IClientOptions,
+  type IConnackPacket,
+  type MqttClient,
+} from 'mqtt';
 import { stringify } from 'yaml';
 import { deviceName } from '../../src/api/names.ts';
 import { startAgent, type AgentProcess } from '../harness/agent.ts';
@@ -75,200 +83,419 @@ async function granted(c: MqttClient, filters: string[]): Promise<number[]> {
 const until = (what: string, condition: () => boolean): Promise<true> =>
   eventually(what, () => Promise.resolve(condition() ? true : undefined), 30000);
 
-describe('the node broker of a standalone agent', () => {
-  const NS = 'lab';
-  const north = deviceName('sims', 'cam-north', true, NODE);
-  const south = deviceName('sims', 'cam-south', true, NODE);
-  const setup = lazy(async () => {
-    const dir = scratchDir('node-broker');
-    const config = path.join(dir, 'edgebridge.yaml');
-    writeStandaloneConfig(config, {
-      discoveries: [
-        {
-          namespace: NS,
-          name: 'sims',
-          spec: {
-            handler: {
-              name: 'simulated',
-              details: {
-                devices: [
-                  { id: 'cam-north', labels: { 'example.com/zone': 'north' } },
-                  { id: 'cam-south', labels: { 'example.com/zone': 'south' } },
-                ],
-                publishIntervalMs: 100,
-              },
+const MAX_EXPIRY = 60;
+const NS = 'lab';
+const north = deviceName('sims', 'cam-north', true, NODE);
+const south = deviceName('sims', 'cam-south', true, NODE);
+/** One standalone agent for the describes below, with --broker-max-session-expiry 60. */
+const setup = lazy(async () => {
+  const dir = scratchDir('node-broker');
+  const config = path.join(dir, 'edgebridge.yaml');
+  writeStandaloneConfig(config, {
+    discoveries: [
+      {
+        namespace: NS,
+        name: 'sims',
+        spec: {
+          handler: {
+            name: 'simulated',
+            details: {
+              devices: [
+                { id: 'cam-north', labels: { 'example.com/zone': 'north' } },
+                { id: 'cam-south', labels: { 'example.com/zone': 'south' } },
+              ],
+              publishIntervalMs: 100,
             },
-            intervalSeconds: 1,
           },
+          intervalSeconds: 1,
         },
-      ],
-      secrets: [
+      },
+    ],
+    secrets: [
+      {
+        namespace: NS,
+        name: 'broker-users',
+        stringData: { reader: 'north-only', ops: 'everything' },
+      },
+    ],
+  });
+  const brokerConfig = path.join(dir, 'broker.yaml');
+  const secret = (key: string) => ({
+    secretKeyRef: { namespace: NS, name: 'broker-users', key },
+  });
+  writeFileSync(
+    brokerConfig,
+    stringify({
+      maxPacketBytes: MAX_PACKET,
+      users: [
         {
-          namespace: NS,
-          name: 'broker-users',
-          stringData: { reader: 'north-only', ops: 'everything' },
+          name: 'reader',
+          passwordFrom: secret('reader'),
+          devices: [{ namespace: NS, selector: { matchLabels: { 'example.com/zone': 'north' } } }],
         },
+        { name: 'ops', passwordFrom: secret('ops'), devices: [{ namespace: NS, publish: true }] },
       ],
-    });
-    const brokerConfig = path.join(dir, 'broker.yaml');
-    const secret = (key: string) => ({
-      secretKeyRef: { namespace: NS, name: 'broker-users', key },
-    });
-    writeFileSync(
-      brokerConfig,
-      stringify({
-        maxPacketBytes: MAX_PACKET,
-        users: [
-          {
-            name: 'reader',
-            passwordFrom: secret('reader'),
-            devices: [
-              { namespace: NS, selector: { matchLabels: { 'example.com/zone': 'north' } } },
-            ],
-          },
-          { name: 'ops', passwordFrom: secret('ops'), devices: [{ namespace: NS, publish: true }] },
-        ],
-      }),
-    );
-    const agent = await startAgent({
-      node: NODE,
-      registryArgs: ['--standalone', '--config', config, '--state-dir', path.join(dir, 'state')],
-      extraArgs: ['--broker-config', brokerConfig],
-    });
-    agents.push(agent);
-    assert.ok(agent.brokerUrl, 'the agent reported no broker');
-    // Devices are registered (their labels are what the reader's grant selects on).
-    await eventually('the devices to be online', async () => {
-      const c = await client(agent.brokerUrl ?? '', { username: 'ops', password: 'everything' });
+    }),
+  );
+  const agent = await startAgent({
+    node: NODE,
+    registryArgs: ['--standalone', '--config', config, '--state-dir', path.join(dir, 'state')],
+    extraArgs: ['--broker-config', brokerConfig, '--broker-max-session-expiry', String(MAX_EXPIRY)],
+  });
+  agents.push(agent);
+  assert.ok(agent.brokerUrl, 'the agent reported no broker');
+  // Devices are registered (their labels are what the reader's grant selects on).
+  await eventually('the devices to be online', async () => {
+    const c = await client(agent.brokerUrl ?? '', { username: 'ops', password: 'everything' });
+    const seen = collect(c);
+    await c.subscribeAsync(`edgebridge/v1/${NS}/+/state`, { qos: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    await c.endAsync(true);
+    return seen.filter((s) => s.endsWith('online (retained)')).length === 2 ? true : undefined;
+  });
+  return { agent, url: agent.brokerUrl };
+});
+
+for (const version of [4, 5] as const) {
+  const v5 = version === 5;
+  /** A client of this describe's protocol version. */
+  const connect = (url: string, options: IClientOptions = {}): Promise<MqttClient> =>
+    client(url, { protocolVersion: version, ...options });
+
+  describe(`the node broker of a standalone agent, MQTT ${v5 ? '5' : '3.1.1'}`, () => {
+    it('gives a client with rights its device’s data and retained state', async () => {
+      const { url } = await setup();
+      const c = await connect(url, { username: 'reader', password: 'north-only' });
       const seen = collect(c);
-      await c.subscribeAsync(`edgebridge/v1/${NS}/+/state`, { qos: 1 });
-      await new Promise((r) => setTimeout(r, 200));
-      await c.endAsync(true);
-      return seen.filter((s) => s.endsWith('online (retained)')).length === 2 ? true : undefined;
+      assert.deepEqual(await granted(c, [`edgebridge/v1/${NS}/${north}/#`]), [1]);
+      await until('state and two samples', () => seen.length >= 3);
+      assert.equal(seen[0], `edgebridge/v1/${NS}/${north}/state online (retained)`);
+      const sample = seen.find((s) => s.startsWith(`edgebridge/v1/${NS}/${north}/data `)) ?? '';
+      const body = JSON.parse(sample.slice(sample.indexOf(' ') + 1)) as { device: string };
+      assert.equal(body.device, 'cam-north');
     });
-    return { agent, url: agent.brokerUrl };
-  });
 
-  it('gives a client with rights its device’s data and retained state', async () => {
-    const { url } = await setup();
-    const c = await client(url, { username: 'reader', password: 'north-only' });
-    const seen = collect(c);
-    assert.deepEqual(await granted(c, [`edgebridge/v1/${NS}/${north}/#`]), [1]);
-    await until('state and two samples', () => seen.length >= 3);
-    assert.equal(seen[0], `edgebridge/v1/${NS}/${north}/state online (retained)`);
-    const sample = seen.find((s) => s.startsWith(`edgebridge/v1/${NS}/${north}/data `)) ?? '';
-    const body = JSON.parse(sample.slice(sample.indexOf(' ') + 1)) as { device: string };
-    assert.equal(body.device, 'cam-north');
-  });
+    it('refuses a subscription to a device the client has no rights to (SUBACK 0x80, 0x87 in MQTT 5) and delivers it nothing', async () => {
+      const { url } = await setup();
+      const c = await connect(url, { username: 'reader', password: 'north-only' });
+      const seen = collect(c);
+      const codes = await granted(c, [
+        `edgebridge/v1/${NS}/${north}/data`,
+        `edgebridge/v1/${NS}/${south}/#`,
+        `edgebridge/v1/${NS}/+/data`,
+        '#',
+      ]);
+      const no = v5 ? 0x87 : 0x80;
+      assert.deepEqual(codes, [1, no, no, no]);
+      // Both devices publish at the same rate: ten of the north's samples means the south's were held back.
+      await until('ten samples', () => seen.length >= 10);
+      assert.deepEqual(
+        seen.filter((s) => !s.startsWith(`edgebridge/v1/${NS}/${north}/data `)),
+        [],
+      );
+    });
 
-  it('refuses a subscription to a device the client has no rights to (SUBACK 0x80) and delivers it nothing', async () => {
-    const { url } = await setup();
-    const c = await client(url, { username: 'reader', password: 'north-only' });
-    const seen = collect(c);
-    const codes = await granted(c, [
-      `edgebridge/v1/${NS}/${north}/data`,
-      `edgebridge/v1/${NS}/${south}/#`,
-      `edgebridge/v1/${NS}/+/data`,
-      '#',
-    ]);
-    assert.deepEqual(codes, [1, 128, 128, 128]);
-    // Both devices publish at the same rate: ten of the north's samples means the south's were held back.
-    await until('ten samples', () => seen.length >= 10);
-    assert.deepEqual(
-      seen.filter((s) => !s.startsWith(`edgebridge/v1/${NS}/${north}/data `)),
-      [],
+    it('refuses anonymous clients (5; 0x87 in MQTT 5), wrong passwords and unknown users (4; 0x86)', async () => {
+      const { url, agent } = await setup();
+      const [anonymous, bad] = v5 ? [0x87, 0x86] : [5, 4];
+      assert.equal(await refusal(url, { protocolVersion: version }), anonymous);
+      assert.equal(
+        await refusal(url, {
+          protocolVersion: version,
+          username: 'reader',
+          password: 'everything',
+        }),
+        bad,
+      );
+      assert.equal(
+        await refusal(url, {
+          protocolVersion: version,
+          username: 'nobody',
+          password: 'north-only',
+        }),
+        bad,
+      );
+      assert.ok((await agent.metric('edgebridge_broker_auth_failures_total')) >= 3);
+    });
+
+    it('carries a publish from a client with a publish grant to a subscriber with rights', async () => {
+      const { url } = await setup();
+      const reader = await connect(url, { username: 'reader', password: 'north-only' });
+      const seen = collect(reader);
+      await reader.subscribeAsync(`edgebridge/v1/${NS}/${north}/data/annotations`, { qos: 1 });
+      const ops = await connect(url, { username: 'ops', password: 'everything' });
+      await ops.publishAsync(`edgebridge/v1/${NS}/${north}/data/annotations`, 'person at door', {
+        qos: 1,
+      });
+      await until('the annotation', () => seen.length === 1);
+      assert.deepEqual(seen, [`edgebridge/v1/${NS}/${north}/data/annotations person at door`]);
+    });
+
+    it(
+      v5
+        ? 'closes a client that sends an oversized packet; refuses foreign or forbidden topics with PUBACK 0x87 and keeps the client; logs each, and carries on'
+        : 'closes clients that send bad input (oversized packets, foreign or forbidden topics), logs each, and carries on',
+      async () => {
+        const { url, agent } = await setup();
+        // The agent is shared by both protocol versions: its counts are compared before and after.
+        const tooLarge = await agent.metric('edgebridge_broker_client_errors_total', {
+          kind: 'too_large',
+        });
+        const refusedBefore = await agent.metric('edgebridge_broker_refused_total', {
+          action: 'publish',
+        });
+        const watcher = await connect(url, { username: 'reader', password: 'north-only' });
+        const seen = collect(watcher);
+        await watcher.subscribeAsync(`edgebridge/v1/${NS}/${north}/data`, { qos: 1 });
+
+        const attempts: [string, IClientOptions, string, Buffer | string, { retain?: boolean }][] =
+          [
+            [
+              'oversized',
+              { username: 'ops', password: 'everything' },
+              `edgebridge/v1/${NS}/${north}/data`,
+              Buffer.alloc(MAX_PACKET * 4),
+              {},
+            ],
+            [
+              'foreign topic',
+              { username: 'ops', password: 'everything' },
+              'elsewhere/topic',
+              'x',
+              {},
+            ],
+            [
+              'state topic',
+              { username: 'ops', password: 'everything' },
+              `edgebridge/v1/${NS}/${north}/state`,
+              'offline',
+              {},
+            ],
+            [
+              'retained',
+              { username: 'ops', password: 'everything' },
+              `edgebridge/v1/${NS}/${north}/data`,
+              'x',
+              { retain: true },
+            ],
+            [
+              'no publish grant',
+              { username: 'reader', password: 'north-only' },
+              `edgebridge/v1/${NS}/${north}/data`,
+              'x',
+              {},
+            ],
+          ];
+        for (const [what, options, topic, payload, flags] of attempts) {
+          const c = await connect(url, options);
+          if (v5 && what !== 'oversized') {
+            await assert.rejects(
+              c.publishAsync(topic, payload, { qos: 1, ...flags }),
+              (err: { code?: unknown }) => err.code === 0x87,
+              what,
+            );
+            assert.ok(c.connected, `${what}: the client was disconnected`);
+            continue;
+          }
+          const closed = new Promise<void>((r) => c.once('close', () => r()));
+          c.publish(topic, payload, { qos: 1, ...flags });
+          await closed;
+          assert.ok(c.disconnected || !c.connected, what);
+        }
+        // The agent writes its log asynchronously: the last lines may trail the closes.
+        const refusalLine = v5
+          ? 'publish refused (MQTT 5: PUBACK 0x87, connection kept)'
+          : 'publish refused; closing the client connection';
+        const refusedLines = (): number =>
+          agent.logLines().filter((l) => l.msg === refusalLine).length;
+        await until('four refusals in the log', () => refusedLines() >= 4);
+        assert.equal(refusedLines(), 4);
+        assert.ok(
+          agent
+            .logLines()
+            .some(
+              (l) =>
+                l.msg === 'client connection closed' &&
+                String(l.err).includes('larger than the limit'),
+            ),
+          'no line for the oversized packet',
+        );
+        assert.equal(
+          await agent.metric('edgebridge_broker_client_errors_total', { kind: 'too_large' }),
+          tooLarge + 1,
+        );
+        assert.equal(
+          await agent.metric('edgebridge_broker_refused_total', { action: 'publish' }),
+          refusedBefore + 4,
+        );
+        // The broker and the device data go on.
+        const before = seen.length;
+        await until('more samples after the bad clients', () => seen.length >= before + 3);
+        assert.equal((await agent.get('/healthz')).status, 200);
+      },
     );
   });
+}
 
-  it('refuses anonymous clients (5), wrong passwords and unknown users (4)', async () => {
-    const { url, agent } = await setup();
-    assert.equal(await refusal(url, {}), 5);
-    assert.equal(await refusal(url, { username: 'reader', password: 'everything' }), 4);
-    assert.equal(await refusal(url, { username: 'nobody', password: 'north-only' }), 4);
-    assert.ok((await agent.metric('edgebridge_broker_auth_failures_total')) >= 3);
-  });
+/** A client's CONNACK, for its MQTT 5 properties. */
+async function connack(url: string, options: IClientOptions): Promise<IConnackPacket> {
+  const c = mqttConnect(url, { reconnectPeriod: 0, protocolVersion: 5, ...options });
+  clients.push(c);
+  c.on('error', () => undefined);
+  const [packet] = [await new Promise<IConnackPacket>((r) => c.once('connect', r))];
+  return packet;
+}
 
-  it('carries a publish from a client with a publish grant to a subscriber with rights', async () => {
+const run = promisify(execFile);
+
+/** mosquitto's command-line client as an MQTT 5 peer; its output and exit code, never a throw. */
+async function mosquittoClient(
+  tool: 'mosquitto_sub' | 'mosquitto_pub',
+  url: string,
+  args: string[],
+): Promise<{ out: string; code: number }> {
+  const { hostname, port } = new URL(url);
+  try {
+    const { stdout, stderr } = await run(
+      tool,
+      ['-V', 'mqttv5', '-h', hostname, '-p', port, ...args],
+      { timeout: 20_000 },
+    );
+    return { out: stdout + stderr, code: 0 };
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; code?: unknown; message: string };
+    if (e.code === 'ENOENT')
+      assert.fail(`${tool} is not installed (apt-get install mosquitto-clients)`);
+    return {
+      out: `${e.stdout ?? ''}${e.stderr ?? ''}`,
+      code: typeof e.code === 'number' ? e.code : -1,
+    };
+  }
+}
+
+describe('the node broker, MQTT 5 specifics', () => {
+  const reader = { username: 'reader', password: 'north-only' };
+  const ops = { username: 'ops', password: 'everything' };
+  const annotations = `edgebridge/v1/${NS}/${north}/data/annotations`;
+
+  it('advertises its maximum packet size and receive maximum, and cuts a longer session expiry to --broker-max-session-expiry', async () => {
     const { url } = await setup();
-    const reader = await client(url, { username: 'reader', password: 'north-only' });
-    const seen = collect(reader);
-    await reader.subscribeAsync(`edgebridge/v1/${NS}/${north}/data/annotations`, { qos: 1 });
-    const ops = await client(url, { username: 'ops', password: 'everything' });
-    await ops.publishAsync(`edgebridge/v1/${NS}/${north}/data/annotations`, 'person at door', {
-      qos: 1,
+    const packet = await connack(url, {
+      ...reader,
+      clientId: `expiry-${process.pid}`,
+      properties: { sessionExpiryInterval: 3600 },
     });
-    await until('the annotation', () => seen.length === 1);
-    assert.deepEqual(seen, [`edgebridge/v1/${NS}/${north}/data/annotations person at door`]);
+    assert.equal(packet.reasonCode, 0);
+    assert.equal(packet.properties?.maximumPacketSize, MAX_PACKET);
+    assert.equal(packet.properties?.receiveMaximum, 1024);
+    assert.equal(packet.properties?.sessionExpiryInterval, MAX_EXPIRY);
   });
 
-  it('closes clients that send bad input (oversized packets, foreign or forbidden topics), logs each, and carries on', async () => {
-    const { url, agent } = await setup();
-    const watcher = await client(url, { username: 'reader', password: 'north-only' });
-    const seen = collect(watcher);
-    await watcher.subscribeAsync(`edgebridge/v1/${NS}/${north}/data`, { qos: 1 });
-
-    const attempts: [string, IClientOptions, string, Buffer | string, { retain?: boolean }][] = [
-      [
-        'oversized',
-        { username: 'ops', password: 'everything' },
-        `edgebridge/v1/${NS}/${north}/data`,
-        Buffer.alloc(MAX_PACKET * 4),
-        {},
-      ],
-      ['foreign topic', { username: 'ops', password: 'everything' }, 'elsewhere/topic', 'x', {}],
-      [
-        'state topic',
-        { username: 'ops', password: 'everything' },
-        `edgebridge/v1/${NS}/${north}/state`,
-        'offline',
-        {},
-      ],
-      [
-        'retained',
-        { username: 'ops', password: 'everything' },
-        `edgebridge/v1/${NS}/${north}/data`,
-        'x',
-        { retain: true },
-      ],
-      [
-        'no publish grant',
-        { username: 'reader', password: 'north-only' },
-        `edgebridge/v1/${NS}/${north}/data`,
-        'x',
-        {},
-      ],
-    ];
-    for (const [what, options, topic, payload, flags] of attempts) {
-      const c = await client(url, options);
-      const closed = new Promise<void>((r) => c.once('close', () => r()));
-      c.publish(topic, payload, { qos: 1, ...flags });
-      await closed;
-      assert.ok(c.disconnected || !c.connected, what);
+  it('keeps a session across reconnects for its expiry interval, with the messages queued meanwhile; ends it after', async () => {
+    const { url } = await setup();
+    const options = (id: string, expiry: number): IClientOptions => ({
+      ...reader,
+      protocolVersion: 5,
+      clientId: `${id}-${process.pid}`,
+      clean: false,
+      properties: { sessionExpiryInterval: expiry },
+    });
+    const publisher = await client(url, { ...ops, protocolVersion: 5 });
+    const kept = await client(url, options('kept', 30));
+    const gone = await client(url, options('gone', 0));
+    const brief = await client(url, options('brief', 1));
+    for (const c of [kept, gone, brief]) {
+      await c.subscribeAsync(annotations, { qos: 1 });
+      await c.endAsync();
     }
-    // The agent writes its log asynchronously: the last lines may trail the closes.
-    const refusedLines = (): number =>
-      agent.logLines().filter((l) => l.msg === 'publish refused; closing the client connection')
-        .length;
-    await until('four refusals in the log', () => refusedLines() >= 4);
-    assert.equal(refusedLines(), 4);
-    assert.ok(
-      agent
-        .logLines()
-        .some(
-          (l) =>
-            l.msg === 'client connection closed' && String(l.err).includes('larger than the limit'),
-        ),
-      'no line for the oversized packet',
+    await publisher.publishAsync(annotations, 'while away', { qos: 1 });
+    // Past the brief session's expiry (a second); the kept one has 30.
+    await new Promise((r) => setTimeout(r, 2500));
+    const resumed = async (id: string, expiry: number) => {
+      const c = mqttConnect(url, { reconnectPeriod: 0, ...options(id, expiry) });
+      clients.push(c);
+      c.on('error', () => undefined);
+      const seen = collect(c);
+      const [packet] = [await new Promise<IConnackPacket>((r) => c.once('connect', r))];
+      return { present: packet.sessionPresent, seen };
+    };
+    const again = await resumed('kept', 30);
+    assert.equal(again.present, true);
+    await until('the queued message', () => again.seen.length === 1);
+    assert.deepEqual(again.seen, [`${annotations} while away`]);
+    assert.equal((await resumed('gone', 0)).present, false);
+    assert.equal((await resumed('brief', 1)).present, false);
+  });
+
+  it('passes user properties and content type through to an MQTT 5 subscriber', async () => {
+    const { url } = await setup();
+    const subscriber = await client(url, { ...reader, protocolVersion: 5 });
+    const got = new Promise<Record<string, unknown> | undefined>((resolve) =>
+      subscriber.on('message', (_topic, _payload, packet) =>
+        resolve(packet.properties as Record<string, unknown> | undefined),
+      ),
     );
-    assert.equal(
-      await agent.metric('edgebridge_broker_client_errors_total', { kind: 'too_large' }),
-      1,
+    await subscriber.subscribeAsync(annotations, { qos: 1 });
+    const publisher = await client(url, { ...ops, protocolVersion: 5 });
+    await publisher.publishAsync(annotations, '{"who":"person"}', {
+      qos: 1,
+      properties: {
+        userProperties: { camera: 'north', seq: '7' },
+        contentType: 'application/json',
+      },
+    });
+    const properties = await got;
+    assert.deepEqual({ ...(properties?.userProperties as object) }, { camera: 'north', seq: '7' });
+    assert.equal(properties?.contentType, 'application/json');
+  });
+
+  it('refuses shared subscriptions (0x9E: aedes 2.0.0-beta.1 has none), within the grants or not; MQTT 3.1.1 gets 0x80', async () => {
+    const { url } = await setup();
+    const c5 = await client(url, { ...reader, protocolVersion: 5 });
+    assert.deepEqual(
+      await granted(c5, [
+        `$share/g/edgebridge/v1/${NS}/${north}/#`,
+        `$share/g/edgebridge/v1/${NS}/${south}/#`,
+      ]),
+      [0x9e, 0x9e],
     );
-    assert.equal(await agent.metric('edgebridge_broker_refused_total', { action: 'publish' }), 4);
-    // The broker and the device data go on.
-    const before = seen.length;
-    await until('more samples after the bad clients', () => seen.length >= before + 3);
-    assert.equal((await agent.get('/healthz')).status, 200);
+    const c4 = await client(url, { ...reader, protocolVersion: 4 });
+    assert.deepEqual(await granted(c4, [`$share/g/edgebridge/v1/${NS}/${north}/#`]), [0x80]);
+  });
+
+  it('serves mosquitto_sub and mosquitto_pub -V mqttv5 with the same access rules', async () => {
+    const { url } = await setup();
+    const auth = ['-u', 'reader', '-P', 'north-only'];
+    const state = await mosquittoClient('mosquitto_sub', url, [
+      ...auth,
+      '-t',
+      `edgebridge/v1/${NS}/${north}/state`,
+      '-C',
+      '1',
+      '-v',
+      '-W',
+      '15',
+    ]);
+    assert.equal(state.code, 0, state.out);
+    assert.equal(state.out.trim(), `edgebridge/v1/${NS}/${north}/state online`);
+    const denied = await mosquittoClient('mosquitto_sub', url, [
+      ...auth,
+      '-t',
+      `edgebridge/v1/${NS}/${south}/#`,
+      '-W',
+      '5',
+    ]);
+    assert.match(denied.out, /All subscription requests were denied/);
+    const published = await mosquittoClient('mosquitto_pub', url, [
+      ...auth,
+      '-q',
+      '1',
+      '-t',
+      annotations,
+      '-m',
+      'no publish grant',
+    ]);
+    assert.match(published.out, /not authori[sz]ed/i);
   });
 });
 
@@ -331,38 +558,59 @@ describe('the node broker with ServiceAccount tokens (TokenReview against the AP
     await s.ns.remove();
   });
 
-  it('lets a pod’s token of a granted ServiceAccount subscribe to its devices', async () => {
-    const { ns, url, token, device, agent } = await setup();
-    const c = await client(url, { username: 'serviceaccount', password: await token('reader') });
-    const seen = collect(c);
-    assert.deepEqual(await granted(c, [`edgebridge/v1/${ns.name}/${device}/#`]), [1]);
-    await until(
-      'state and data',
-      () => seen.some((s) => s.includes('/data ')) && seen.some((s) => s.includes('/state online')),
-    );
-    assert.ok(
-      (await agent.metric('edgebridge_registry_requests_total', {
-        resource: 'tokenreviews',
-        code: '2xx',
-      })) >= 1,
-    );
-  });
-
-  it('refuses a token of a ServiceAccount without grants (5) and a token for another audience (4)', async () => {
-    const { url, token } = await setup();
-    assert.equal(
-      await refusal(url, { username: 'serviceaccount', password: await token('other') }),
-      5,
-    );
-    assert.equal(
-      await refusal(url, {
+  for (const version of [4, 5] as const) {
+    const name = version === 5 ? '5' : '3.1.1';
+    it(`lets a pod’s token of a granted ServiceAccount subscribe to its devices, MQTT ${name}`, async () => {
+      const { ns, url, token, device, agent } = await setup();
+      const c = await client(url, {
+        protocolVersion: version,
         username: 'serviceaccount',
-        password: await token('reader', 'not-edgebridge'),
-      }),
-      4,
-    );
-    assert.equal(await refusal(url, { username: 'serviceaccount', password: 'not.a.token' }), 4);
-  });
+        password: await token('reader'),
+      });
+      const seen = collect(c);
+      assert.deepEqual(await granted(c, [`edgebridge/v1/${ns.name}/${device}/#`]), [1]);
+      await until(
+        'state and data',
+        () =>
+          seen.some((s) => s.includes('/data ')) && seen.some((s) => s.includes('/state online')),
+      );
+      assert.ok(
+        (await agent.metric('edgebridge_registry_requests_total', {
+          resource: 'tokenreviews',
+          code: '2xx',
+        })) >= 1,
+      );
+    });
+
+    it(`refuses a token of a ServiceAccount without grants (5; 0x87) and a token for another audience (4; 0x86), MQTT ${name}`, async () => {
+      const { url, token } = await setup();
+      const [noGrants, bad] = version === 5 ? [0x87, 0x86] : [5, 4];
+      assert.equal(
+        await refusal(url, {
+          protocolVersion: version,
+          username: 'serviceaccount',
+          password: await token('other'),
+        }),
+        noGrants,
+      );
+      assert.equal(
+        await refusal(url, {
+          protocolVersion: version,
+          username: 'serviceaccount',
+          password: await token('reader', 'not-edgebridge'),
+        }),
+        bad,
+      );
+      assert.equal(
+        await refusal(url, {
+          protocolVersion: version,
+          username: 'serviceaccount',
+          password: 'not.a.token',
+        }),
+        bad,
+      );
+    });
+  }
 });
 
 describe('the agent with an external node broker (--broker-url, a real mosquitto)', () => {

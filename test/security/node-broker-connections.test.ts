@@ -55,6 +55,14 @@ describe('the node broker caps its connections', () => {
     sockets.push(...silent);
 
     assert.equal(await aliceConnack(url, 'one-too-many'), 3);
+    // An MQTT 5 client is told in MQTT 5: reason 0x88 (server unavailable).
+    await assert.rejects(
+      mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0, ...alice }),
+      (err: { code?: unknown }) => {
+        assert.equal(err.code, 0x88);
+        return true;
+      },
+    );
 
     // A flood past the cap: no socket is served, each is answered 3 or closed, and the log
     // gets one line per interval, not one per socket.
@@ -71,13 +79,13 @@ describe('the node broker caps its connections', () => {
     assert.ok(flood.includes(3), 'no client past the cap was told why');
     assert.equal(
       await a.metric('edgebridge_broker_connections_refused_total', { reason: 'limit' }),
-      301,
+      302,
     );
     const lines = a
       .logLines()
       .filter((l) => typeof l.msg === 'string' && l.msg.includes('--broker-max-connections'));
     assert.ok(lines.length >= 1, 'the refusal was not logged');
-    assert.ok(lines.length <= intervals + 1, `${lines.length} log lines for 301 refusals`);
+    assert.ok(lines.length <= intervals + 1, `${lines.length} log lines for 302 refusals`);
 
     // Silent sockets are closed by the broker (no CONNECT in time), and then a client is served.
     await waitFor(

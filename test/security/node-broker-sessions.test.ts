@@ -42,17 +42,28 @@ interface Session {
   closed: () => boolean;
 }
 
-/** An MQTT 3.1.1 client of `user` without reconnects; rejects with the CONNACK return code as `code`. */
+/** MQTT 5 sessions that are not clean are kept this long (seconds) after their connection. */
+const V5_EXPIRY = 300;
+
+/**
+ * An MQTT 3.1.1 (or 5) client of `user` without reconnects; rejects with the
+ * CONNACK return code as `code`. In MQTT 5 a session that is not clean asks
+ * to be kept for V5_EXPIRY.
+ */
 async function connectAs(
   url: string,
   user: string,
   options: IClientOptions & { clientId: string; clean: boolean },
+  version: 4 | 5 = 4,
 ): Promise<Session> {
   const client = mqtt.connect(url, {
-    protocolVersion: 4,
+    protocolVersion: version,
     reconnectPeriod: 0,
     username: user,
     password: `${user}-pw`,
+    ...(version === 5 && !options.clean
+      ? { properties: { sessionExpiryInterval: V5_EXPIRY } }
+      : {}),
     ...options,
   });
   clients.push(client);
@@ -74,9 +85,10 @@ async function refusalOf(
   url: string,
   user: string,
   options: { clientId: string; clean: boolean },
+  version: 4 | 5 = 4,
 ): Promise<number> {
   try {
-    const s = await connectAs(url, user, options);
+    const s = await connectAs(url, user, options, version);
     await s.client.endAsync(true);
   } catch (err) {
     return Number((err as { code?: unknown }).code);
@@ -98,89 +110,202 @@ async function stillReceives(url: string, session: Session, marker: string): Pro
   assert.equal(session.closed(), false);
 }
 
-describe('MQTT sessions on the node broker belong to the user that made them', () => {
-  it('a connected client id is refused to another user, with a clean session or without', async () => {
-    const url = (await agent()).brokerUrl ?? '';
-    const alice = await connectAs(url, 'alice', { clientId: 'alice-live', clean: false });
-    await alice.client.subscribeAsync(TOPIC, { qos: 1 });
-    assert.equal(await refusalOf(url, 'mallory', { clientId: 'alice-live', clean: false }), 2);
-    assert.equal(await refusalOf(url, 'mallory', { clientId: 'alice-live', clean: true }), 2);
-    // Alice was not disconnected and is still served.
-    await stillReceives(url, alice, 'after-attack-live');
-    await alice.client.endAsync();
-  });
-
-  it('a stored session is refused to another user, and kept for its owner with its queued messages', async () => {
-    const a = await agent();
-    const url = a.brokerUrl ?? '';
-    const refusals = () =>
-      a.metric('edgebridge_broker_auth_failures_total', { reason: 'client_id_in_use' });
-    const before = await refusals();
-    const alice = await connectAs(url, 'alice', { clientId: 'alice-stored', clean: false });
-    await alice.client.subscribeAsync(TOPIC, { qos: 1 });
-    await alice.client.endAsync();
-    await publish(url, ['queued-1', 'queued-2']);
-    // With the session, mallory would get CONNACK session-present and alice's queued messages.
-    assert.equal(await refusalOf(url, 'mallory', { clientId: 'alice-stored', clean: false }), 2);
-    // A clean session would have wiped alice's session.
-    assert.equal(await refusalOf(url, 'mallory', { clientId: 'alice-stored', clean: true }), 2);
-    const back = await connectAs(url, 'alice', { clientId: 'alice-stored', clean: false });
-    assert.equal(back.sessionPresent, true);
-    await waitFor('the queued messages', () => back.received.length >= 2, 30_000);
-    assert.deepEqual(back.received.slice(0, 2), ['queued-1', 'queued-2']);
-    await back.client.endAsync();
-    const lines = a
-      .logLines()
-      .filter((l) => l.msg === 'client refused: the client id is held by another principal');
-    assert.ok(lines.length >= 1, 'the refusal was not logged');
-    assert.equal(await refusals(), before + 2);
-  });
-
-  it('the same user takes its own session over, as MQTT requires', async () => {
-    const url = (await agent()).brokerUrl ?? '';
-    const first = await connectAs(url, 'alice', { clientId: 'alice-twice', clean: false });
-    await first.client.subscribeAsync(TOPIC, { qos: 1 });
-    const second = await connectAs(url, 'alice', { clientId: 'alice-twice', clean: false });
-    assert.equal(second.sessionPresent, true);
-    await waitFor('the first connection to be closed', first.closed, 30_000);
-    await stillReceives(url, second, 'after-takeover');
-    await second.client.endAsync();
-  });
-
-  it('the client id of a clean session is free once its connection has ended', async () => {
-    const url = (await agent()).brokerUrl ?? '';
-    const alice = await connectAs(url, 'alice', { clientId: 'alice-clean', clean: true });
-    await alice.client.endAsync();
-    const mallory = await connectAs(url, 'mallory', { clientId: 'alice-clean', clean: false });
-    assert.equal(mallory.sessionPresent, false);
-    await mallory.client.endAsync();
-  });
-
-  it('refusals are logged once per kind and peer per interval, however fast an attacker retries', async () => {
-    const a = await agent();
-    const url = a.brokerUrl ?? '';
-    const alice = await connectAs(url, 'alice', { clientId: 'alice-flood', clean: true });
-    const before = await a.metric('edgebridge_broker_auth_failures_total', {
-      reason: 'client_id_in_use',
+for (const version of [4, 5] as const) {
+  const v5 = version === 5;
+  /** CONNACK for a client id held by another principal: 2 (identifier rejected), 0x85 in MQTT 5. */
+  const idRefused = v5 ? 0x85 : 2;
+  describe(`MQTT ${v5 ? '5' : '3.1.1'} sessions on the node broker belong to the user that made them`, () => {
+    it('a connected client id is refused to another user, with a clean session or without', async () => {
+      const url = (await agent()).brokerUrl ?? '';
+      const alice = await connectAs(
+        url,
+        'alice',
+        { clientId: `alice-live-v${version}`, clean: false },
+        version,
+      );
+      await alice.client.subscribeAsync(TOPIC, { qos: 1 });
+      assert.equal(
+        await refusalOf(
+          url,
+          'mallory',
+          { clientId: `alice-live-v${version}`, clean: false },
+          version,
+        ),
+        idRefused,
+      );
+      assert.equal(
+        await refusalOf(
+          url,
+          'mallory',
+          { clientId: `alice-live-v${version}`, clean: true },
+          version,
+        ),
+        idRefused,
+      );
+      // Alice was not disconnected and is still served.
+      await stillReceives(url, alice, 'after-attack-live');
+      await alice.client.endAsync();
     });
-    const started = Date.now();
-    const attempts = 200;
-    for (let i = 0; i < attempts; i++)
-      assert.equal(await refusalOf(url, 'mallory', { clientId: 'alice-flood', clean: true }), 2);
-    const elapsedIntervals = Math.ceil((Date.now() - started) / 10_000);
-    assert.equal(
-      await a.metric('edgebridge_broker_auth_failures_total', { reason: 'client_id_in_use' }),
-      before + attempts,
+
+    it('a stored session is refused to another user, and kept for its owner with its queued messages', async () => {
+      const a = await agent();
+      const url = a.brokerUrl ?? '';
+      const refusals = () =>
+        a.metric('edgebridge_broker_auth_failures_total', { reason: 'client_id_in_use' });
+      const before = await refusals();
+      const alice = await connectAs(
+        url,
+        'alice',
+        { clientId: `alice-stored-v${version}`, clean: false },
+        version,
+      );
+      await alice.client.subscribeAsync(TOPIC, { qos: 1 });
+      await alice.client.endAsync();
+      await publish(url, ['queued-1', 'queued-2']);
+      // With the session, mallory would get CONNACK session-present and alice's queued messages.
+      assert.equal(
+        await refusalOf(
+          url,
+          'mallory',
+          { clientId: `alice-stored-v${version}`, clean: false },
+          version,
+        ),
+        idRefused,
+      );
+      // A clean session would have wiped alice's session.
+      assert.equal(
+        await refusalOf(
+          url,
+          'mallory',
+          { clientId: `alice-stored-v${version}`, clean: true },
+          version,
+        ),
+        idRefused,
+      );
+      const back = await connectAs(
+        url,
+        'alice',
+        { clientId: `alice-stored-v${version}`, clean: false },
+        version,
+      );
+      assert.equal(back.sessionPresent, true);
+      await waitFor('the queued messages', () => back.received.length >= 2, 30_000);
+      assert.deepEqual(back.received.slice(0, 2), ['queued-1', 'queued-2']);
+      await back.client.endAsync();
+      const lines = a
+        .logLines()
+        .filter((l) => l.msg === 'client refused: the client id is held by another principal');
+      assert.ok(lines.length >= 1, 'the refusal was not logged');
+      assert.equal(await refusals(), before + 2);
+    });
+
+    it('the same user takes its own session over, as MQTT requires', async () => {
+      const url = (await agent()).brokerUrl ?? '';
+      const first = await connectAs(
+        url,
+        'alice',
+        { clientId: `alice-twice-v${version}`, clean: false },
+        version,
+      );
+      await first.client.subscribeAsync(TOPIC, { qos: 1 });
+      const second = await connectAs(
+        url,
+        'alice',
+        { clientId: `alice-twice-v${version}`, clean: false },
+        version,
+      );
+      assert.equal(second.sessionPresent, true);
+      await waitFor('the first connection to be closed', first.closed, 30_000);
+      await stillReceives(url, second, 'after-takeover');
+      await second.client.endAsync();
+    });
+
+    it('the client id of a clean session is free once its connection has ended', async () => {
+      const url = (await agent()).brokerUrl ?? '';
+      const alice = await connectAs(
+        url,
+        'alice',
+        { clientId: `alice-clean-v${version}`, clean: true },
+        version,
+      );
+      await alice.client.endAsync();
+      const mallory = await connectAs(
+        url,
+        'mallory',
+        { clientId: `alice-clean-v${version}`, clean: false },
+        version,
+      );
+      assert.equal(mallory.sessionPresent, false);
+      await mallory.client.endAsync();
+    });
+
+    it('refusals are logged once per kind and peer per interval, however fast an attacker retries', async () => {
+      const a = await agent();
+      const url = a.brokerUrl ?? '';
+      const alice = await connectAs(
+        url,
+        'alice',
+        { clientId: `alice-flood-v${version}`, clean: true },
+        version,
+      );
+      const before = await a.metric('edgebridge_broker_auth_failures_total', {
+        reason: 'client_id_in_use',
+      });
+      const linesBefore = a
+        .logLines()
+        .filter(
+          (l) => l.msg === 'client refused: the client id is held by another principal',
+        ).length;
+      const started = Date.now();
+      const attempts = 200;
+      for (let i = 0; i < attempts; i++)
+        assert.equal(
+          await refusalOf(
+            url,
+            'mallory',
+            { clientId: `alice-flood-v${version}`, clean: true },
+            version,
+          ),
+          idRefused,
+        );
+      const elapsedIntervals = Math.ceil((Date.now() - started) / 10_000);
+      assert.equal(
+        await a.metric('edgebridge_broker_auth_failures_total', { reason: 'client_id_in_use' }),
+        before + attempts,
+      );
+      const lines = a
+        .logLines()
+        .filter((l) => l.msg === 'client refused: the client id is held by another principal');
+      // One line per 10 s interval for this kind and peer (and at most one left from the tests before).
+      assert.ok(
+        lines.length - linesBefore <= elapsedIntervals + 1,
+        `${lines.length} refusal lines for ${attempts} attempts`,
+      );
+      await alice.client.endAsync();
+    });
+  });
+}
+
+describe('MQTT 5 session expiry on the node broker', () => {
+  it('a kept session holds its client id for its expiry interval, and no longer', async () => {
+    const url = (await agent()).brokerUrl ?? '';
+    const id = 'alice-expiring';
+    const alice = await connectAs(
+      url,
+      'alice',
+      { clientId: id, clean: false, properties: { sessionExpiryInterval: 1 } },
+      5,
     );
-    const lines = a
-      .logLines()
-      .filter((l) => l.msg === 'client refused: the client id is held by another principal');
-    // One line per 10 s interval for this kind and peer (and at most one left from the tests before).
-    assert.ok(
-      lines.length <= elapsedIntervals + 2,
-      `${lines.length} refusal lines for ${attempts} attempts`,
-    );
+    await alice.client.subscribeAsync(TOPIC, { qos: 1 });
     await alice.client.endAsync();
+    assert.equal(await refusalOf(url, 'mallory', { clientId: id, clean: false }, 5), 0x85);
+    // Past the session's expiry (a second), the id is free and nothing of alice's comes with it.
+    await new Promise((r) => setTimeout(r, 2500));
+    const mallory = await connectAs(url, 'mallory', { clientId: id, clean: false }, 5);
+    assert.equal(mallory.sessionPresent, false);
+    await mallory.client.subscribeAsync('edgebridge/v1/elsewhere/x/data', { qos: 1 });
+    assert.deepEqual(mallory.received, []);
+    await mallory.client.endAsync();
   });
 });
 

@@ -8,6 +8,7 @@ const defaults: BrokerFlagValues = {
   'broker-host': '0.0.0.0',
   'broker-port': '1883',
   'broker-max-connections': '1000',
+  'broker-max-session-expiry': '86400',
 };
 
 function mode(values: Partial<BrokerFlagValues>, given: string[] = Object.keys(values)) {
@@ -21,6 +22,7 @@ describe('--broker-max-connections', () => {
       host: '0.0.0.0',
       port: 1883,
       maxConnections: 1000,
+      maxSessionExpirySeconds: 86400,
     });
     assert.equal(
       (mode({ 'broker-max-connections': '5' }) as { maxConnections: number }).maxConnections,
@@ -38,6 +40,24 @@ describe('--broker-max-connections', () => {
     assert.throws(
       () => mode({ broker: false, 'broker-max-connections': '5' }, ['broker-max-connections']),
       /--no-broker and --broker-max-connections exclude each other/,
+    );
+  });
+});
+
+describe('--broker-max-session-expiry', () => {
+  it('defaults to a day and takes a whole number of seconds of at least 1', () => {
+    const expiry = (values: Partial<BrokerFlagValues>) =>
+      (mode(values) as { maxSessionExpirySeconds: number }).maxSessionExpirySeconds;
+    assert.equal(expiry({}), 86400);
+    assert.equal(expiry({ 'broker-max-session-expiry': '60' }), 60);
+    for (const bad of ['0', '-1', '1.5', 'forever', '', '4294967296'])
+      assert.throws(() => mode({ 'broker-max-session-expiry': bad }), UsageError, bad);
+  });
+
+  it('is for the embedded broker only', () => {
+    assert.throws(
+      () => mode({ 'broker-url': 'mqtt://127.0.0.1:1883', 'broker-max-session-expiry': '60' }),
+      /--broker-url .* and --broker-max-session-expiry exclude each other/,
     );
   });
 });

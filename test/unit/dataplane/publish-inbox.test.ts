@@ -94,6 +94,37 @@ describe('a client’s publish inbox', () => {
     ]);
   });
 
+  it('with decideEach (MQTT 5), refuses each refused publish alone and stores the rest of the batch', async () => {
+    const r = recorded({ decideEach: true });
+    r.add('a');
+    r.add('bad-1');
+    r.add('c');
+    r.add('bad-2');
+    await r.all();
+    assert.deepEqual(r.stores, [['a', 'c']]);
+    assert.deepEqual(r.log, [
+      'refused bad-1: no grant',
+      'refused bad-2: no grant',
+      'passed 2',
+      'a: ok',
+      'bad-1: refused bad-1',
+      'c: ok',
+      'bad-2: refused bad-2',
+    ]);
+  });
+
+  it('completes with null when storeFailed answered the publishes itself (MQTT 5 PUBACK 0x97); refusals keep theirs', async () => {
+    const r = recorded({
+      decideEach: true,
+      store: () => Promise.reject(new Error('spool full')),
+      storeFailed: () => null,
+    });
+    r.add('a');
+    r.add('bad-1');
+    await r.all();
+    assert.deepEqual(r.log, ['refused bad-1: no grant', 'a: ok', 'bad-1: refused bad-1']);
+  });
+
   it('fails every publish of a batch whose store rejects', async () => {
     const r = recorded({ store: () => Promise.reject(new Error('spool full')) });
     r.add('a');
