@@ -2,7 +2,7 @@ import type { DiscoveredDevice, DiscoveryHandler, HandlerContext } from '../hand
 import { Wakeup } from '../wakeup.ts';
 import { parseUsbDetails } from './details.ts';
 import { deviceMatches, type UsbFilter } from './filter.ts';
-import { listPortPaths, readUsbDevice, sysfsRoot } from './sysfs.ts';
+import { listPortPaths, MAX_DEVICES, readUsbDevice, sysfsRoot } from './sysfs.ts';
 import { toDiscovered, toDiscoveredList } from './to-discovered.ts';
 import type { UsbDeviceInfo } from './usb-device.ts';
 
@@ -58,17 +58,21 @@ async function* discover(
   // "bus:address" -> the device there, matched or not (a detach needs to know which it was).
   const present = new Map<string, UsbDeviceInfo | undefined>();
   const key = (busnum: number, devnum: number): string => `${busnum}:${devnum}`;
+  const logged = new Map<string, string>();
 
   const read = (busnum: number, devnum: number, ports: number[]): UsbDeviceInfo | undefined => {
     // A root hub has no port; it is the bus, not a device a workload uses.
     if (ports.length === 0) return undefined;
     const portPath = `${busnum}-${ports.join('.')}`;
     const result = readUsbDevice(root, portPath);
-    if (result.problems.length > 0)
+    // One line per bad device: the re-read after attach does not repeat it.
+    const problems = result.problems.join('; ');
+    if (problems !== '' && logged.get(key(busnum, devnum)) !== problems)
       ctx.log.warn(
         { portPath, problems: result.problems.slice(0, 8) },
         result.ok ? 'USB device has bad fields; left out' : 'USB device unreadable; skipped',
       );
+    logged.set(key(busnum, devnum), problems);
     if (!result.ok) return undefined;
     if (result.device.busnum !== busnum || result.device.devnum !== devnum) {
       ctx.log.warn({ portPath, busnum, devnum }, 'USB device changed while being read; skipped');
@@ -81,7 +85,13 @@ async function* discover(
 
   try {
     try {
-      for (const d of getDeviceList())
+      const all = getDeviceList();
+      if (all.length > MAX_DEVICES)
+        ctx.log.warn(
+          { listed: all.length, kept: MAX_DEVICES },
+          'too many USB devices; the rest are ignored',
+        );
+      for (const d of all.slice(0, MAX_DEVICES))
         present.set(
           key(d.busNumber, d.deviceAddress),
           read(d.busNumber, d.deviceAddress, d.portNumbers ?? []),
@@ -104,9 +114,11 @@ async function* discover(
         const before = present.get(k);
         if (c.kind === 'detach') {
           present.delete(k);
+          logged.delete(k);
           if (before !== undefined) announce(before, 'detach');
           continue;
         }
+        if (before === undefined && !present.has(k) && present.size >= MAX_DEVICES) continue;
         const device = read(c.busnum, c.devnum, c.ports);
         present.set(k, device);
         if (c.kind === 'attach') {
