@@ -6,8 +6,12 @@ import { listPortPaths, MAX_DEVICES, readUsbDevice, sysfsRoot } from './sysfs.ts
 import { toDiscovered, toDiscoveredList } from './to-discovered.ts';
 import type { UsbDeviceInfo } from './usb-device.ts';
 
-/** Interface drivers bind after the device's own add event: its nodes are read once more then. */
-const SETTLE_MS = 1000;
+/**
+ * Interface drivers bind, and their nodes (ttyACM0, video0) appear, after the
+ * device's own add event: the device is read again this long after it
+ * attaches (a few one-off reads, not a poll).
+ */
+const SETTLE_MS = [100, 400, 2000];
 
 /**
  * USB devices on this node, local to it (not shared). libusb (the `usb`
@@ -121,16 +125,19 @@ async function* discover(
         if (before === undefined && !present.has(k) && present.size >= MAX_DEVICES) continue;
         const device = read(c.busnum, c.devnum, c.ports);
         present.set(k, device);
-        if (c.kind === 'attach') {
-          if (device !== undefined && before === undefined) announce(device, 'attach');
-          const timer = setTimeout(() => {
-            timers.delete(timer);
-            if (!present.has(k)) return;
-            changes.push({ ...c, kind: 'settle' });
-            wakeup.notify();
-          }, SETTLE_MS).unref();
-          timers.add(timer);
-        }
+        // Matched now and not before (or the reverse, when a re-read shows otherwise): announced once.
+        if (device !== undefined && before === undefined) announce(device, 'attach');
+        if (device === undefined && before !== undefined) announce(before, 'detach');
+        if (c.kind === 'attach')
+          for (const ms of SETTLE_MS) {
+            const timer = setTimeout(() => {
+              timers.delete(timer);
+              if (!present.has(k)) return;
+              changes.push({ ...c, kind: 'settle' });
+              wakeup.notify();
+            }, ms).unref();
+            timers.add(timer);
+          }
       }
       yield list();
     }
