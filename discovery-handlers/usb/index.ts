@@ -57,8 +57,19 @@ async function* discover(
   const onAttach = change('attach');
   const onDetach = change('detach');
   // Listening before listing: a device plugged in meanwhile is not missed (an attach for a listed one changes nothing).
-  usb.on('attach', onAttach);
-  usb.on('detach', onDetach);
+  // Without libusb hot-plug the package would poll the bus instead: not here.
+  let hotplug = false;
+  try {
+    hotplug = usb._supportedHotplugEvents();
+    if (hotplug) {
+      usb.on('attach', onAttach);
+      usb.on('detach', onDetach);
+    }
+  } catch (err) {
+    ctx.log.error({ err: (err as Error).message }, 'cannot follow USB hot-plug');
+  }
+  if (!hotplug)
+    ctx.log.error('libusb has no hot-plug here; only the devices present at start are listed');
   // "bus:address" -> the device there, matched or not (a detach needs to know which it was).
   const present = new Map<string, UsbDeviceInfo | undefined>();
   const key = (busnum: number, devnum: number): string => `${busnum}:${devnum}`;
