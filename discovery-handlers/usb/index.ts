@@ -159,7 +159,13 @@ async function* discover(
   }
 
   function announce(device: UsbDeviceInfo, event: 'attach' | 'detach'): void {
-    const d = toDiscovered(device);
+    // The id the list gives it: another device with the same serial adds the port path.
+    const shared =
+      device.serial !== undefined &&
+      [...present.values()].some(
+        (o) => o !== undefined && o !== device && o.serial === device.serial,
+      );
+    const d = toDiscovered(device, shared);
     ctx.publish.event(d.id, { event, ts: new Date().toISOString(), properties: d.properties });
     ctx.publish.state(d.id, event === 'attach' ? 'online' : 'offline');
     ctx.log.info(
