@@ -2,6 +2,7 @@ import type { HandlerName } from '../src/api/types.ts';
 import type { DiscoveryHandler } from './handler.ts';
 import { mdnsHandler } from './mdns/index.ts';
 import { simulatedHandler } from './simulated/index.ts';
+import { usbHandler } from './usb/index.ts';
 
 /**
  * Every handler this build knows, keyed by the names of src/api/types.ts: the
@@ -10,6 +11,7 @@ import { simulatedHandler } from './simulated/index.ts';
 const handlers: { readonly [N in HandlerName]: DiscoveryHandler } = {
   mdns: mdnsHandler,
   simulated: simulatedHandler,
+  usb: usbHandler,
 };
 
 /** The handler registered under `name`, or undefined. */

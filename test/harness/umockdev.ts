@@ -37,6 +37,27 @@ export interface UsbDevice {
   manufacturer?: string;
   product?: string;
   serial?: string;
+  /**
+   * Ports from the root hub, e.g. `1` or `1.2` (behind the hub at port 1,
+   * which must be listed or added first); default: the devnum.
+   */
+  port?: string;
+  /** Interfaces (sysfs `B-P:1.N` directories) with the device nodes their drivers made. */
+  interfaces?: UsbInterface[];
+  /** Sysfs attributes as raw bytes (hex), replacing the text ones: for bad input (not UTF-8, garbage ids). */
+  rawAttributes?: Record<string, string>;
+}
+
+export interface UsbInterface {
+  /** bInterfaceClass, e.g. 0x0e video, 0x02 CDC, 0x03 HID, 0xff vendor (USB-serial). */
+  interfaceClass: number;
+  driver?: string;
+  /**
+   * Device nodes below the interface as sysfs paths relative to it, the
+   * last part being the node's name: `tty/ttyACM0`, `ttyUSB0/tty/ttyUSB0`,
+   * `video4linux/video0`, `0003:046D:C52B.0001/hidraw/hidraw0`.
+   */
+  nodes?: string[];
 }
 
 export interface ResolvedUsbDevice {
@@ -103,11 +124,17 @@ export function usbDeviceText(d: UsbDevice & { devnum: number }): ResolvedUsbDev
         `USB string attributes may not contain newlines or backslashes: ${JSON.stringify(s)}`,
       );
   }
+  const raw = d.rawAttributes ?? {};
   const hex4 = (n: number): string => n.toString(16).padStart(4, '0');
   const pad3 = (n: number): string => String(n).padStart(3, '0');
   const cls = d.deviceClass ?? 0xff;
   const bcd = d.bcdDevice ?? 0x0100;
-  const syspath = `/sys/devices/pci0000:00/0000:00:14.0/usb${bus}/${bus}-${dev}`;
+  const port = d.port ?? String(dev);
+  if (!/^\d{1,3}(\.\d{1,3}){0,6}$/.test(port)) throw new Error(`bad USB port path ${port}`);
+  // Behind a hub, a device's directory is inside the hub's: usb1/1-1/1-1.2.
+  const ports = port.split('.');
+  const dirs = ports.map((_, i) => `${bus}-${ports.slice(0, i + 1).join('.')}`);
+  const syspath = `/sys/devices/pci0000:00/0000:00:14.0/usb${bus}/${dirs.join('/')}`;
   const devnode = `/dev/bus/usb/${pad3(bus)}/${pad3(dev)}`;
   const desc = descriptors(d.vendorId, d.productId, bcd, cls, d);
   const lines = [
@@ -142,8 +169,40 @@ export function usbDeviceText(d: UsbDevice & { devnum: number }): ResolvedUsbDev
     ...(d.product !== undefined ? [`A: product=${d.product}\\n`] : []),
     ...(d.serial !== undefined ? [`A: serial=${d.serial}\\n`] : []),
     `H: descriptors=${desc}`,
-  ];
-  return { busnum: bus, devnum: dev, syspath, devnode, text: lines.join('\n') + '\n' };
+  ].filter((l) => !/^A: /.test(l) || !Object.hasOwn(raw, l.slice(3, l.indexOf('='))));
+  for (const [name, hex] of Object.entries(raw)) lines.push(`H: ${name}=${hex.toUpperCase()}`);
+  const records = [lines.join('\n') + '\n'];
+  for (const [i, iface] of (d.interfaces ?? []).entries()) {
+    const ifacePath = `${syspath}/${bus}-${port}:1.${i}`;
+    records.push(
+      [
+        `P: ${ifacePath.slice('/sys'.length)}`,
+        'E: DEVTYPE=usb_interface',
+        'E: SUBSYSTEM=usb',
+        ...(iface.driver !== undefined ? [`E: DRIVER=${iface.driver}`] : []),
+        `E: INTERFACE=${iface.interfaceClass}/0/0`,
+        `A: bInterfaceClass=${iface.interfaceClass.toString(16).padStart(2, '0')}\\n`,
+        `A: bInterfaceNumber=${String(i).padStart(2, '0')}\\n`,
+        '',
+      ].join('\n'),
+    );
+    for (const node of iface.nodes ?? []) {
+      const parts = node.split('/');
+      const name = parts.at(-1) ?? '';
+      // The subsystem is the class directory the node sits in (tty, video4linux, hidraw).
+      const subsystem = parts.at(-2) ?? 'tty';
+      records.push(
+        [
+          `P: ${ifacePath.slice('/sys'.length)}/${node}`,
+          `N: ${name}`,
+          `E: DEVNAME=/dev/${name}`,
+          `E: SUBSYSTEM=${subsystem}`,
+          '',
+        ].join('\n'),
+      );
+    }
+  }
+  return { busnum: bus, devnum: dev, syspath, devnode, text: records.join('\n') };
 }
 
 /** Gives devices without a devnum the next free address on their bus, from 2. */
@@ -199,6 +258,7 @@ export async function startUsbHotplug(opts: UsbHotplugOptions): Promise<UsbHotpl
   const file = path.join(dir, 'devices.umockdev');
   const initial = writeUmockdevFile(file, opts.devices);
   const taken = new Set(initial.map((r) => `${r.busnum}:${r.devnum}`));
+  const addresses = new Map(initial.map((r) => [r.syspath, r]));
   const logFile = path.join(dir, 'umockdev-hotplug.log');
   const log = createWriteStream(logFile);
 
@@ -306,13 +366,14 @@ export async function startUsbHotplug(opts: UsbHotplugOptions): Promise<UsbHotpl
       const [resolved] = assignAddresses([device], taken);
       if (resolved === undefined) throw new Error('unreachable');
       await request({ op: 'add', device: resolved.text });
+      addresses.set(resolved.syspath, resolved);
       return resolved;
     },
     async remove(device) {
       const syspath = typeof device === 'string' ? device : device.syspath;
       await request({ op: 'remove', syspath });
-      const m = /\/usb(\d+)\/\d+-(\d+)$/.exec(syspath);
-      if (m) taken.delete(`${m[1]}:${m[2]}`);
+      const address = typeof device === 'string' ? addresses.get(syspath) : device;
+      if (address !== undefined) taken.delete(`${address.busnum}:${address.devnum}`);
     },
     stop,
   };
