@@ -3,8 +3,9 @@
 // control transfer is needed), the port path, and the device nodes of the
 // interfaces. All of it is untrusted: every read is capped, text that is not
 // UTF-8 or holds control characters is refused, and walks are bounded.
-import { closeSync, openSync, opendirSync, readlinkSync, readSync, realpathSync } from 'node:fs';
+import { opendirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { BoundedFileError, readBoundedFileSync } from '../../src/util/bounded-file.ts';
 import type { RuleNode } from './udev-rules.ts';
 import type { UsbDeviceInfo } from './usb-device.ts';
 
@@ -37,27 +38,13 @@ export function sysfsRoot(env: NodeJS.ProcessEnv = process.env): string {
  * BadAttribute for content that is too long.
  */
 export function readSysfsFile(file: string, max = MAX_ATTRIBUTE_BYTES): Buffer | undefined {
-  let fd: number;
   try {
-    fd = openSync(file, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const buf = Buffer.alloc(max + 1);
-    let n = 0;
-    for (;;) {
-      const got = readSync(fd, buf, n, buf.length - n, null);
-      if (got === 0) break;
-      n += got;
-      if (n > max) throw new BadAttribute(`${path.basename(file)}: longer than ${max} bytes`);
-    }
-    return buf.subarray(0, n);
+    return readBoundedFileSync(file, { maxBytes: max });
   } catch (err) {
-    if (err instanceof BadAttribute) throw err;
-    return undefined; // a directory, EIO from a device gone mid-read: as good as missing
-  } finally {
-    closeSync(fd);
+    if (err instanceof BoundedFileError && err.code === 'EDGEBRIDGE_FILE_TOO_LARGE')
+      throw new BadAttribute(`${path.basename(file)}: longer than ${max} bytes`);
+    // Missing, not a regular file, EIO from a device gone mid-read: as good as missing.
+    return undefined;
   }
 }
 
@@ -300,9 +287,9 @@ export function readUsbDevice(root: string, portPath: string): ReadResult {
 }
 
 function readSysfsFileExists(file: string): boolean {
+  // stat, not open: opening a FIFO planted there would block.
   try {
-    closeSync(openSync(file, 'r'));
-    return true;
+    return statSync(file, { throwIfNoEntry: false })?.isFile() === true;
   } catch {
     return false;
   }
