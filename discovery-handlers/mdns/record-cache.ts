@@ -47,6 +47,8 @@ export interface ApplyResult {
 export const WILDCARD = '_services._dns-sd._udp.local';
 /** TTLs above a day are treated as a day: records are refreshed long before. */
 const MAX_TTL_S = 86_400;
+/** An instance not announced for this long may give its place to a new one when the table is full. */
+const STALE_MS = 10_000;
 /** A record is queried again once this share of its TTL has passed (RFC 6762 5.2 says 80%). */
 const REFRESH_AT = 0.8;
 /** A missing record is asked for at most this often. */
@@ -64,6 +66,8 @@ interface Ptr extends Timed {
   type: string;
   /** When SRV and TXT were last asked for while missing. */
   askedAt: number;
+  /** When this PTR record was last received. */
+  seenAt: number;
 }
 interface Srv extends Timed {
   host: string;
@@ -185,7 +189,8 @@ export class RecordCache {
     if (
       known === undefined &&
       this.#ptr.size >= this.#limits.maxInstances &&
-      !this.#evictIncomplete()
+      !this.#evictIncomplete() &&
+      !this.#evictSoonestExpiring(now)
     ) {
       result.capped += 1;
       return;
@@ -194,6 +199,7 @@ export class RecordCache {
       fqdn: r.data.replace(/\.$/, ''),
       type: owner,
       askedAt: known?.askedAt ?? -Infinity,
+      seenAt: now,
       ...this.#timing(r.ttl, now),
     });
     if (known === undefined && this.#srv.has(instance)) this.#version += 1;
@@ -314,6 +320,26 @@ export class RecordCache {
       }
     }
     return false;
+  }
+
+  /**
+   * Makes room by forgetting, of the instances not heard of for STALE_MS, the
+   * one whose PTR record expires first: once a flood of made-up services ends,
+   * a real service that announces itself gets in instead of finding the table
+   * full for a day; while the flood goes on, new instances are capped.
+   */
+  #evictSoonestExpiring(now: number): boolean {
+    let soonest: string | undefined;
+    let expires = Infinity;
+    for (const [instance, ptr] of this.#ptr) {
+      if (now - ptr.seenAt >= STALE_MS && ptr.expires < expires) {
+        soonest = instance;
+        expires = ptr.expires;
+      }
+    }
+    if (soonest === undefined) return false;
+    this.#forget(soonest);
+    return true;
   }
 
   #forget(instance: string): void {

@@ -657,10 +657,11 @@ function publishInbox(
     decide: (packet) => access.canPublish(principal, packet.topic, packet.retain),
     refused: (packet, reason) => {
       metrics?.brokerRefused.inc({ action: 'publish' });
+      // The kind is the line: MQTT 5 and 3.1.1 refusals say different things.
       limiter.log(
         log,
         'warn',
-        'publish-refused',
+        v5 ? 'publish-refused-v5' : 'publish-refused',
         `${principal.name}\0${reason}`,
         {
           clientId: shown(client.id),

@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { HANDLER_NAMES } from '../../src/api/types.ts';
 
 const run = promisify(execFile);
 const cli = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
@@ -108,7 +109,7 @@ describe('edgebridge scan', () => {
 
   it('exits 2 for an unknown handler, unreadable details and bad flags', async () => {
     const cases: [string[], RegExp][] = [
-      [['onvif'], /no handler named 'onvif' \(known: mdns, simulated\)/],
+      [['onvif'], new RegExp(`no handler named 'onvif' \\(known: ${HANDLER_NAMES.join(', ')}\\)`)],
       [[], /scan wants a handler/],
       [['simulated', '--details', '{'], /details are not JSON or YAML/],
       [['simulated', '--details-file', path.join(dir, 'missing')], /--details-file .*ENOENT/],

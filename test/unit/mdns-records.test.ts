@@ -148,6 +148,11 @@ describe('the mDNS record cache', () => {
       0,
     );
     assert.equal(r.malformed, 7);
+    // Once the full table has not been refreshed for a while, a new instance displaces the one expiring first.
+    const later = cache.apply(records(announcement({ ...cam, name: 'Late' })), 20_000);
+    assert.equal(later.capped, 0);
+    assert.equal(cache.size, 3);
+    assert.ok(cache.instances().some((i) => i.name === 'Late'));
   });
 
   it('sanitises TXT keys, caps values and the number of TXT properties, and strips control characters', () => {
