@@ -33,32 +33,28 @@ export interface BrokerFlagValues {
   'broker-ca'?: string | undefined;
 }
 
+/** Flags that set up the embedded broker: meaningless with --broker-url or --no-broker. */
+const EMBEDDED_ONLY_FLAGS = [
+  'broker-config',
+  'broker-port',
+  'broker-host',
+  'broker-max-connections',
+  'broker-max-session-expiry',
+];
+
 /** The broker to run, or undefined for --no-broker. */
 export function brokerModeFrom(
   values: BrokerFlagValues,
   given: (flag: string) => boolean,
 ): BrokerMode | undefined {
   if (!values.broker) {
-    const extra = [
-      'broker-url',
-      'broker-config',
-      'broker-port',
-      'broker-host',
-      'broker-max-connections',
-      'broker-max-session-expiry',
-    ].find(given);
+    const extra = ['broker-url', ...EMBEDDED_ONLY_FLAGS].find(given);
     if (extra !== undefined) throw new UsageError(`--no-broker and --${extra} exclude each other`);
     return undefined;
   }
   const url = values['broker-url'];
   if (url !== undefined) {
-    const embeddedOnly = [
-      'broker-config',
-      'broker-port',
-      'broker-host',
-      'broker-max-connections',
-      'broker-max-session-expiry',
-    ].find(given);
+    const embeddedOnly = EMBEDDED_ONLY_FLAGS.find(given);
     if (embeddedOnly !== undefined)
       throw new UsageError(
         `--broker-url (an external broker) and --${embeddedOnly} exclude each other`,
