@@ -515,6 +515,34 @@ describe('uplink to a real cloud broker', () => {
     assert.equal(running.stats().spool.depth, 0);
   });
 
+  it("a node broker publish's MQTT 5 user properties and content type reach the cloud; a client's edgebridge-* ones do not", async () => {
+    const node = await broker('node-props');
+    const cloud = await broker('cloud-props');
+    const running = await uplink({ cloud: { url: cloud.url }, nodeBroker: { url: node.url } });
+    const sub = await mqtt.connectAsync(cloud.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    cleanups.push(() => sub.endAsync(true));
+    const got: mqtt.IPublishPacket[] = [];
+    sub.on('message', (_topic, _payload, packet) => got.push(packet));
+    await sub.subscribeAsync(CLOUD_FILTER, { qos: 1 });
+    const pub = await mqtt.connectAsync(node.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    cleanups.push(() => pub.endAsync(true));
+    await pub.publishAsync('edgebridge/v1/default/dev-a/data', '{"t":21.5}', {
+      qos: 1,
+      properties: {
+        userProperties: { unit: ['C', 'K'], 'edgebridge-id': 'forged' },
+        contentType: 'application/json',
+      },
+    });
+    await waitFor('the message at the cloud', () => got.length === 1);
+    const props = got[0]?.properties;
+    assert.equal(props?.contentType, 'application/json');
+    const user = props?.userProperties ?? {};
+    assert.deepEqual(user.unit, ['C', 'K']);
+    assert.notEqual(user['edgebridge-id'], 'forged');
+    assert.equal(typeof user['edgebridge-timestamp'], 'string');
+    assert.equal(running.stats().spool.depth, 0);
+  });
+
   it('accept() rejects with a coded UplinkRefusedError when the spool refuses, and resolves at once for topics that stay local', async () => {
     const cloud = await broker('cloud-refuse');
     const running = await uplink({ cloud: { url: cloud.url }, spool: { maxBytes: 100 } });
