@@ -1,7 +1,7 @@
 // The shared spool suite against the SQLite store, and what only SQLite has.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { SpoolStorageError, openSpool } from '../../../src/spool/index.ts';
@@ -118,6 +118,22 @@ describe('spool (sqlite) file', () => {
     const again = await openSpool({ ...options, dir });
     assert.equal((await again.read(10)).messages.length, 3);
     await again.close();
+    // Damaged: the salvage reads old rows (ten columns) and new ones (eleven) alike.
+    const fd = openSync(path.join(dir, 'spool.db'), 'r+');
+    writeSync(fd, Buffer.alloc(100), 0, 100, 0);
+    closeSync(fd);
+    const salvaged = await openSpool({ ...options, dir });
+    assert.equal(salvaged.stats().salvaged, 3);
+    const rows = (await salvaged.read(10)).messages;
+    assert.deepEqual(
+      rows.map((m) => [m.id.startsWith('old-') ? m.id : 'new', m.contentType]),
+      [
+        ['old-1', undefined],
+        ['old-2', undefined],
+        ['new', 'application/json'],
+      ],
+    );
+    await salvaged.close();
   });
 
   it('finds a record whose properties were altered by its checksum', async () => {
