@@ -20,11 +20,12 @@ import {
   type PublishOptions,
 } from './node-broker.ts';
 import { SizeLimitedConnection } from './packet-size-guard.ts';
+import { publishPropertiesOf, type PublishProperties } from './publish-properties.ts';
 import { PublishInbox } from './publish-inbox.ts';
 import { SessionOwners } from './session-owners.ts';
 
 /** A message on its way into the broker, before anyone has it or is told it was taken. */
-export interface BeforeAckMessage {
+export interface BeforeAckMessage extends PublishProperties {
   topic: string;
   payload: Buffer;
   /** The publishing client's id; INTERNAL_CLIENT_ID for the agent's own messages. */
@@ -685,6 +686,7 @@ function publishInbox(
                 clientId: client.id,
                 qos: packet.qos,
                 retain: packet.retain,
+                ...publishPropertiesOf(packet.properties),
               })),
             ),
         }

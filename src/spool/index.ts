@@ -5,7 +5,7 @@ import { openSqliteSpool } from './spool-sqlite.ts';
 import type { Spool, SpoolOptions } from './spool.ts';
 
 export * from './errors.ts';
-export { RECORD_OVERHEAD } from './record.ts';
+export { MAX_PROPERTIES_BYTES, RECORD_OVERHEAD, encodeProperties } from './record.ts';
 export type * from './spool.ts';
 
 /** Every spool implementation, by name. */

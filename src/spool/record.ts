@@ -7,6 +7,12 @@ import type { SpoolInput } from './spool.ts';
 
 /** Bytes accounted per record beyond its strings and payload (numbers, row header). */
 export const RECORD_OVERHEAD = 48;
+/**
+ * Most bytes a record's MQTT 5 properties (user properties and content type,
+ * as stored) may take; a producer past it is refused (the uplink stores such a
+ * message without them instead).
+ */
+export const MAX_PROPERTIES_BYTES = 16_384;
 
 export interface SpoolRecord {
   id: string;
@@ -16,6 +22,8 @@ export interface SpoolRecord {
   timestamp: number;
   expiresAt: number | undefined;
   priority: number;
+  /** User properties and content type as stored (JSON), when the message has any. */
+  properties: string | undefined;
   /** Accounted size: what counts against maxBytes. */
   size: number;
   /** CRC32 over the metadata and payload. */
@@ -28,13 +36,61 @@ export function recordSize(m: {
   key: string;
   topic: string;
   payload: Uint8Array;
+  properties?: string | undefined;
 }): number {
   return (
     RECORD_OVERHEAD +
     Buffer.byteLength(m.id) +
     Buffer.byteLength(m.key) +
     Buffer.byteLength(m.topic) +
-    m.payload.byteLength
+    m.payload.byteLength +
+    (m.properties === undefined ? 0 : Buffer.byteLength(m.properties))
+  );
+}
+
+/** The stored form of a message's MQTT 5 properties: undefined when it has none. */
+export function encodeProperties(m: {
+  userProperties?: readonly (readonly [string, string])[] | undefined;
+  contentType?: string | undefined;
+}): string | undefined {
+  const stored: { u?: readonly (readonly [string, string])[]; c?: string } = {};
+  if (m.userProperties !== undefined && m.userProperties.length > 0) stored.u = m.userProperties;
+  else if (m.contentType === undefined) return undefined;
+  if (m.contentType !== undefined) stored.c = m.contentType;
+  return JSON.stringify(stored);
+}
+
+/** The properties of a stored form; undefined when it is not one encodeProperties writes. */
+export function decodeProperties(
+  text: string,
+): { userProperties?: [string, string][]; contentType?: string } | undefined {
+  let stored: unknown;
+  try {
+    stored = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof stored !== 'object' || stored === null) return undefined;
+  const { u, c } = stored as { u?: unknown; c?: unknown };
+  const out: { userProperties?: [string, string][]; contentType?: string } = {};
+  if (u !== undefined) {
+    if (!isPairs(u)) return undefined;
+    out.userProperties = u;
+  }
+  if (c !== undefined) {
+    if (typeof c !== 'string') return undefined;
+    out.contentType = c;
+  }
+  return out;
+}
+
+function isPairs(v: unknown): v is [string, string][] {
+  return (
+    Array.isArray(v) &&
+    v.every(
+      (p) =>
+        Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string',
+    )
   );
 }
 
@@ -58,6 +114,7 @@ export function checksum(m: {
   timestamp: number;
   expiresAt: number | undefined;
   priority: number;
+  properties?: string | undefined;
 }): number {
   numbers[0] = m.timestamp;
   numbers[1] = m.expiresAt ?? -1;
@@ -77,7 +134,10 @@ export function checksum(m: {
   } else {
     crc = crc32(m.topic, crc32(m.key, crc32(m.id, crc32(scratch.subarray(0, NUMBERS_BYTES)))));
   }
-  return crc32(m.payload, crc);
+  crc = crc32(m.payload, crc);
+  // Only records with properties checksum them, so that records written before
+  // properties were stored keep their checksums.
+  return m.properties === undefined ? crc : crc32(m.properties, crc);
 }
 
 function isInteger(v: unknown): v is number {
@@ -90,9 +150,8 @@ function invalid(index: number, what: string): SpoolInvalidArgumentError {
 
 /** Validates one input (it comes from a producer, so it is checked field by field) and seals it. */
 export function toRecord(input: SpoolInput, index: number): SpoolRecord {
-  const { id, key, topic, payload, timestamp, expiresAt, priority } = input as Partial<
-    Record<keyof SpoolInput, unknown>
-  >;
+  const { id, key, topic, payload, timestamp, expiresAt, priority, userProperties, contentType } =
+    input as Partial<Record<keyof SpoolInput, unknown>>;
   if (id !== undefined && (typeof id !== 'string' || id === '')) {
     throw invalid(index, 'id must be a non-empty string when given');
   }
@@ -108,6 +167,16 @@ export function toRecord(input: SpoolInput, index: number): SpoolRecord {
   if (priority !== undefined && !isInteger(priority)) {
     throw invalid(index, 'priority must be an integer when given');
   }
+  if (userProperties !== undefined && !isPairs(userProperties)) {
+    throw invalid(index, 'userProperties must be [name, value] string pairs when given');
+  }
+  if (contentType !== undefined && typeof contentType !== 'string') {
+    throw invalid(index, 'contentType must be a string when given');
+  }
+  const properties = encodeProperties({ userProperties, contentType });
+  if (properties !== undefined && Buffer.byteLength(properties) > MAX_PROPERTIES_BYTES) {
+    throw invalid(index, `properties take more than ${MAX_PROPERTIES_BYTES} bytes`);
+  }
   const body = Buffer.isBuffer(payload)
     ? payload
     : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
@@ -119,6 +188,7 @@ export function toRecord(input: SpoolInput, index: number): SpoolRecord {
     timestamp,
     expiresAt,
     priority: priority ?? 0,
+    properties,
     size: 0,
     crc: 0,
   };

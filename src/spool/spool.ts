@@ -17,6 +17,10 @@ export interface SpoolMessage {
   expiresAt?: number;
   /** Under `onFull: 'drop-oldest'`, lower priorities are dropped first (default 0). */
   priority?: number;
+  /** MQTT 5 user properties of the original publish, in order (a name may repeat). */
+  userProperties?: [string, string][];
+  /** MQTT 5 content type of the original publish. */
+  contentType?: string;
 }
 
 /** What a producer appends: a message, its id generated when missing. */

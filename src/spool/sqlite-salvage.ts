@@ -12,8 +12,11 @@ const MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 const DEFAULT_PAGE_SIZE = 4096;
 const LEAF_TABLE = 13;
 const INTERIOR_TABLE = 5;
-/** Columns of the messages table (seq, id, key, topic, payload, timestamp, expires_at, priority, size, crc). */
-const MESSAGE_COLUMNS = 10;
+/**
+ * Columns of the messages table (seq, id, key, topic, payload, timestamp,
+ * expires_at, priority, size, crc, and properties unless written before it was added).
+ */
+const MESSAGE_COLUMNS = [10, 11];
 /** Columns of the totals table (one, depth, bytes, and last_seq unless written before it was added). */
 const TOTALS_COLUMNS = [3, 4];
 
@@ -294,7 +297,7 @@ function scan(
           if (rowid === 1 && typeof depth === 'number') totalsDepth ??= depth;
           return;
         }
-        if (values.length !== MESSAGE_COLUMNS) return;
+        if (!MESSAGE_COLUMNS.includes(values.length)) return;
         const row = decode([rowid, ...values.slice(1)]);
         if ('message' in row) {
           recovered += 1;

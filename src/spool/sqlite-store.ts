@@ -23,14 +23,17 @@ import {
   SpoolLockedError,
   SpoolStorageError,
 } from './errors.ts';
-import { checksum, type SpoolRecord } from './record.ts';
+import { checksum, decodeProperties, type SpoolRecord } from './record.ts';
 import type { SpoolMessage } from './spool.ts';
 
 export const DB_FILE = 'spool.db';
 export const RESERVE_FILE = 'spool.reserve';
-const SCHEMA_VERSION = 1;
+/** 2: messages.properties (MQTT 5 user properties and content type); files of version 1 are migrated on open. */
+const SCHEMA_VERSION = 2;
 /** Rows per multi-row INSERT (one call into SQLite instead of eight: ~30% less CPU per row). */
 const INSERT_ROWS = 8;
+/** Columns of one inserted row. */
+const COLUMNS = 11;
 /** Rows fetched per step when dropping or sweeping. */
 const CHUNK = 256;
 /** Most expired rows one commit sweeps, so a commit stays short. */
@@ -49,7 +52,8 @@ CREATE TABLE messages (
   expires_at INTEGER,
   priority INTEGER NOT NULL,
   size INTEGER NOT NULL,
-  crc INTEGER NOT NULL
+  crc INTEGER NOT NULL,
+  properties TEXT
 );
 -- Only messages with a priority other than the default pay for this index.
 CREATE INDEX messages_priority ON messages (priority, seq) WHERE priority <> 0;
@@ -205,7 +209,11 @@ export class SqliteStore {
     try {
       const version = db.prepare('PRAGMA user_version').get()?.user_version;
       if (version === 0) db.exec(SCHEMA);
-      else if (version !== SCHEMA_VERSION) {
+      else if (version === 1) {
+        // Rows written before keep their ten columns (NULL properties) and their checksums.
+        db.exec(`ALTER TABLE messages ADD COLUMN properties TEXT;
+          PRAGMA user_version = ${SCHEMA_VERSION};`);
+      } else if (version !== SCHEMA_VERSION) {
         throw new SpoolStorageError(
           `spool in ${dir} has schema version ${String(version)}; this edgebridge knows ${SCHEMA_VERSION}`,
         );
@@ -237,14 +245,14 @@ export class SqliteStore {
       throw err;
     }
     this.#read = db.prepare(
-      `SELECT seq, id, key, topic, payload, timestamp, expires_at, priority, size, crc
+      `SELECT seq, id, key, topic, payload, timestamp, expires_at, priority, size, crc, properties
        FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`,
     );
     this.#read.setReturnArrays(true);
     const insert = (rows: number): StatementSync =>
       db.prepare(
-        `INSERT INTO messages (seq, id, key, topic, payload, timestamp, expires_at, priority, size, crc)
-         VALUES ${Array<string>(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        `INSERT INTO messages (seq, id, key, topic, payload, timestamp, expires_at, priority, size, crc, properties)
+         VALUES ${Array<string>(rows).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
       );
     this.#insert = insert(1);
     this.#insertMany = insert(INSERT_ROWS);
@@ -389,16 +397,17 @@ export class SqliteStore {
           r.priority,
           r.size,
           r.crc,
+          r.properties ?? null,
         );
         depth += 1;
         bytes += r.size;
-        if (args.length === INSERT_ROWS * 10) {
+        if (args.length === INSERT_ROWS * COLUMNS) {
           this.#insertMany.run(...args);
           args.length = 0;
         }
       }
-      for (let at = 0; at < args.length; at += 10) {
-        this.#insert.run(...args.slice(at, at + 10));
+      for (let at = 0; at < args.length; at += COLUMNS) {
+        this.#insert.run(...args.slice(at, at + COLUMNS));
       }
       args.length = 0;
       this.#setTotals.run(depth, bytes, seq);
@@ -424,8 +433,8 @@ export class SqliteStore {
     try {
       this.#db.exec('BEGIN IMMEDIATE');
       const insert = this.#db.prepare(
-        `INSERT OR IGNORE INTO messages (seq, id, key, topic, payload, timestamp, expires_at, priority, size, crc)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO messages (seq, id, key, topic, payload, timestamp, expires_at, priority, size, crc, properties)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       for (const { seq, record: r } of rows) {
         insert.run(
@@ -439,6 +448,7 @@ export class SqliteStore {
           r.priority,
           r.size,
           r.crc,
+          r.properties ?? null,
         );
       }
       this.#db.exec('COMMIT');
@@ -545,9 +555,13 @@ export class SqliteStore {
   }
 }
 
-/** A row as the messages table holds it, checked field by field and against its checksum. */
+/**
+ * A row as the messages table holds it, checked field by field and against its
+ * checksum; a row written before version 2 has no properties column.
+ */
 export function decode(row: SQLOutputValue[]): StoredRow {
   const [seqValue, id, key, topic, payload, timestamp, expiresAt, priority, sizeValue, crc] = row;
+  const properties = row[10] ?? null;
   const seq = seqValue as number;
   const size = sizeOf(sizeValue);
   if (
@@ -558,7 +572,8 @@ export function decode(row: SQLOutputValue[]): StoredRow {
     !isInteger(timestamp) ||
     (expiresAt !== null && !isInteger(expiresAt)) ||
     !isInteger(priority) ||
-    !isInteger(crc)
+    !isInteger(crc) ||
+    (properties !== null && typeof properties !== 'string')
   ) {
     return {
       seq,
@@ -584,7 +599,14 @@ export function decode(row: SQLOutputValue[]): StoredRow {
     timestamp,
     expiresAt: expiresAt ?? undefined,
     priority,
+    properties: properties ?? undefined,
   });
   if (sum !== crc) return { seq, size, corrupt: 'checksum mismatch', id };
+  if (properties !== null) {
+    const decoded = decodeProperties(properties);
+    if (decoded === undefined) return { seq, size, corrupt: 'unreadable properties', id };
+    if (decoded.userProperties !== undefined) message.userProperties = decoded.userProperties;
+    if (decoded.contentType !== undefined) message.contentType = decoded.contentType;
+  }
   return { seq, size, message };
 }

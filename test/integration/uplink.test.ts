@@ -29,6 +29,7 @@ import {
 import { startUplinkProcess } from '../harness/uplink-process.ts';
 import { scratchDir } from '../harness/workdir.ts';
 import { corruptMarker, mountTmpfs, Scratch } from '../unit/spool/helpers.ts';
+import { MAX_PROPERTIES_BYTES } from '../../src/spool/index.ts';
 
 const CLOUD_FILTER = 'edgebridge/c1/node-1/#';
 const DATA_RULE = { filter: 'edgebridge/v1/+/+/data/#' };
@@ -513,6 +514,56 @@ describe('uplink to a real cloud broker', () => {
       ['first', 'last'],
     );
     assert.equal(running.stats().spool.depth, 0);
+  });
+
+  it("a node broker publish's MQTT 5 user properties and content type reach the cloud; a client's edgebridge-* ones do not", async () => {
+    const node = await broker('node-props');
+    const cloud = await broker('cloud-props');
+    const running = await uplink({ cloud: { url: cloud.url }, nodeBroker: { url: node.url } });
+    const sub = await mqtt.connectAsync(cloud.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    cleanups.push(() => sub.endAsync(true));
+    const got: mqtt.IPublishPacket[] = [];
+    sub.on('message', (_topic, _payload, packet) => got.push(packet));
+    await sub.subscribeAsync(CLOUD_FILTER, { qos: 1 });
+    const pub = await mqtt.connectAsync(node.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    cleanups.push(() => pub.endAsync(true));
+    await pub.publishAsync('edgebridge/v1/default/dev-a/data', '{"t":21.5}', {
+      qos: 1,
+      properties: {
+        userProperties: { unit: ['C', 'K'], 'edgebridge-id': 'forged' },
+        contentType: 'application/json',
+      },
+    });
+    await waitFor('the message at the cloud', () => got.length === 1);
+    const props = got[0]?.properties;
+    assert.equal(props?.contentType, 'application/json');
+    const user = props?.userProperties ?? {};
+    assert.deepEqual(user.unit, ['C', 'K']);
+    assert.notEqual(user['edgebridge-id'], 'forged');
+    assert.equal(typeof user['edgebridge-timestamp'], 'string');
+    assert.equal(running.stats().spool.depth, 0);
+  });
+
+  it('a message whose MQTT 5 properties are past what the spool keeps goes up without them, logged once', async () => {
+    const cloud = await broker('cloud-props-cap');
+    const rec = await recorder(cloud.url);
+    const { log, lines } = captureLog();
+    const running = await uplink({ cloud: { url: cloud.url } }, log);
+    const topic = 'edgebridge/v1/default/dev-a/data';
+    const big: [string, string][] = [['blob', 'x'.repeat(MAX_PROPERTIES_BYTES)]];
+    await running.uplink.accept({ topic, payload: Buffer.from('big 1'), userProperties: big });
+    await running.uplink.accept({ topic, payload: Buffer.from('big 2'), userProperties: big });
+    await running.uplink.accept({
+      topic,
+      payload: Buffer.from('small'),
+      contentType: 'text/plain',
+    });
+    await waitFor('three arrivals', () => rec.arrivals.length === 3);
+    assert.deepEqual(
+      rec.arrivals.map((a) => a.payload),
+      ['big 1', 'big 2', 'small'],
+    );
+    assert.equal(lines.filter((l) => /properties too large/.test(l.msg)).length, 1);
   });
 
   it('accept() rejects with a coded UplinkRefusedError when the spool refuses, and resolves at once for topics that stay local', async () => {

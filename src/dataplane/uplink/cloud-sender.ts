@@ -268,6 +268,8 @@ export class CloudSender {
         topic: remoteTopic(this.#o.prefix, m.topic),
         payload: m.payload,
         userProperties: userProperties(m, resent || m.timestamp < connectedAt),
+        messageUserProperties: m.userProperties,
+        contentType: m.contentType,
         messageExpiryInterval:
           m.expiresAt === undefined
             ? undefined

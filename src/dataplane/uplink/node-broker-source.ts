@@ -8,6 +8,7 @@ import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { Backoff, type BackoffOptions } from '../../util/backoff.ts';
 import { urlForLog } from '../../util/url-for-log.ts';
+import { publishPropertiesOf } from '../publish-properties.ts';
 import { connectOnce } from './connect-once.ts';
 import { keepConnected } from './keep-connected.ts';
 import { pubacks } from './publish-encoder.ts';
@@ -196,7 +197,7 @@ class SourceSession {
       const payload =
         typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
       this.#queue.push({
-        msg: { topic: packet.topic, payload },
+        msg: { topic: packet.topic, payload, ...publishPropertiesOf(packet.properties) },
         messageId: packet.qos === 0 ? undefined : packet.messageId,
       });
       this.#appending ??= this.#pump();

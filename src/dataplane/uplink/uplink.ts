@@ -3,12 +3,19 @@
 // mean "stored"), or at once when its topic does not go up. The sender drains
 // the spool to the cloud broker on its own.
 import type { Logger } from 'pino';
-import type { Spool, SpoolInput, SpoolStats } from '../../spool/index.ts';
+import {
+  MAX_PROPERTIES_BYTES,
+  encodeProperties,
+  type Spool,
+  type SpoolInput,
+  type SpoolStats,
+} from '../../spool/index.ts';
+import type { PublishProperties } from '../publish-properties.ts';
 import { UplinkClosedError, UplinkRefusedError } from './errors.ts';
 import type { UplinkRoute, UplinkSelection } from './selection.ts';
 
 /** A message as the node broker hands it over (the embedded broker's beforeAck shape fits). */
-export interface NodeMessage {
+export interface NodeMessage extends PublishProperties {
   topic: string;
   payload: Buffer;
 }
@@ -44,6 +51,9 @@ export class Uplink {
   /** Refusals are logged at most once a minute (a full disk refuses, recovers a little, refuses again). */
   #lastRefusalLog = -Infinity;
   #refusedSinceLog = 0;
+  /** Messages stored without their oversized properties, logged like refusals. */
+  #lastPropertiesLog = -Infinity;
+  #propertiesDroppedSinceLog = 0;
   #closed = false;
 
   constructor(options: UplinkOptions) {
@@ -109,6 +119,36 @@ export class Uplink {
     this.#closed = true;
   }
 
+  /**
+   * Copies the publish's user properties and content type, unless together
+   * they are past what the spool keeps: then the message goes up without them
+   * (its payload is not lost for them) and one line is logged.
+   */
+  #withProperties(input: SpoolInput, msg: NodeMessage): void {
+    if (msg.userProperties === undefined && msg.contentType === undefined) return;
+    const stored = encodeProperties(msg);
+    if (stored !== undefined && Buffer.byteLength(stored) > MAX_PROPERTIES_BYTES) {
+      this.#propertiesDroppedSinceLog += 1;
+      const now = Date.now();
+      if (now - this.#lastPropertiesLog >= REFUSAL_LOG_INTERVAL_MS) {
+        this.#log.warn(
+          {
+            topic: msg.topic,
+            bytes: Buffer.byteLength(stored),
+            limit: MAX_PROPERTIES_BYTES,
+            messages: this.#propertiesDroppedSinceLog,
+          },
+          'uplink: MQTT 5 properties too large to keep; the message goes up without them',
+        );
+        this.#lastPropertiesLog = now;
+        this.#propertiesDroppedSinceLog = 0;
+      }
+      return;
+    }
+    if (msg.userProperties !== undefined) input.userProperties = msg.userProperties;
+    if (msg.contentType !== undefined) input.contentType = msg.contentType;
+  }
+
   #queue(work: Promise<void>): Promise<void> {
     this.#pendingCount += 1;
     const settled = work
@@ -138,6 +178,7 @@ export class Uplink {
         priority: route.priority,
       };
       if (route.ttlSeconds !== undefined) input.expiresAt = timestamp + route.ttlSeconds * 1000;
+      this.#withProperties(input, msg);
       inputs.push(input);
     });
     this.#counts.skipped += msgs.length - inputs.length;

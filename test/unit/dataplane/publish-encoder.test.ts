@@ -17,12 +17,17 @@ function encode(p: PublishFields, packetId: number): Buffer {
 }
 
 function reference(p: PublishFields, packetId: number): Buffer {
-  const properties: NonNullable<IPublishPacket['properties']> = {
-    userProperties: p.userProperties,
-  };
+  // Ours, then the publisher's (grouped by name, as mqtt-packet writes them).
+  const user: Record<string, string | string[]> = { ...p.userProperties };
+  for (const [key, value] of p.messageUserProperties ?? []) {
+    const had = user[key];
+    user[key] = had === undefined ? value : [...(Array.isArray(had) ? had : [had]), value];
+  }
+  const properties: NonNullable<IPublishPacket['properties']> = { userProperties: user };
   if (p.messageExpiryInterval !== undefined) {
     properties.messageExpiryInterval = p.messageExpiryInterval;
   }
+  if (p.contentType !== undefined) properties.contentType = p.contentType;
   return mqttPacket.generate(
     {
       cmd: 'publish',
@@ -65,6 +70,30 @@ const cases: [string, PublishFields][] = [
       payload: Buffer.from('x'),
       userProperties: { 'edgebridge-id': 'id', 'edgebridge-historical': 'true' },
       messageExpiryInterval: 3600,
+    },
+  ],
+  [
+    "a publisher's own user properties (a name repeated) and content type",
+    {
+      topic: 'devices/cam-1/state',
+      payload: Buffer.from('{"on":true}'),
+      userProperties: { 'edgebridge-id': 'id', 'edgebridge-timestamp': '1700000000000' },
+      messageUserProperties: [
+        ['unit', 'C'],
+        ['unit', 'F'],
+        ['sensor', 'büro'],
+      ],
+      messageExpiryInterval: 60,
+      contentType: 'application/json; charset=utf-8',
+    },
+  ],
+  [
+    'a content type alone',
+    {
+      topic: 't',
+      payload: Buffer.from('x'),
+      userProperties: { 'edgebridge-id': 'id' },
+      contentType: '',
     },
   ],
   [
@@ -112,9 +141,34 @@ describe('uplink PUBLISH encoder', () => {
       assert.equal(p.messageId, i + 1);
       assert.equal(p.qos, 1);
       assert.deepEqual(Buffer.from(p.payload), f.payload);
-      assert.deepEqual({ ...p.properties?.userProperties }, f.userProperties);
-      assert.equal(p.properties?.messageExpiryInterval, f.messageExpiryInterval);
+      assert.deepEqual(p.properties, parse(reference(f, i + 1))[0]?.properties);
     });
+  });
+
+  it("drops a publisher's edgebridge-* user properties: the agent's own cannot be spoofed", () => {
+    const fields: PublishFields = {
+      topic: 't',
+      payload: Buffer.from('x'),
+      userProperties: { 'edgebridge-id': 'real-id', 'edgebridge-timestamp': '1' },
+      messageUserProperties: [
+        ['edgebridge-id', 'forged'],
+        ['EdgeBridge-Historical', 'true'],
+        ['edgebridge-timestamp', '2'],
+        ['keep', 'me'],
+      ],
+      contentType: 'text/plain',
+    };
+    const [packet] = parse(encode(fields, 7));
+    assert.deepEqual(
+      { ...packet?.properties?.userProperties },
+      { 'edgebridge-id': 'real-id', 'edgebridge-timestamp': '1', keep: 'me' },
+    );
+    assert.equal(packet?.properties?.contentType, 'text/plain');
+    // The same bytes as the packet without the forged ones.
+    assert.deepEqual(
+      encode(fields, 7),
+      reference({ ...fields, messageUserProperties: [['keep', 'me']] }, 7),
+    );
   });
 
   it('measures a packet beyond MQTT limits as too large, and refuses a topic over 65535 bytes', () => {

@@ -1,6 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { RECORD_OVERHEAD, checksum, recordSize, toRecord } from '../../../src/spool/record.ts';
+import {
+  MAX_PROPERTIES_BYTES,
+  RECORD_OVERHEAD,
+  checksum,
+  recordSize,
+  toRecord,
+} from '../../../src/spool/record.ts';
 import { SpoolInvalidArgumentError } from '../../../src/spool/errors.ts';
 
 const input = {
@@ -27,9 +33,40 @@ describe('spool records', () => {
       { ...input, timestamp: input.timestamp + 1 },
       { ...input, expiresAt: 1 },
       { ...input, priority: 1 },
+      { ...input, userProperties: [['a', 'b']] as [string, string][] },
+      { ...input, contentType: 'text/plain' },
     ];
     for (const v of variants) assert.notEqual(toRecord(v, 0).crc, base.crc, JSON.stringify(v));
     assert.equal(checksum(base), base.crc);
+  });
+
+  it('accounts and checksums MQTT 5 properties, and refuses bad or oversized ones', () => {
+    const withProps = toRecord(
+      { ...input, userProperties: [['unit', '°C']], contentType: 'text/plain' },
+      0,
+    );
+    assert.equal(withProps.properties, '{"u":[["unit","°C"]],"c":"text/plain"}');
+    assert.equal(
+      withProps.size,
+      toRecord(input, 0).size + Buffer.byteLength(withProps.properties ?? ''),
+    );
+    assert.notEqual(
+      toRecord({ ...input, userProperties: [['unit', '°F']], contentType: 'text/plain' }, 0).crc,
+      withProps.crc,
+    );
+    // No properties (or an empty list) stores nothing: such records checksum as before.
+    assert.equal(toRecord({ ...input, userProperties: [] }, 0).properties, undefined);
+    for (const bad of [
+      { userProperties: [['a']] },
+      { userProperties: { a: 'b' } },
+      { contentType: 3 },
+      { userProperties: [['a', 'x'.repeat(MAX_PROPERTIES_BYTES)]] },
+    ]) {
+      assert.throws(
+        () => toRecord({ ...input, ...bad } as never, 2),
+        (err) => err instanceof SpoolInvalidArgumentError && err.message.startsWith('message 2:'),
+      );
+    }
   });
 
   it('generates a unique id when none is given, and keeps a given one', () => {
