@@ -3,18 +3,7 @@
 // remaining lengths, wrong protocol names and levels, oversized fields, bad
 // string lengths, reserved flags). The same seed gives the same packets.
 import { connectPacket, encode, remainingLength } from './raw-mqtt.ts';
-
-/** mulberry32: a small seeded PRNG; returns floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from './seeded-random.ts';
 
 export class PacketFuzzer {
   readonly #random: () => number;
