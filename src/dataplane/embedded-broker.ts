@@ -693,18 +693,19 @@ function publishInbox(
       : {}),
     storeFailed: (packets, err) => {
       metrics?.brokerRefused.inc({ action: 'ack' }, packets.length);
+      const fields = {
+        clientId: shown(client.id),
+        topic: shown(packets[0]?.topic ?? ''),
+        messages: packets.length,
+        err: (err as Error).message,
+      };
       if (v5 && (err as { spoolCode?: unknown }).spoolCode === SPOOL_FULL_CODE) {
         limiter.log(
           log,
           'warn',
           'before-ack-quota',
           principal.name,
-          {
-            clientId: shown(client.id),
-            topic: shown(packets[0]?.topic ?? ''),
-            messages: packets.length,
-            err: (err as Error).message,
-          },
+          fields,
           'message not acknowledged (spool full): MQTT 5 PUBACK 0x97 (quota exceeded)',
         );
         for (const packet of packets) answerQuotaExceeded(client, packet);
@@ -715,12 +716,7 @@ function publishInbox(
         'warn',
         'before-ack-failed',
         principal.name,
-        {
-          clientId: shown(client.id),
-          topic: shown(packets[0]?.topic ?? ''),
-          messages: packets.length,
-          err: (err as Error).message,
-        },
+        fields,
         'message not acknowledged (beforeAck failed); closing the client connection so that it resends',
       );
       return loggedError(new Error(`beforeAck failed: ${(err as Error).message}`));

@@ -386,19 +386,7 @@ export class SqliteStore {
         const r = work.inserts[i];
         if (r === undefined) continue;
         seq += 1;
-        args.push(
-          seq,
-          r.id,
-          r.key,
-          r.topic,
-          r.payload,
-          r.timestamp,
-          r.expiresAt ?? null,
-          r.priority,
-          r.size,
-          r.crc,
-          r.properties ?? null,
-        );
+        pushRow(args, seq, r);
         depth += 1;
         bytes += r.size;
         if (args.length === INSERT_ROWS * COLUMNS) {
@@ -437,19 +425,9 @@ export class SqliteStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       for (const { seq, record: r } of rows) {
-        insert.run(
-          seq,
-          r.id,
-          r.key,
-          r.topic,
-          r.payload,
-          r.timestamp,
-          r.expiresAt ?? null,
-          r.priority,
-          r.size,
-          r.crc,
-          r.properties ?? null,
-        );
+        const values: SQLInputValue[] = [];
+        pushRow(values, seq, r);
+        insert.run(...values);
       }
       this.#db.exec('COMMIT');
     } catch (err) {
@@ -609,4 +587,21 @@ export function decode(row: SQLOutputValue[]): StoredRow {
     if (decoded.contentType !== undefined) message.contentType = decoded.contentType;
   }
   return { seq, size, message };
+}
+
+/** A row's values in the column order of the messages table (COLUMNS of them). */
+function pushRow(args: SQLInputValue[], seq: number, r: SpoolRecord): void {
+  args.push(
+    seq,
+    r.id,
+    r.key,
+    r.topic,
+    r.payload,
+    r.timestamp,
+    r.expiresAt ?? null,
+    r.priority,
+    r.size,
+    r.crc,
+    r.properties ?? null,
+  );
 }
