@@ -2,10 +2,11 @@
 // Plain wire-format objects (not @kubernetes/client-node models, whose serializer
 // would drop `default` and the x-kubernetes-* extensions).
 import { GROUP, VERSION } from './types.ts';
-import { deviceSchema, discoverySchema } from './schema.ts';
+import { deviceSchema, deviceSliceSchema, discoverySchema } from './schema.ts';
 
 export const DISCOVERY_PLURAL = 'discoveries';
 export const DEVICE_PLURAL = 'devices';
+export const DEVICE_SLICE_PLURAL = 'deviceslices';
 export const CATEGORY = 'edgebridge';
 
 export interface PrinterColumn {
@@ -36,7 +37,7 @@ export interface CustomResourceDefinition {
       served: boolean;
       storage: boolean;
       schema: { openAPIV3Schema: object };
-      subresources: { status: Record<string, never> };
+      subresources?: { status: Record<string, never> };
       additionalPrinterColumns: PrinterColumn[];
       selectableFields?: { jsonPath: string }[];
     }[];
@@ -52,6 +53,8 @@ function crd(opts: {
   schema: object;
   columns: PrinterColumn[];
   selectableFields?: string[];
+  /** False for kinds that have no status (written whole by one writer). */
+  status?: boolean;
 }): CustomResourceDefinition {
   const { kind, plural } = opts;
   return {
@@ -75,7 +78,7 @@ function crd(opts: {
           served: true,
           storage: true,
           schema: { openAPIV3Schema: opts.schema },
-          subresources: { status: {} },
+          ...(opts.status !== false ? { subresources: { status: {} } } : {}),
           additionalPrinterColumns: [...opts.columns, age],
           ...(opts.selectableFields !== undefined
             ? { selectableFields: opts.selectableFields.map((jsonPath) => ({ jsonPath })) }
@@ -123,7 +126,23 @@ export function deviceCrd(): CustomResourceDefinition {
   });
 }
 
-/** Both CRDs, Discovery first. */
+export function deviceSliceCrd(): CustomResourceDefinition {
+  return crd({
+    kind: 'DeviceSlice',
+    plural: DEVICE_SLICE_PLURAL,
+    shortName: 'devslice',
+    schema: deviceSliceSchema,
+    columns: [
+      { name: 'Node', type: 'string', jsonPath: '.spec.node' },
+      { name: 'Discovery', type: 'string', jsonPath: '.spec.discovery' },
+      { name: 'Devices', type: 'integer', jsonPath: '.spec.deviceCount' },
+    ],
+    selectableFields: ['.spec.node', '.spec.discovery'],
+    status: false,
+  });
+}
+
+/** Every CRD, Discovery first. */
 export function crds(): CustomResourceDefinition[] {
-  return [discoveryCrd(), deviceCrd()];
+  return [discoveryCrd(), deviceCrd(), deviceSliceCrd()];
 }

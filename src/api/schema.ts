@@ -4,7 +4,7 @@
 //
 // Every string, list and map has a size cap: the API server estimates the cost of
 // CEL rules from them, and they bound what an agent has to hold in memory.
-import { HANDLER_NAMES } from './types.ts';
+import { HANDLER_NAMES, MAX_SLICE_DEVICES } from './types.ts';
 
 /** A Kubernetes object name (DNS subdomain) or a key in a Secret or ConfigMap. */
 const name = { type: 'string', minLength: 1, maxLength: 253 } as const;
@@ -209,6 +209,40 @@ export const discoveryStatusSchema = {
   },
 } as const;
 
+const deviceFilesSchema = {
+  type: 'array',
+  description: 'Device files a pod on this node is given.',
+  maxItems: 32,
+  items: {
+    type: 'object',
+    required: ['hostPath'],
+    properties: {
+      hostPath: path,
+      containerPath: path,
+      permissions: { type: 'string', pattern: '^[rwm]{1,3}$', maxLength: 3 },
+    },
+  },
+} as const;
+
+const hostMountsSchema = {
+  type: 'array',
+  description: 'Host paths a pod on this node is given.',
+  maxItems: 32,
+  items: {
+    type: 'object',
+    required: ['hostPath', 'containerPath'],
+    properties: { hostPath: path, containerPath: path, readOnly: { type: 'boolean' } },
+  },
+} as const;
+
+/** String map of what a workload needs (ENV_STYLE keys); the same bounds on Devices and slices. */
+const devicePropertiesSchema = {
+  type: 'object',
+  description: 'What a workload needs to use the device (ENV_STYLE keys); never secrets.',
+  maxProperties: 64,
+  additionalProperties: { type: 'string', maxLength: 4096 },
+} as const;
+
 export const deviceSpecSchema = {
   type: 'object',
   description: 'One discovered device; written by the agents.',
@@ -221,12 +255,7 @@ export const deviceSpecSchema = {
       description: 'True for network devices seen by several nodes; false for node-local ones.',
     },
     id: { type: 'string', minLength: 1, maxLength: 1024, description: "The handler's device id." },
-    properties: {
-      type: 'object',
-      description: 'What a workload needs to use the device (ENV_STYLE keys); never secrets.',
-      maxProperties: 64,
-      additionalProperties: { type: 'string', maxLength: 4096 },
-    },
+    properties: devicePropertiesSchema,
     capacity: {
       type: 'integer',
       description: 'How many pods may use the device at once.',
@@ -242,30 +271,8 @@ export const deviceNodeStatusSchema = {
   required: ['name'],
   properties: {
     name: { ...name, description: 'Node name.' },
-    deviceNodes: {
-      type: 'array',
-      description: 'Device files a pod on this node is given.',
-      maxItems: 32,
-      items: {
-        type: 'object',
-        required: ['hostPath'],
-        properties: {
-          hostPath: path,
-          containerPath: path,
-          permissions: { type: 'string', pattern: '^[rwm]{1,3}$', maxLength: 3 },
-        },
-      },
-    },
-    mounts: {
-      type: 'array',
-      description: 'Host paths a pod on this node is given.',
-      maxItems: 32,
-      items: {
-        type: 'object',
-        required: ['hostPath', 'containerPath'],
-        properties: { hostPath: path, containerPath: path, readOnly: { type: 'boolean' } },
-      },
-    },
+    deviceNodes: deviceFilesSchema,
+    mounts: hostMountsSchema,
   },
 } as const;
 
@@ -300,8 +307,96 @@ export const deviceStatusSchema = {
   },
 } as const;
 
+/**
+ * A name that is also a label value (the slice's edgebridge.io/node and
+ * edgebridge.io/discovery labels): a DNS subdomain of at most 63 characters.
+ */
+const labelValueName = (description: string) =>
+  ({
+    type: 'string',
+    description,
+    minLength: 1,
+    maxLength: 63,
+    pattern: '^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$',
+  }) as const;
+
+/** A label key: optional DNS-subdomain prefix and slash, then a name of at most 63 characters. */
+const LABEL_KEY =
+  '^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$';
+
+export const sliceDeviceSchema = {
+  type: 'object',
+  description: 'One device as this node sees it.',
+  required: ['id'],
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 1024, description: "The handler's device id." },
+    properties: devicePropertiesSchema,
+    labels: {
+      type: 'object',
+      description: "A few labels for label selectors, copied to the device's Device.",
+      maxProperties: 16,
+      additionalProperties: {
+        type: 'string',
+        maxLength: 63,
+        pattern: '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$',
+      },
+      'x-kubernetes-validations': [
+        {
+          rule: `self.all(k, size(k) <= 317 && k.matches('${LABEL_KEY}'))`,
+          message: 'label keys must be valid Kubernetes label keys',
+        },
+      ],
+    },
+    deviceNodes: deviceFilesSchema,
+    mounts: hostMountsSchema,
+  },
+} as const;
+
+export const deviceSliceSpecSchema = {
+  type: 'object',
+  description: "What one node sees now for one Discovery; written by that node's agent only.",
+  required: ['node', 'discovery', 'shared', 'devices', 'deviceCount'],
+  properties: {
+    node: labelValueName(
+      'The node whose agent wrote the slice; equal to its edgebridge.io/node label.',
+    ),
+    discovery: labelValueName(
+      'The Discovery, in the same namespace; equal to its edgebridge.io/discovery label.',
+    ),
+    shared: {
+      type: 'boolean',
+      description:
+        'True for network devices that several nodes may see; false for node-local ones.',
+    },
+    devices: {
+      type: 'array',
+      description: 'Up to 128 devices, ids unique; a node that sees more writes several slices.',
+      maxItems: MAX_SLICE_DEVICES,
+      items: sliceDeviceSchema,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['id'],
+    },
+    deviceCount: {
+      type: 'integer',
+      description: 'The number of devices, for kubectl get (a printer column cannot count).',
+      minimum: 0,
+      maximum: MAX_SLICE_DEVICES,
+    },
+  },
+  'x-kubernetes-validations': [
+    {
+      rule: 'self.deviceCount == size(self.devices)',
+      message: 'deviceCount must equal the number of devices',
+    },
+    {
+      rule: 'self.node == oldSelf.node && self.discovery == oldSelf.discovery',
+      message: 'node and discovery are immutable',
+    },
+  ],
+} as const;
+
 /** The whole object; metadata is validated by the API server itself. */
-const resource = <Spec, Status>(description: string, spec: Spec, status: Status) =>
+const resource = <Spec, Status>(description: string, spec: Spec, status?: Status) =>
   ({
     type: 'object',
     description,
@@ -311,7 +406,7 @@ const resource = <Spec, Status>(description: string, spec: Spec, status: Status)
       kind: { type: 'string' },
       metadata: { type: 'object' },
       spec,
-      status,
+      ...(status !== undefined ? { status } : {}),
     },
   }) as const;
 
@@ -325,4 +420,9 @@ export const deviceSchema = resource(
   'Device: one device found by a Discovery.',
   deviceSpecSchema,
   deviceStatusSchema,
+);
+
+export const deviceSliceSchema = resource(
+  'DeviceSlice: what one node sees now for one Discovery.',
+  deviceSliceSpecSchema,
 );

@@ -17,6 +17,11 @@ export type HandlerName = (typeof HANDLER_NAMES)[number];
 /** Labels every Device carries, so that label selectors work. */
 export const LABEL_DISCOVERY = 'edgebridge.io/discovery';
 export const LABEL_HANDLER = 'edgebridge.io/handler';
+/** The node whose agent wrote a DeviceSlice; the admission policy compares it with the writer's token. */
+export const LABEL_NODE = 'edgebridge.io/node';
+
+/** Most devices one DeviceSlice lists; a node that sees more writes several slices. */
+export const MAX_SLICE_DEVICES = 128;
 
 export interface ObjectMeta {
   name: string;
@@ -120,11 +125,25 @@ export interface DeviceSpec {
   capacity: number;
 }
 
+/** A device file a pod on the node is given. */
+export interface DeviceFile {
+  hostPath: string;
+  containerPath?: string;
+  permissions?: string;
+}
+
+/** A host path a pod on the node is given. */
+export interface HostMount {
+  hostPath: string;
+  containerPath: string;
+  readOnly?: boolean;
+}
+
 export interface DeviceNodeStatus {
   /** Node name; the list-map key. Each agent applies only its own entry. */
   name: string;
-  deviceNodes?: { hostPath: string; containerPath?: string; permissions?: string }[];
-  mounts?: { hostPath: string; containerPath: string; readOnly?: boolean }[];
+  deviceNodes?: DeviceFile[];
+  mounts?: HostMount[];
 }
 
 export interface DeviceStatus {
@@ -142,4 +161,40 @@ export interface Device {
   metadata: ObjectMeta;
   spec: DeviceSpec;
   status?: DeviceStatus;
+}
+
+/** One device as one node sees it, in a DeviceSlice. */
+export interface SliceDevice {
+  /** The handler's stable id of the device; unique within the slice. */
+  id: string;
+  /** What a workload needs to use the device (ENV_STYLE keys); never secrets. */
+  properties?: Record<string, string>;
+  /** A few labels for label selectors (e.g. USB vendor/product). */
+  labels?: Record<string, string>;
+  deviceNodes?: DeviceFile[];
+  mounts?: HostMount[];
+}
+
+export interface DeviceSliceSpec {
+  /** The node whose agent wrote the slice; equal to its edgebridge.io/node label. */
+  node: string;
+  /** The Discovery (same namespace) the devices were found for; equal to its edgebridge.io/discovery label. */
+  discovery: string;
+  /** True for network devices that several nodes may see; false for node-local ones (USB). */
+  shared: boolean;
+  /** At most MAX_SLICE_DEVICES, ids unique. */
+  devices: SliceDevice[];
+  /** devices.length, for kubectl's Devices column (the API server checks it). */
+  deviceCount: number;
+}
+
+/**
+ * What one node sees now for one Discovery: written only by that node's agent,
+ * folded into Devices by the controller.
+ */
+export interface DeviceSlice {
+  apiVersion: typeof API_VERSION;
+  kind: 'DeviceSlice';
+  metadata: ObjectMeta;
+  spec: DeviceSliceSpec;
 }

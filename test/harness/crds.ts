@@ -4,11 +4,15 @@ import { applyManifests, kubectlAsAdmin, oncePerControlPlane } from './kubectl.t
 
 /** The generated CRD files, as an operator would apply them. */
 export const CRD_DIR = path.resolve(import.meta.dirname, '..', '..', 'manifests', 'crds');
-export const CRD_NAMES = ['discoveries.edgebridge.io', 'devices.edgebridge.io'] as const;
+export const CRD_NAMES = [
+  'discoveries.edgebridge.io',
+  'devices.edgebridge.io',
+  'deviceslices.edgebridge.io',
+] as const;
 
 /**
  * Installs the edgebridge CRDs from manifests/crds/ as admin and resolves once
- * both are Established and served. Idempotent and safe across test processes.
+ * all are Established and served. Idempotent and safe across test processes.
  */
 export const installCrds = oncePerControlPlane(async (info) => {
   const kubectl = (...args: string[]) => kubectlAsAdmin(info, ...args);
@@ -22,7 +26,7 @@ export const installCrds = oncePerControlPlane(async (info) => {
   // Established comes before the resources' storage is ready: until it is, the
   // API server answers 429 "storage is (re)initializing". Wait for real lists.
   const deadline = Date.now() + 60_000;
-  for (const plural of ['discoveries', 'devices']) {
+  for (const plural of ['discoveries', 'devices', 'deviceslices']) {
     for (;;) {
       try {
         await kubectl('get', `${plural}.edgebridge.io`, '-A', '-o', 'name');

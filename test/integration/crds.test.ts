@@ -13,13 +13,18 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
-import { DEVICE_PLURAL, DISCOVERY_PLURAL } from '../../src/api/crds.ts';
+import { DEVICE_PLURAL, DEVICE_SLICE_PLURAL, DISCOVERY_PLURAL } from '../../src/api/crds.ts';
 import {
   API_VERSION,
   GROUP,
+  LABEL_DISCOVERY,
+  LABEL_NODE,
+  MAX_SLICE_DEVICES,
   VERSION,
   type Device,
   type DeviceNodeStatus,
+  type DeviceSlice,
+  type DeviceSliceSpec,
   type DeviceSpec,
   type Discovery,
   type DiscoverySpec,
@@ -121,6 +126,34 @@ async function createDevice(info: ControlPlaneInfo, namespace: string, body: Dev
   return (await objects(info).createNamespacedCustomObject({ ...kind, namespace, body })) as Device;
 }
 
+/** A slice of `count` devices seen by `node`, labelled as the agent labels it. */
+function slice(
+  name: string,
+  node: string,
+  count: number,
+  spec: Partial<DeviceSliceSpec> = {},
+): DeviceSlice {
+  const devices = Array.from({ length: count }, (_, i) => ({
+    id: `cam-${i}`,
+    properties: { ONVIF_DEVICE_SERVICE_URL: `http://192.0.2.${i % 250}/onvif` },
+  }));
+  return {
+    apiVersion: API_VERSION,
+    kind: 'DeviceSlice',
+    metadata: { name, labels: { [LABEL_NODE]: node, [LABEL_DISCOVERY]: 'cams' } },
+    spec: { node, discovery: 'cams', shared: true, devices, deviceCount: count, ...spec },
+  };
+}
+
+async function createSlice(info: ControlPlaneInfo, namespace: string, body: DeviceSlice) {
+  const kind = { group: GROUP, version: VERSION, plural: DEVICE_SLICE_PLURAL };
+  return (await objects(info).createNamespacedCustomObject({
+    ...kind,
+    namespace,
+    body,
+  })) as DeviceSlice;
+}
+
 /** What one node's agent does: server-side-apply its own entry of status.nodes (or none). */
 async function applyNodes(
   info: ControlPlaneInfo,
@@ -159,7 +192,7 @@ describe('the edgebridge CRDs', () => {
     }
     assert.deepEqual(
       found.map((crd) => crd.spec.names.shortNames),
-      [['disc'], ['dev']],
+      [['disc'], ['dev'], ['devslice']],
     );
   });
 
@@ -340,6 +373,96 @@ describe('the edgebridge CRDs', () => {
     const discoveries = rows(await kubectl(info, 'get', 'disc', '-n', ns));
     assert.deepEqual(discoveries[0], ['NAME', 'HANDLER', 'DEVICES', 'AGE']);
     assert.deepEqual(discoveries[1]?.slice(0, 2), ['cams', 'simulated']);
+  });
+
+  it('accept a DeviceSlice of 128 devices and print its node, discovery and count', async (t) => {
+    const info = await setup();
+    const ns = await namespace(t, info, 'crd-slice');
+    const created = await createSlice(
+      info,
+      ns,
+      slice('cams-edge-1-0', 'edge-1', MAX_SLICE_DEVICES),
+    );
+    assert.equal(created.spec.devices.length, MAX_SLICE_DEVICES);
+    const rows = (await kubectl(info, 'get', 'devslice', '-n', ns))
+      .trim()
+      .split('\n')
+      .map((line) => line.split(/\s+/));
+    assert.deepEqual(rows[0], ['NAME', 'NODE', 'DISCOVERY', 'DEVICES', 'AGE']);
+    assert.deepEqual(rows[1]?.slice(0, 4), ['cams-edge-1-0', 'edge-1', 'cams', '128']);
+    const selected = await kubectl(
+      info,
+      'get',
+      'deviceslices',
+      '-n',
+      ns,
+      '--field-selector',
+      'spec.node=edge-2',
+      '-o',
+      'name',
+    );
+    assert.equal(selected.trim(), '');
+  });
+
+  it('reject invalid DeviceSlices with a message that names the problem', async (t) => {
+    const info = await setup();
+    const ns = await namespace(t, info, 'crd-slice-invalid');
+    const twice = slice('twice', 'edge-1', 2);
+    twice.spec.devices[1] = { id: 'cam-0' };
+    const cases: [string, DeviceSlice, RegExp][] = [
+      [
+        '129 devices',
+        slice('too-many', 'edge-1', MAX_SLICE_DEVICES + 1),
+        /spec\.devices: Too many: 129: must have at most 128 items/,
+      ],
+      [
+        'a bad object name',
+        slice('Edge_1', 'edge-1', 1),
+        /metadata\.name: Invalid value: "Edge_1"/,
+      ],
+      ['a bad node name', slice('bad-node', 'Edge_1', 1), /spec\.node in body should match/],
+      [
+        'a node name too long for a label',
+        slice('long-node', 'n'.repeat(64), 1),
+        /spec\.node: Too long: may not be (longer than|more than) 63/,
+      ],
+      [
+        'a bad label key',
+        slice('bad-label', 'edge-1', 1, { devices: [{ id: 'a', labels: { 'bad key': 'x' } }] }),
+        /spec\.devices\[0\]\.labels.*label keys must be valid Kubernetes label keys/,
+      ],
+      ['a duplicate device id', twice, /spec\.devices\[1\]: Duplicate value/],
+      [
+        'a wrong count',
+        slice('count', 'edge-1', 2, { deviceCount: 3 }),
+        /deviceCount must equal the number of devices/,
+      ],
+    ];
+    for (const [what, body, message] of cases) {
+      const { code, message: got } = await refusal(createSlice(info, ns, body));
+      assert.equal(code, 422, what);
+      assert.match(got, message, what);
+    }
+  });
+
+  it("refuse changing a DeviceSlice's node", async (t) => {
+    const info = await setup();
+    const ns = await namespace(t, info, 'crd-slice-node');
+    await createSlice(info, ns, slice('cams-edge-1-0', 'edge-1', 1));
+    const moved = objects(info).patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: DEVICE_SLICE_PLURAL,
+        namespace: ns,
+        name: 'cams-edge-1-0',
+        body: { spec: { node: 'edge-2' } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const { code, message } = await refusal(moved);
+    assert.equal(code, 422);
+    assert.match(message, /node and discovery are immutable/);
   });
 
   it('list both kinds under the edgebridge category', async (t) => {

@@ -64,12 +64,19 @@ export const typesAgreeWithSchemas: {
   discoveryStatus: Agree<api.DiscoveryStatus, FromCrdSchema<typeof schema.discoveryStatusSchema>>;
   deviceSpec: Agree<api.DeviceSpec, FromCrdSchema<typeof schema.deviceSpecSchema>>;
   deviceStatus: Agree<api.DeviceStatus, FromCrdSchema<typeof schema.deviceStatusSchema>>;
-} = { discoverySpec: true, discoveryStatus: true, deviceSpec: true, deviceStatus: true };
+  deviceSliceSpec: Agree<api.DeviceSliceSpec, FromCrdSchema<typeof schema.deviceSliceSpecSchema>>;
+} = {
+  discoverySpec: true,
+  discoveryStatus: true,
+  deviceSpec: true,
+  deviceStatus: true,
+  deviceSliceSpec: true,
+};
 
 describe('the CRD manifests', () => {
   it('are what scripts/generate-crds.ts writes from the current schemas', async () => {
     const rendered = await renderCrdFiles();
-    assert.equal(rendered.size, 2);
+    assert.equal(rendered.size, 3);
     for (const [file, text] of rendered) {
       const onDisk = await readFile(file, 'utf8').catch(() => '(missing)');
       assert.equal(
