@@ -45,3 +45,42 @@ export const installAgentRbac = oncePerControlPlane(async (info) => {
     await sleep(100);
   }
 });
+
+/** The controller's ClusterRole and binding, and the DeviceSlice admission policy. */
+export const SLICE_ACCESS_FILES = [
+  path.join(MANIFESTS, 'rbac', 'controller-clusterrole.yaml'),
+  path.join(MANIFESTS, 'admission', 'deviceslice-node-policy.yaml'),
+];
+
+/**
+ * Applies the controller's RBAC and the admission policy that keeps each agent
+ * to its own node's DeviceSlices, on top of the agent RBAC; waits until the
+ * controller's rights take effect. Whether the policy is in force yet, a test
+ * learns by a dry run that the policy must refuse.
+ */
+export const installSliceAccess = oncePerControlPlane(async (info) => {
+  await installAgentRbac(info);
+  await applyManifests(info, SLICE_ACCESS_FILES);
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    const allowed = await kubectlAsAdmin(
+      info,
+      'auth',
+      'can-i',
+      'delete',
+      'deviceslices.edgebridge.io',
+      '--all-namespaces',
+      `--as=${TEST_USERS.controller.name}`,
+    ).then(
+      () => true,
+      (err: unknown) => {
+        if ((err as { stdout?: string }).stdout?.trim() === 'no') return false;
+        throw err;
+      },
+    );
+    if (allowed) return;
+    if (Date.now() > deadline)
+      throw new Error('the controller RBAC did not take effect within 30 s');
+    await sleep(100);
+  }
+});
