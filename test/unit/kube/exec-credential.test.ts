@@ -57,6 +57,7 @@ describe('ExecCredential output', () => {
       ...extra,
     });
     failsWith(`{"token": "${TOKEN}"`, /not valid JSON/);
+    failsWith('', /it printed nothing/);
     failsWith([TOKEN], /output: must be an object/);
     failsWith(
       cred({ token: TOKEN }, { kind: 'Secret' }),

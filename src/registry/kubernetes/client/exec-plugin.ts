@@ -211,6 +211,7 @@ export function parseExecCredential(
 ): ExecCredentialStatus {
   const garbage = (reason: string): ExecPluginError =>
     new ExecPluginError(`exec plugin ${name} did not print an ExecCredential: ${reason}`);
+  if (out.length === 0) throw garbage('it printed nothing');
   let doc: unknown;
   try {
     doc = parseJson(out.toString('utf8'));
