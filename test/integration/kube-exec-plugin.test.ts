@@ -71,7 +71,7 @@ function credential(
 /** A kubeconfig whose user runs the test plugin in `mode`, in a fresh directory. */
 function plugin(
   s: Setup,
-  mode: 'print' | 'fail' | 'garbage' | 'flood' | 'hang',
+  mode: 'print' | 'slow' | 'fail' | 'garbage' | 'flood' | 'hang',
   opts: { out?: string; first?: string; apiVersion?: string } = {},
 ): Plugin {
   const dir = scratchDir('exec-plugin');
@@ -144,9 +144,10 @@ async function whoami(client: KubeClient): Promise<string> {
   return review.status.userInfo.username;
 }
 
-function clientFor(p: Plugin, execTimeoutMs?: number): KubeClient {
+function clientFor(p: Plugin, execTimeoutMs?: number, timeoutMs?: number): KubeClient {
   return new KubeClient(loadKubeConfigFiles([p.kubeconfig]), {
     ...(execTimeoutMs !== undefined ? { execTimeoutMs } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
   });
 }
 
@@ -244,6 +245,18 @@ describe('kubeconfig exec credential plugins against a real API server', () => {
     try {
       assert.equal(await whoami(client), `system:serviceaccount:${s.ns.name}:${SA}`);
       assert.equal(p.runs(), 2);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("a plugin slower than a request's timeout (a login) does not fail the request", async () => {
+    const s = await setup();
+    const p = plugin(s, 'slow', { out: credential({ token: s.token }) });
+    // The plugin sleeps 3 s; requests may take 1 s.
+    const client = clientFor(p, undefined, 1000);
+    try {
+      assert.equal(await whoami(client), `system:serviceaccount:${s.ns.name}:${SA}`);
     } finally {
       client.close();
     }

@@ -118,6 +118,10 @@ export class KubeClient {
   /** Sends a request and parses the JSON answer; a non-2xx answer throws KubeApiError. */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
+    // The exec plugin first, outside the request's deadline: it has its own, and a
+    // plugin that opens a browser for a login takes longer than a request may.
+    const cred =
+      this.#exec !== undefined && !this.#closed ? await this.#credential(opts.signal) : undefined;
     // A timer cleared on completion, not AbortSignal.timeout: thousands of
     // requests would otherwise leave as many pending timers behind.
     const deadline = new AbortController();
@@ -127,7 +131,7 @@ export class KubeClient {
       opts.signal === undefined ? deadline.signal : AbortSignal.any([opts.signal, deadline.signal]);
     const what = `${method} ${path}`;
     try {
-      const res = await this.#open(method, path, opts.query, opts, signal);
+      const res = await this.#open(method, path, opts.query, opts, signal, cred);
       const body = await readBody(res, MAX_RESPONSE_BYTES, what);
       return (body.length === 0 ? {} : parseJson(body.toString('utf8'))) as T;
     } catch (err) {
@@ -192,10 +196,12 @@ export class KubeClient {
     query: QueryParams | undefined,
     opts: { body?: unknown; contentType?: string; idleTimeoutMs?: number },
     signal: AbortSignal | undefined,
+    /** The credential to send first, if the caller already has it. */
+    first?: Credential,
   ): Promise<http.IncomingMessage> {
     if (this.#closed) throw new KubeTransportError('the Kubernetes client is closed');
     if (signal?.aborted === true) throw signal.reason as Error;
-    const cred = await this.#credential(signal);
+    const cred = first ?? (await this.#credential(signal));
     try {
       return await this.#openWith(cred, method, path, query, opts, signal);
     } catch (err) {
