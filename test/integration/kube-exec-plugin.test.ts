@@ -192,7 +192,7 @@ describe('kubeconfig exec credential plugins against a real API server', () => {
     await s.ns.remove();
   });
 
-  it('authenticates with the token a plugin prints, keeps it while it has not expired, and tells the plugin the cluster', async () => {
+  it('authenticates with the token a plugin prints, runs it once for concurrent requests, keeps it while it has not expired, and tells the plugin the cluster', async () => {
     const s = await setup();
     const future = new Date(Date.now() + 3_600_000).toISOString();
     const p = plugin(s, 'print', {
@@ -200,7 +200,9 @@ describe('kubeconfig exec credential plugins against a real API server', () => {
     });
     const client = clientFor(p);
     try {
-      assert.equal(await whoami(client), `system:serviceaccount:${s.ns.name}:${SA}`);
+      // Requests that arrive together share one run of the plugin.
+      const users = await Promise.all([1, 2, 3, 4].map(() => whoami(client)));
+      assert.deepEqual(new Set(users), new Set([`system:serviceaccount:${s.ns.name}:${SA}`]));
       assert.equal(await whoami(client), `system:serviceaccount:${s.ns.name}:${SA}`);
       assert.equal(p.runs(), 1);
       const sent = p.info();

@@ -1,7 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExecPluginError } from '../../../src/registry/kubernetes/client/errors.ts';
-import { parseExecCredential } from '../../../src/registry/kubernetes/client/exec-plugin.ts';
+import {
+  parseExecCredential,
+  runExecPlugin,
+  type ExecConfig,
+} from '../../../src/registry/kubernetes/client/exec-plugin.ts';
 
 const V1 = 'client.authentication.k8s.io/v1';
 const TOKEN = 'exec-credential-test-token';
@@ -71,6 +75,51 @@ describe('ExecCredential output', () => {
     failsWith(
       cred({ token: TOKEN, expirationTimestamp: 'tomorrow' }),
       /expirationTimestamp is not an RFC 3339 time/,
+    );
+  });
+});
+
+describe('running an exec plugin', () => {
+  const config = (over: Partial<ExecConfig>): ExecConfig => ({
+    command: '/nonexistent/edgebridge-test-plugin',
+    args: [],
+    env: [],
+    apiVersion: V1,
+    interactiveMode: 'Never',
+    ...over,
+  });
+
+  it('a command that is not there: says so, with the install hint', async () => {
+    await assert.rejects(
+      runExecPlugin(config({ installHint: 'install it with: apt install test-plugin' }), {
+        timeoutMs: 5000,
+      }),
+      (err: unknown) =>
+        err instanceof ExecPluginError &&
+        /"\/nonexistent\/edgebridge-test-plugin" not found\ninstall it with: apt install test-plugin$/.test(
+          err.message,
+        ),
+    );
+  });
+
+  it('interactiveMode Always without a terminal: refused before it runs', async () => {
+    await assert.rejects(
+      runExecPlugin(config({ command: '/bin/true', interactiveMode: 'Always' }), {
+        timeoutMs: 5000,
+        stdinIsTty: false,
+      }),
+      /needs a terminal \(interactiveMode Always\), but standard input is not one/,
+    );
+  });
+
+  it('an aborted signal: the reason, and the plugin not run', async () => {
+    const reason = new Error('stopping');
+    await assert.rejects(
+      runExecPlugin(config({ command: '/bin/true' }), {
+        timeoutMs: 5000,
+        signal: AbortSignal.abort(reason),
+      }),
+      (err: unknown) => err === reason,
     );
   });
 });

@@ -9,8 +9,6 @@ export const EXEC_INTERACTIVE_TIMEOUT_MS = 5 * 60_000;
 export interface ExecCredentialsOptions {
   /** Overrides both defaults above. */
   timeoutMs?: number;
-  /** For tests; default Date.now. */
-  now?: () => number;
 }
 
 /**
@@ -21,20 +19,18 @@ export interface ExecCredentialsOptions {
 export class ExecCredentials {
   readonly #config: ExecConfig;
   readonly #timeoutMs: number | undefined;
-  readonly #now: () => number;
   #current: ExecCredentialStatus | undefined;
   #running: Promise<ExecCredentialStatus> | undefined;
 
   constructor(config: ExecConfig, opts: ExecCredentialsOptions = {}) {
     this.#config = config;
     this.#timeoutMs = opts.timeoutMs;
-    this.#now = opts.now ?? Date.now;
   }
 
   /** The cached credential if it has not expired, else the plugin's next answer. */
   get(signal?: AbortSignal): Promise<ExecCredentialStatus> {
     const cur = this.#current;
-    if (cur !== undefined && (cur.expiresAt === undefined || this.#now() < cur.expiresAt))
+    if (cur !== undefined && (cur.expiresAt === undefined || Date.now() < cur.expiresAt))
       return Promise.resolve(cur);
     this.#running ??= this.#run().finally(() => {
       this.#running = undefined;

@@ -79,6 +79,7 @@ export async function runExecPlugin(
   config: ExecConfig,
   opts: RunExecOptions,
 ): Promise<ExecCredentialStatus> {
+  if (opts.signal?.aborted === true) throw opts.signal.reason as Error;
   const name = JSON.stringify(clip(config.command));
   const interactive = isInteractive(config, opts.stdinIsTty ?? isatty(0));
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -117,7 +118,6 @@ function spawnBounded(
   name: string,
 ): Promise<Buffer> {
   const { signal } = opts;
-  if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
   return new Promise<Buffer>((resolve, reject) => {
     const child = spawn(config.command, config.args, {
       env,
