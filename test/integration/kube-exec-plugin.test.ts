@@ -71,7 +71,7 @@ function credential(
 /** A kubeconfig whose user runs the test plugin in `mode`, in a fresh directory. */
 function plugin(
   s: Setup,
-  mode: 'print' | 'slow' | 'fail' | 'garbage' | 'flood' | 'hang',
+  mode: 'print' | 'slow' | 'fail' | 'garbage' | 'flood' | 'hang' | 'daemon',
   opts: { out?: string; first?: string; apiVersion?: string } = {},
 ): Plugin {
   const dir = scratchDir('exec-plugin');
@@ -310,17 +310,19 @@ describe('kubeconfig exec credential plugins against a real API server', () => {
     await rejectsWithPluginError(plugin(s, 'flood'), /printed more than 1048576 bytes; killed/);
   });
 
-  it('a plugin that hangs is killed with what it started, after the timeout', async () => {
+  it('a plugin that hangs, or exits leaving a child on its stdout, is killed with what it started, after the timeout', async () => {
     const s = await setup();
-    const p = plugin(s, 'hang');
-    await rejectsWithPluginError(p, /did not finish within 1000 ms; killed/, 1000);
-    const pid = Number(readFileSync(p.pidFile, 'utf8').trim());
-    // The plugin's own child: dead (a zombie once orphaned, as this machine's init does not reap).
-    await eventually(
-      "the hanging plugin's child to be killed",
-      () => Promise.resolve(dead(pid)),
-      10_000,
-    );
+    for (const mode of ['hang', 'daemon'] as const) {
+      const p = plugin(s, mode);
+      await rejectsWithPluginError(p, /did not finish within 1000 ms; killed/, 1000);
+      const pid = Number(readFileSync(p.pidFile, 'utf8').trim());
+      // The plugin's own child: dead (a zombie once orphaned, as this machine's init does not reap).
+      await eventually(
+        `the ${mode} plugin's child to be killed`,
+        () => Promise.resolve(dead(pid)),
+        10_000,
+      );
+    }
   });
 
   it("edgebridge devices works with an exec kubeconfig, and shows a failing plugin's error", async () => {

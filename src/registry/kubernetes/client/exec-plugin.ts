@@ -129,10 +129,11 @@ function spawnBounded(
     let stderr = '';
     let done = false;
     const kill = (): void => {
-      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      if (child.pid === undefined) return;
       try {
-        if (interactive) child.kill('SIGKILL');
-        else process.kill(-child.pid, 'SIGKILL');
+        // The group even when its leader has exited: what it started may still hold stdout.
+        if (!interactive) process.kill(-child.pid, 'SIGKILL');
+        else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       } catch {
         // Already gone.
       }
