@@ -8,8 +8,15 @@ import {
   DEFAULT_MAX_SESSION_EXPIRY_S,
 } from '../dataplane/embedded-broker.ts';
 import { UsageError } from './errors.ts';
+import { integerFlag, type IntegerFlag } from './integer-flag.ts';
 
 export const DEFAULT_BROKER_PORT = 1883;
+/** A TCP port to listen on. */
+export const PORT: IntegerFlag = {
+  minimum: 0,
+  maximum: 65535,
+  what: 'a port number; 0 picks a free one',
+};
 
 export const brokerFlagOptions = {
   broker: { type: 'boolean', default: true },
@@ -69,17 +76,18 @@ export function brokerModeFrom(
     throw new UsageError(
       '--broker-ca is for --broker-url; the embedded broker takes TLS files from --broker-config',
     );
-  const port = Number(values['broker-port']);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new UsageError('--broker-port must be a port number (0 picks a free one)');
-  const maxConnections = Number(values['broker-max-connections']);
-  if (!Number.isInteger(maxConnections) || maxConnections < 1)
-    throw new UsageError('--broker-max-connections must be a whole number of at least 1');
-  const maxSessionExpiry = Number(values['broker-max-session-expiry']);
-  if (!Number.isInteger(maxSessionExpiry) || maxSessionExpiry < 1 || maxSessionExpiry > 0xfffffffe)
-    throw new UsageError(
-      '--broker-max-session-expiry must be a whole number of seconds, at least 1',
-    );
+  const port = integerFlag('broker-port', values['broker-port'], PORT);
+  const maxConnections = integerFlag('broker-max-connections', values['broker-max-connections'], {
+    minimum: 1,
+    maximum: Number.MAX_SAFE_INTEGER,
+    what: 'the most clients connected at once',
+  });
+  const maxSessionExpiry = integerFlag(
+    'broker-max-session-expiry',
+    values['broker-max-session-expiry'],
+    // MQTT 5 reserves 0xffffffff for "never expires".
+    { minimum: 1, maximum: 0xfffffffe, what: 'seconds a disconnected session is kept at most' },
+  );
   return {
     kind: 'embedded',
     host: values['broker-host'],

@@ -16,7 +16,8 @@ import { createLogger } from '../log.ts';
 import { AgentMetrics } from '../metrics.ts';
 import { openRegistry } from '../registry/open.ts';
 import { applyHeapPolicy } from '../util/heap-policy.ts';
-import { brokerFlagOptions, brokerModeFrom } from './broker-flags.ts';
+import { brokerFlagOptions, brokerModeFrom, PORT } from './broker-flags.ts';
+import { integerFlag } from './integer-flag.ts';
 import { UsageError } from './errors.ts';
 import { registryFlagOptions, registryOptionsFrom } from './registry-flags.ts';
 
@@ -57,9 +58,7 @@ export const agentCommand = {
     const level = LOG_LEVELS.find((l) => l === values['log-level']);
     if (level === undefined)
       throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-    const port = Number(values['http-port']);
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new UsageError('--http-port must be a port number (0 picks a free one)');
+    const port = integerFlag('http-port', values['http-port'], PORT);
     const shutdownTimeout = Number(values['shutdown-timeout']);
     if (!Number.isFinite(shutdownTimeout) || shutdownTimeout <= 0 || shutdownTimeout > 3600)
       throw new UsageError(

@@ -1,9 +1,11 @@
 // The node broker's configuration file (--broker-config): who may connect and
-// which devices they may use. Parsed strictly: an unknown key or a bad value is
-// one BrokerConfigError naming where it is, so a typo cannot widen access.
+// which devices they may use. Checked strictly against BROKER_CONFIG_SCHEMA:
+// an unknown key or a bad value is one BrokerConfigError naming where it is, so
+// a typo cannot widen access.
 import { readBoundedFile } from '../util/bounded-file.ts';
 import { parseJsonOrYaml } from '../util/yaml.ts';
-import type { LabelSelector } from '../api/types.ts';
+import { checkSchema, SchemaError } from '../util/schema-check.ts';
+import { BROKER_CONFIG_SCHEMA } from './broker-config-schema.ts';
 import { labelSelectorRequirements } from '../registry/selectors.ts';
 import type { ValueRef } from '../registry/registry.ts';
 import type { DeviceGrant } from './access.ts';
@@ -46,9 +48,6 @@ export const DEFAULT_AUDIENCE = 'edgebridge';
 /** The username that says "the password is a ServiceAccount token". */
 export const SERVICE_ACCOUNT_USERNAME = 'serviceaccount';
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$/;
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
 /** The configuration without a file: nobody but the agent itself may use the broker. */
@@ -85,165 +84,92 @@ export async function loadBrokerConfig(file: string): Promise<BrokerConfig> {
   }
 }
 
-type Obj = Record<string, unknown>;
-
 function fail(where: string, problem: string): never {
   throw new BrokerConfigError(`${where}: ${problem}`);
 }
 
-function object(v: unknown, where: string, keys: readonly string[]): Obj {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(where, 'must be a map');
-  for (const k of Object.keys(v)) {
-    if (!keys.includes(k))
-      fail(where, `unknown key '${k.slice(0, 64)}' (known: ${keys.join(', ')})`);
-  }
-  return v as Obj;
-}
+type KeyRef = Omit<ValueRef, 'kind'>;
+type GrantDoc = Omit<DeviceGrant, 'namespace'> & { namespace?: string };
 
-function list(v: unknown, where: string): unknown[] {
-  if (v === undefined) return [];
-  if (!Array.isArray(v)) fail(where, 'must be a list');
-  return v;
-}
-
-function string(v: unknown, where: string, pattern?: RegExp): string {
-  if (typeof v !== 'string' || v === '') fail(where, 'must be a non-empty string');
-  if (pattern !== undefined && !pattern.test(v)) fail(where, `'${v.slice(0, 64)}' is not valid`);
-  return v;
-}
-
-function path(v: unknown, where: string): string {
-  const p = string(v, where);
-  if (!p.startsWith('/')) fail(where, 'must be an absolute path');
-  return p;
+/** The file as BROKER_CONFIG_SCHEMA describes it, defaults filled in. */
+interface BrokerDoc {
+  anonymous?: { devices?: GrantDoc[] };
+  maxPacketBytes?: number;
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  users: {
+    name: string;
+    passwordFrom: { secretKeyRef?: KeyRef; configMapKeyRef?: KeyRef; file?: string };
+    devices: GrantDoc[];
+  }[];
+  serviceAccounts?: {
+    audiences?: string[];
+    cacheSeconds?: number;
+    grants: { namespace: string; name?: string; devices: GrantDoc[] }[];
+  };
 }
 
 export function parseBrokerConfig(doc: unknown): BrokerConfig {
-  const top = object(doc, 'config', [
-    'anonymous',
-    'maxPacketBytes',
-    'tls',
-    'users',
-    'serviceAccounts',
-  ]);
+  let top: BrokerDoc;
+  try {
+    top = checkSchema(BROKER_CONFIG_SCHEMA, doc, '') as BrokerDoc;
+  } catch (err) {
+    if (err instanceof SchemaError)
+      throw new BrokerConfigError(err.field === '' ? `the file ${err.reason}` : err.message);
+    throw err;
+  }
   const config = defaultBrokerConfig();
-  if (top.anonymous !== undefined) {
-    const a = object(top.anonymous, 'anonymous', ['devices']);
-    config.anonymous = { grants: grants(a.devices, 'anonymous.devices', undefined) };
-  }
-  if (top.maxPacketBytes !== undefined) {
-    const n = top.maxPacketBytes;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1024 || n > 256 * 1024 * 1024)
-      fail('maxPacketBytes', 'must be an integer from 1024 to 268435456');
-    config.maxPacketBytes = n;
-  }
-  if (top.tls !== undefined) {
-    const t = object(top.tls, 'tls', ['certFile', 'keyFile', 'clientCaFile']);
-    config.tls = {
-      certFile: path(t.certFile, 'tls.certFile'),
-      keyFile: path(t.keyFile, 'tls.keyFile'),
-      ...(t.clientCaFile !== undefined
-        ? { clientCaFile: path(t.clientCaFile, 'tls.clientCaFile') }
-        : {}),
-    };
-  }
+  if (top.anonymous !== undefined)
+    config.anonymous = { grants: grants(top.anonymous.devices ?? [], 'anonymous.devices', '') };
+  config.maxPacketBytes = top.maxPacketBytes ?? config.maxPacketBytes;
+  config.tls = top.tls;
   const names = new Set<string>();
-  config.users = list(top.users, 'users').map((u, i) => {
+  config.users = top.users.map((u, i) => {
     const where = `users[${i}]`;
-    const o = object(u, where, ['name', 'passwordFrom', 'devices']);
-    const name = string(o.name, `${where}.name`, USER_NAME);
-    if (name === SERVICE_ACCOUNT_USERNAME)
+    if (u.name === SERVICE_ACCOUNT_USERNAME)
       fail(`${where}.name`, `'${SERVICE_ACCOUNT_USERNAME}' is reserved for ServiceAccount tokens`);
-    if (names.has(name)) fail(`${where}.name`, `duplicate user '${name}'`);
-    names.add(name);
+    if (names.has(u.name)) fail(`${where}.name`, `duplicate user '${u.name}'`);
+    names.add(u.name);
     return {
-      name,
-      password: passwordSource(o.passwordFrom, `${where}.passwordFrom`),
-      grants: grants(o.devices, `${where}.devices`, undefined),
+      name: u.name,
+      password: passwordSource(u.passwordFrom),
+      grants: grants(u.devices, `${where}.devices`, ''),
     };
   });
-  if (top.serviceAccounts !== undefined) {
-    const s = object(top.serviceAccounts, 'serviceAccounts', [
-      'audiences',
-      'cacheSeconds',
-      'grants',
-    ]);
-    if (s.audiences !== undefined) {
-      const audiences = list(s.audiences, 'serviceAccounts.audiences').map((a, i) =>
-        string(a, `serviceAccounts.audiences[${i}]`),
-      );
-      if (audiences.length === 0) fail('serviceAccounts.audiences', 'must name an audience');
-      config.serviceAccounts.audiences = audiences;
-    }
-    if (s.cacheSeconds !== undefined) {
-      const n = s.cacheSeconds;
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 3600)
-        fail('serviceAccounts.cacheSeconds', 'must be an integer from 0 to 3600');
-      config.serviceAccounts.cacheSeconds = n;
-    }
-    config.serviceAccounts.grants = list(s.grants, 'serviceAccounts.grants').map((g, i) => {
-      const where = `serviceAccounts.grants[${i}]`;
-      const o = object(g, where, ['namespace', 'name', 'devices']);
-      const namespace = string(o.namespace, `${where}.namespace`, DNS_LABEL);
-      return {
-        namespace,
-        name: o.name === undefined ? undefined : string(o.name, `${where}.name`, DNS_SUBDOMAIN),
-        grants: grants(o.devices, `${where}.devices`, namespace),
-      };
-    });
+  const s = top.serviceAccounts;
+  if (s !== undefined) {
+    config.serviceAccounts = {
+      audiences: s.audiences ?? config.serviceAccounts.audiences,
+      cacheSeconds: s.cacheSeconds ?? config.serviceAccounts.cacheSeconds,
+      grants: s.grants.map((g, i) => ({
+        namespace: g.namespace,
+        name: g.name,
+        grants: grants(g.devices, `serviceAccounts.grants[${i}].devices`, g.namespace),
+      })),
+    };
   }
   return config;
 }
 
-function passwordSource(v: unknown, where: string): PasswordSource {
-  const o = object(v, where, ['secretKeyRef', 'configMapKeyRef', 'file']);
-  const given = ['secretKeyRef', 'configMapKeyRef', 'file'].filter((k) => o[k] !== undefined);
-  if (given.length !== 1) fail(where, 'needs exactly one of secretKeyRef, configMapKeyRef, file');
-  if (o.file !== undefined) return { file: path(o.file, `${where}.file`) };
-  const kind = o.secretKeyRef !== undefined ? 'Secret' : 'ConfigMap';
-  const key = kind === 'Secret' ? 'secretKeyRef' : 'configMapKeyRef';
-  const r = object(o[key], `${where}.${key}`, ['namespace', 'name', 'key']);
-  return {
-    ref: {
-      kind,
-      namespace: string(r.namespace, `${where}.${key}.namespace`, DNS_LABEL),
-      name: string(r.name, `${where}.${key}.name`, DNS_SUBDOMAIN),
-      key: string(r.key, `${where}.${key}.key`, /^[-._a-zA-Z0-9]{1,253}$/),
-    },
-  };
+function passwordSource(from: BrokerDoc['users'][number]['passwordFrom']): PasswordSource {
+  if (from.file !== undefined) return { file: from.file };
+  if (from.secretKeyRef !== undefined) return { ref: { kind: 'Secret', ...from.secretKeyRef } };
+  // The schema let exactly one of the three through.
+  return { ref: { kind: 'ConfigMap', ...(from.configMapKeyRef as KeyRef) } };
 }
 
-/** Device grants; `defaultNamespace` fills in a missing namespace (a ServiceAccount's own). */
-function grants(v: unknown, where: string, defaultNamespace: string | undefined): DeviceGrant[] {
-  return list(v, where).map((g, i) => {
-    const at = `${where}[${i}]`;
-    const o = object(g, at, ['namespace', 'names', 'selector', 'publish']);
-    const namespace =
-      o.namespace === undefined && defaultNamespace !== undefined
-        ? defaultNamespace
-        : string(o.namespace, `${at}.namespace`, DNS_LABEL);
-    const grant: DeviceGrant = { namespace, publish: false };
-    if (o.names !== undefined) {
-      grant.names = list(o.names, `${at}.names`).map((n, j) =>
-        string(n, `${at}.names[${j}]`, DNS_SUBDOMAIN),
-      );
-    }
-    if (o.selector !== undefined) {
-      const selector: LabelSelector = object(o.selector, `${at}.selector`, [
-        'matchLabels',
-        'matchExpressions',
-      ]);
+/**
+ * Device grants with their selectors checked; `defaultNamespace` fills in a
+ * missing namespace (a ServiceAccount's own; the schema requires it elsewhere).
+ */
+function grants(list: GrantDoc[], where: string, defaultNamespace: string): DeviceGrant[] {
+  return list.map((g, i) => {
+    if (g.selector !== undefined) {
       try {
-        labelSelectorRequirements(selector);
+        labelSelectorRequirements(g.selector);
       } catch (err) {
-        fail(`${at}.selector`, (err as Error).message);
+        fail(`${where}[${i}].selector`, (err as Error).message);
       }
-      grant.selector = selector;
     }
-    if (o.publish !== undefined) {
-      if (typeof o.publish !== 'boolean') fail(`${at}.publish`, 'must be true or false');
-      grant.publish = o.publish;
-    }
-    return grant;
+    return { ...g, namespace: g.namespace ?? defaultNamespace };
   });
 }

@@ -26,6 +26,8 @@ export interface SchemaNode {
   readonly propertyNames?: SchemaNode;
   /** What a value failing `pattern` should be, in words, for the message. */
   readonly 'x-hint'?: string;
+  /** An object must set exactly one of these properties (a union of sources: value, file, secret). */
+  readonly 'x-exactly-one-of'?: readonly string[];
   readonly default?: unknown;
   readonly 'x-kubernetes-preserve-unknown-fields'?: boolean;
 }
@@ -33,17 +35,28 @@ export interface SchemaNode {
 /** Where and why a value does not fit its schema. */
 export class SchemaError extends Error {
   readonly code = 'EDGEBRIDGE_SCHEMA';
+  /** '' for the value itself when it was checked as the root of a file. */
   readonly field: string;
+  /** The message without the field, e.g. "must be an integer". */
+  readonly reason: string;
   constructor(field: string, reason: string) {
-    super(`${field}: ${reason}`);
+    super(field === '' ? reason : `${field}: ${reason}`);
     this.name = 'SchemaError';
     this.field = field;
+    this.reason = reason;
   }
 }
 
-/** `field.key`, with at most 64 characters of a key that came from untrusted input. */
+/** How many of an object's known fields an "unknown field" message lists. */
+const MAX_KNOWN_LISTED = 16;
+
+/**
+ * `field.key` (a bare `key` at the root, field ''), with at most 64 characters
+ * of a key that came from untrusted input.
+ */
 function at(field: string, key: string): string {
-  return `${field}.${key.length > 64 ? `${key.slice(0, 64)}...` : key}`;
+  const k = key.length > 64 ? `${key.slice(0, 64)}...` : key;
+  return field === '' ? k : `${field}.${k}`;
 }
 
 const patterns = new Map<string, RegExp>();
@@ -150,6 +163,10 @@ function checkObject(
   for (const key of schema.required ?? []) {
     if (!Object.hasOwn(value, key)) throw new SchemaError(at(field, key), 'is required');
   }
+  const oneOf = schema['x-exactly-one-of'];
+  if (oneOf !== undefined && oneOf.filter((k) => Object.hasOwn(value, k)).length !== 1) {
+    throw new SchemaError(field, `needs exactly one of ${oneOf.join(', ')}`);
+  }
   if (schema['x-kubernetes-preserve-unknown-fields'] === true && schema.properties === undefined) {
     return value;
   }
@@ -166,13 +183,23 @@ function checkObject(
       out[key] = value[key];
     } else {
       // kubectl apply validates strictly (the default since Kubernetes 1.27): an unknown field is an error.
-      throw new SchemaError(at(field, key), 'unknown field');
+      throw new SchemaError(at(field, key), `unknown field${knownFields(schema)}`);
     }
   }
   for (const [key, sub] of Object.entries(properties)) {
     if (!Object.hasOwn(out, key) && sub.default !== undefined) {
-      out[key] = structuredClone(sub.default);
+      // Checked like a given value, so that a defaulted object gets its fields' defaults too
+      // (as the API server's structural defaulting does).
+      out[key] = checkSchema(sub, structuredClone(sub.default), at(field, key));
     }
   }
   return out;
+}
+
+/** " (known: a, b, c)" for an unknown-field message; a typo is then easy to spot. */
+function knownFields(schema: SchemaNode): string {
+  const names = Object.keys(schema.properties ?? {});
+  if (names.length === 0) return '';
+  const listed = names.slice(0, MAX_KNOWN_LISTED).join(', ');
+  return ` (known: ${listed}${names.length > MAX_KNOWN_LISTED ? ', ...' : ''})`;
 }

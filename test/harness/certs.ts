@@ -156,3 +156,55 @@ export async function makeMqttTlsCerts(dir: string): Promise<MqttTlsCerts> {
     clientKey: f('client.key'),
   };
 }
+
+/** A client certificate (CN `cn`, O `org`) signed by an existing CA, for certificate authentication. */
+export async function signClientCert(opts: {
+  caCert: string;
+  caKey: string;
+  dir: string;
+  cn: string;
+  org?: string;
+}): Promise<{ cert: string; key: string }> {
+  const openssl = requireProgram('openssl');
+  const f = (name: string): string => path.join(opts.dir, name);
+  const subject = `${opts.org !== undefined ? `/O=${opts.org}` : ''}/CN=${opts.cn}`;
+  await run(openssl, [
+    'req',
+    ...EC_KEY,
+    '-keyout',
+    f('client.key'),
+    '-out',
+    f('client.csr'),
+    '-subj',
+    subject,
+  ]);
+  await writeFile(
+    f('client.ext'),
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=digitalSignature',
+      'extendedKeyUsage=clientAuth',
+      '',
+    ].join('\n'),
+  );
+  await run(openssl, [
+    'x509',
+    '-req',
+    '-in',
+    f('client.csr'),
+    '-CA',
+    opts.caCert,
+    '-CAkey',
+    opts.caKey,
+    '-CAcreateserial',
+    '-CAserial',
+    f('ca.srl'),
+    '-out',
+    f('client.crt'),
+    '-days',
+    '1',
+    '-extfile',
+    f('client.ext'),
+  ]);
+  return { cert: f('client.crt'), key: f('client.key') };
+}

@@ -61,3 +61,22 @@ describe('--broker-max-session-expiry', () => {
     );
   });
 });
+
+describe('--broker-port', () => {
+  it('takes a port number or 0, and names the flag and the rule otherwise', () => {
+    assert.equal((mode({ 'broker-port': '0' }) as { port: number }).port, 0);
+    const cases: [string, RegExp][] = [
+      ['65536', /^--broker-port: must be at most 65535 \(a port number; 0 picks a free one\)$/],
+      ['-1', /^--broker-port: must be at least 0 /],
+      ['1.5', /^--broker-port: must be a whole number/],
+      ['', /^--broker-port: must be a whole number/],
+      ['http', /^--broker-port: must be a whole number/],
+    ];
+    for (const [bad, message] of cases)
+      assert.throws(
+        () => mode({ 'broker-port': bad }),
+        (err: unknown) => err instanceof UsageError && message.test(err.message),
+        bad,
+      );
+  });
+});

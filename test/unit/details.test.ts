@@ -32,8 +32,11 @@ describe('validateDetails', () => {
       [{ serviceTypes: [] }, /^details\.serviceTypes: must have at least 1 items$/],
       [{ env: { lower: 'x' } }, /^details\.env: key "lower" must match \^\[A-Z\]\+\$$/],
       [{ timeoutSeconds: 0 }, /^details\.timeoutSeconds: must be at least 1$/],
-      [{ colour: 'red' }, /^details\.colour: unknown field$/],
-      [{ ['k'.repeat(1000)]: 1 }, /^details\.k{64}\.\.\.: unknown field$/],
+      [
+        { colour: 'red' },
+        /^details\.colour: unknown field \(known: serviceTypes, env, timeoutSeconds\)$/,
+      ],
+      [{ ['k'.repeat(1000)]: 1 }, /^details\.k{64}\.\.\.: unknown field \(known: /],
       ['text', /^details: must be an object$/],
       [{ serviceTypes: 'x' }, /^details\.serviceTypes: must be an array$/],
       [{ timeoutSeconds: 1.5 }, /^details\.timeoutSeconds: must be an integer$/],

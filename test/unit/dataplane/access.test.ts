@@ -136,8 +136,29 @@ describe('the broker config file', () => {
 
   it('rejects what it does not understand, saying where', () => {
     const cases: [unknown, RegExp][] = [
-      [{ user: [] }, /unknown key 'user'/],
-      [{ users: [{ name: 'a', devices: [] }] }, /users\[0\]\.passwordFrom: must be a map/],
+      [
+        { user: [] },
+        /^user: unknown field \(known: anonymous, maxPacketBytes, tls, users, serviceAccounts\)$/,
+      ],
+      [{ users: [{ name: 'a', devices: [] }] }, /users\[0\]\.passwordFrom: is required/],
+      [[], /^the file must be an object$/],
+      [
+        { users: [{ name: 'a b', passwordFrom: { file: '/x' } }] },
+        /^users\[0\]\.name: must be a user name of letters, digits/,
+      ],
+      [
+        {
+          users: [
+            { name: 'a', passwordFrom: { file: '/x' } },
+            { name: 'a', passwordFrom: { file: '/y' } },
+          ],
+        },
+        /users\[1\]\.name: duplicate user 'a'/,
+      ],
+      [
+        { serviceAccounts: { grants: [{ namespace: 'N' }] } },
+        /grants\[0\]\.namespace: must be a DNS label/,
+      ],
       [
         { users: [{ name: 'a', passwordFrom: { file: '/x', secretKeyRef: {} } }] },
         /exactly one of/,
@@ -145,7 +166,7 @@ describe('the broker config file', () => {
       [{ users: [{ name: 'serviceaccount', passwordFrom: { file: '/x' } }] }, /reserved/],
       [
         { users: [{ name: 'a', passwordFrom: { file: '/x' }, devices: [{ names: ['x'] }] }] },
-        /devices\[0\]\.namespace: must be a non-empty string/,
+        /devices\[0\]\.namespace: is required/,
       ],
       [
         {

@@ -156,17 +156,97 @@ describe('kubeconfig resolution', () => {
     assert.equal(c.insecureSkipTlsVerify, true);
   });
 
-  it('refuses exec plugins with a message naming what to use instead', () => {
+  it('reads an exec plugin: a relative command against its kubeconfig, cluster info on request', () => {
+    const dir = scratchDir('kubeconfig');
+    const exec = {
+      apiVersion: 'client.authentication.k8s.io/v1',
+      command: './bin/get-token',
+      args: ['--region', 'eu'],
+      env: [{ name: 'AWS_PROFILE', value: 'edge' }],
+      interactiveMode: 'Never',
+      provideClusterInfo: true,
+      someFutureField: 1,
+    };
+    const file = write(
+      dir,
+      'sub/config',
+      kubeconfig({
+        current: 'test',
+        cluster: {
+          'certificate-authority-data': b64('CA'),
+          extensions: [{ name: 'client.authentication.k8s.io/exec', extension: { a: 1 } }],
+        },
+        user: { exec },
+      }),
+    );
+    assert.deepEqual(resolveKubeConfig(readKubeConfigFile(file)).auth, {
+      kind: 'exec',
+      exec: {
+        command: path.join(dir, 'sub/bin/get-token'),
+        args: ['--region', 'eu'],
+        env: [{ name: 'AWS_PROFILE', value: 'edge' }],
+        apiVersion: 'client.authentication.k8s.io/v1',
+        interactiveMode: 'Never',
+        cluster: {
+          server: 'https://127.0.0.1:6443',
+          'certificate-authority-data': b64('CA'),
+          config: { a: 1 },
+        },
+      },
+    });
+    const bare = write(
+      dir,
+      'bare',
+      kubeconfig({
+        current: 'test',
+        user: { exec: { apiVersion: 'client.authentication.k8s.io/v1beta1', command: 'aws' } },
+      }),
+    );
+    const auth = resolveKubeConfig(readKubeConfigFile(bare)).auth;
+    assert.ok(auth.kind === 'exec');
+    assert.equal(auth.exec.command, 'aws');
+    assert.equal(auth.exec.interactiveMode, 'IfAvailable');
+    assert.equal(auth.exec.cluster, undefined);
+  });
+
+  it('explains an exec stanza it cannot run, naming the field', () => {
+    const dir = scratchDir('kubeconfig');
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ command: 'aws' }, /user "test": exec\.apiVersion: is required/],
+      [
+        { apiVersion: 'client.authentication.k8s.io/v1alpha1', command: 'aws' },
+        /exec\.apiVersion: must be one of/,
+      ],
+      [
+        { apiVersion: 'client.authentication.k8s.io/v1', command: 'aws' },
+        /exec\.interactiveMode is required for client\.authentication\.k8s\.io\/v1/,
+      ],
+      [
+        {
+          apiVersion: 'client.authentication.k8s.io/v1beta1',
+          command: 'aws',
+          env: [{ name: 'A' }],
+        },
+        /exec\.env\[0\]\.value: is required/,
+      ],
+    ];
+    for (const [exec, message] of cases) {
+      const file = write(dir, 'config', kubeconfig({ current: 'test', user: { exec } }));
+      failsWith(() => resolveKubeConfig(readKubeConfigFile(file)), message);
+    }
+  });
+
+  it('refuses auth-provider plugins with a message naming what to use instead', () => {
     const dir = scratchDir('kubeconfig');
     const file = write(
       dir,
       'config',
-      kubeconfig({
-        current: 'test',
-        user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'aws' } },
-      }),
+      kubeconfig({ current: 'test', user: { 'auth-provider': { name: 'gcp' } } }),
     );
-    failsWith(() => resolveKubeConfig(readKubeConfigFile(file)), /exec plugin.*token/);
+    failsWith(
+      () => resolveKubeConfig(readKubeConfigFile(file)),
+      /auth-provider plugin.*exec plugin, a token/,
+    );
   });
 
   it('explains a missing current-context, context, cluster or half a client certificate', () => {

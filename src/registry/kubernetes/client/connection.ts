@@ -1,10 +1,14 @@
+import type { ExecConfig } from './exec-plugin.ts';
+
 /** How requests prove who they are. */
 export type ClusterAuth =
   | { kind: 'none' }
   | { kind: 'token'; token: string }
   /** Read again when the file changes (rotated service account tokens). */
   | { kind: 'tokenFile'; file: string }
-  | { kind: 'basic'; username: string; password: string };
+  | { kind: 'basic'; username: string; password: string }
+  /** A credential plugin run on demand (EKS, GKE, AKS kubeconfigs): a token or a client certificate. */
+  | { kind: 'exec'; exec: ExecConfig };
 
 /** Everything needed to talk to one API server as one user: a resolved kubeconfig context. */
 export interface ClusterConnection {

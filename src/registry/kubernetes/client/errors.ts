@@ -39,3 +39,16 @@ export class WatchStreamError extends Error {
     this.name = 'WatchStreamError';
   }
 }
+
+/**
+ * A kubeconfig's exec credential plugin could not be started, failed, timed
+ * out or printed something that is not an ExecCredential. The message carries
+ * the plugin's stderr (capped), never what it printed on stdout.
+ */
+export class ExecPluginError extends Error {
+  readonly code = 'EDGEBRIDGE_KUBE_EXEC_PLUGIN';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ExecPluginError';
+  }
+}

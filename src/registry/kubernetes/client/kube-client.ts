@@ -4,7 +4,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { ClusterConnection } from './connection.ts';
-import { KubeApiError, KubeTransportError } from './errors.ts';
+import { ExecPluginError, KubeApiError, KubeTransportError } from './errors.ts';
+import { ExecCredentials } from './exec-credentials.ts';
+import type { ExecCredentialStatus } from './exec-plugin.ts';
 import { TokenFile } from './token-file.ts';
 import { ParseError, parseJson } from '../../../util/yaml.ts';
 
@@ -38,41 +40,88 @@ export interface StreamOptions {
 export interface KubeClientOptions {
   /** Default timeout of a request (default 30 s). */
   timeoutMs?: number;
+  /** How long an exec credential plugin may run (default exec-credentials.ts EXEC_TIMEOUT_MS). */
+  execTimeoutMs?: number;
+}
+
+/** What one request authenticates with: a header, and the exec credential it came from (for a 401). */
+interface Credential {
+  authorization: string | undefined;
+  exec?: ExecCredentialStatus;
 }
 
 /** Requests to one API server as one user. `close()` drops its pooled connections. */
 export class KubeClient {
   readonly #base: URL;
-  readonly #agent: http.Agent;
+  readonly #conn: ClusterConnection;
+  #agent: http.Agent;
+  /** The client certificate #agent presents, when an exec plugin gave it. */
+  #agentCert: Buffer | undefined;
   readonly #send: typeof http.request;
   readonly #authorization: () => string | undefined;
+  readonly #exec: ExecCredentials | undefined;
   readonly #timeoutMs: number;
   #closed = false;
 
   constructor(conn: ClusterConnection, opts: KubeClientOptions = {}) {
     this.#base = new URL(conn.server);
+    this.#conn = conn;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (this.#base.protocol === 'https:') {
-      this.#agent = new https.Agent({
-        keepAlive: true,
-        maxSockets: MAX_SOCKETS,
-        ...(conn.ca !== undefined ? { ca: conn.ca } : {}),
-        ...(conn.cert !== undefined ? { cert: conn.cert } : {}),
-        ...(conn.key !== undefined ? { key: conn.key } : {}),
-        ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
-        rejectUnauthorized: !conn.insecureSkipTlsVerify,
-      });
-      this.#send = https.request;
-    } else {
-      this.#agent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
-      this.#send = http.request;
-    }
+    this.#agent = this.#makeAgent(conn.cert, conn.key);
+    this.#send = this.#base.protocol === 'https:' ? https.request : http.request;
     this.#authorization = authorization(conn);
+    this.#exec =
+      conn.auth.kind === 'exec'
+        ? new ExecCredentials(conn.auth.exec, {
+            ...(opts.execTimeoutMs !== undefined ? { timeoutMs: opts.execTimeoutMs } : {}),
+          })
+        : undefined;
+  }
+
+  #makeAgent(cert: Buffer | undefined, key: Buffer | undefined): http.Agent {
+    const conn = this.#conn;
+    if (this.#base.protocol !== 'https:')
+      return new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+    return new https.Agent({
+      keepAlive: true,
+      maxSockets: MAX_SOCKETS,
+      ...(conn.ca !== undefined ? { ca: conn.ca } : {}),
+      ...(cert !== undefined ? { cert } : {}),
+      ...(key !== undefined ? { key } : {}),
+      ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
+      rejectUnauthorized: !conn.insecureSkipTlsVerify,
+    });
+  }
+
+  /** The credential for the next request; runs the exec plugin when its answer is missing or expired. */
+  async #credential(signal: AbortSignal | undefined): Promise<Credential> {
+    if (this.#exec === undefined) return { authorization: this.#authorization() };
+    const cred = await this.#exec.get(signal);
+    if (
+      cred.cert !== undefined &&
+      cred.key !== undefined &&
+      !sameBytes(cred.cert, this.#agentCert)
+    ) {
+      // A new client certificate: connections made with the old one are closed, as
+      // client-go does on rotation, so that no request goes out under a stale identity.
+      const old = this.#agent;
+      this.#agent = this.#makeAgent(cred.cert, cred.key);
+      this.#agentCert = cred.cert;
+      old.destroy();
+    }
+    return {
+      authorization: cred.token !== undefined ? `Bearer ${cred.token}` : undefined,
+      exec: cred,
+    };
   }
 
   /** Sends a request and parses the JSON answer; a non-2xx answer throws KubeApiError. */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
+    // The exec plugin first, outside the request's deadline: it has its own, and a
+    // plugin that opens a browser for a login takes longer than a request may.
+    const cred =
+      this.#exec !== undefined && !this.#closed ? await this.#credential(opts.signal) : undefined;
     // A timer cleared on completion, not AbortSignal.timeout: thousands of
     // requests would otherwise leave as many pending timers behind.
     const deadline = new AbortController();
@@ -82,14 +131,19 @@ export class KubeClient {
       opts.signal === undefined ? deadline.signal : AbortSignal.any([opts.signal, deadline.signal]);
     const what = `${method} ${path}`;
     try {
-      const res = await this.#open(method, path, opts.query, opts, signal);
+      const res = await this.#open(method, path, opts.query, opts, signal, cred);
       const body = await readBody(res, MAX_RESPONSE_BYTES, what);
       return (body.length === 0 ? {} : parseJson(body.toString('utf8'))) as T;
     } catch (err) {
       if (opts.signal?.aborted === true) throw opts.signal.reason;
       if (deadline.signal.aborted)
         throw new KubeTransportError(`${what}: no answer in ${timeoutMs} ms`);
-      if (err instanceof KubeApiError || err instanceof KubeTransportError) throw err;
+      if (
+        err instanceof KubeApiError ||
+        err instanceof KubeTransportError ||
+        err instanceof ExecPluginError
+      )
+        throw err;
       // Its position only: the answer may be a Secret.
       if (err instanceof ParseError)
         throw new KubeTransportError(`${what}: the answer is ${err.message}`);
@@ -115,7 +169,12 @@ export class KubeClient {
       );
     } catch (err) {
       if (opts.signal?.aborted === true) throw opts.signal.reason;
-      if (err instanceof KubeApiError || err instanceof KubeTransportError) throw err;
+      if (
+        err instanceof KubeApiError ||
+        err instanceof KubeTransportError ||
+        err instanceof ExecPluginError
+      )
+        throw err;
       throw new KubeTransportError(`${what}: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -126,7 +185,36 @@ export class KubeClient {
     this.#agent.destroy();
   }
 
-  #open(
+  /**
+   * Sends one request. With an exec plugin, a 401 means its credential was
+   * revoked or expired early: the plugin runs again and the request is sent
+   * once more (the server acted on nothing it refused).
+   */
+  async #open(
+    method: string,
+    path: string,
+    query: QueryParams | undefined,
+    opts: { body?: unknown; contentType?: string; idleTimeoutMs?: number },
+    signal: AbortSignal | undefined,
+    /** The credential to send first, if the caller already has it. */
+    first?: Credential,
+  ): Promise<http.IncomingMessage> {
+    if (this.#closed) throw new KubeTransportError('the Kubernetes client is closed');
+    if (signal?.aborted === true) throw signal.reason as Error;
+    const cred = first ?? (await this.#credential(signal));
+    try {
+      return await this.#openWith(cred, method, path, query, opts, signal);
+    } catch (err) {
+      if (cred.exec === undefined || !(err instanceof KubeApiError) || err.status !== 401)
+        throw err;
+      this.#exec?.invalidate(cred.exec);
+      const again = await this.#credential(signal);
+      return this.#openWith(again, method, path, query, opts, signal);
+    }
+  }
+
+  #openWith(
+    cred: Credential,
     method: string,
     path: string,
     query: QueryParams | undefined,
@@ -135,7 +223,6 @@ export class KubeClient {
   ): Promise<http.IncomingMessage> {
     if (this.#closed)
       return Promise.reject(new KubeTransportError('the Kubernetes client is closed'));
-    if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
     const url = new URL(this.#base.pathname.replace(/\/$/, '') + path, this.#base);
     for (const [k, v] of Object.entries(query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
@@ -144,8 +231,7 @@ export class KubeClient {
       accept: 'application/json',
       'user-agent': 'edgebridge',
     };
-    const auth = this.#authorization();
-    if (auth !== undefined) headers.authorization = auth;
+    if (cred.authorization !== undefined) headers.authorization = cred.authorization;
     if (payload !== undefined) {
       headers['content-type'] = opts.contentType ?? 'application/json';
       headers['content-length'] = payload.length;
@@ -196,7 +282,14 @@ function authorization(conn: ClusterConnection): () => string | undefined {
     }
     case 'none':
       return () => undefined;
+    case 'exec':
+      // Asked for per request by #credential instead.
+      return () => undefined;
   }
+}
+
+function sameBytes(a: Buffer, b: Buffer | undefined): boolean {
+  return b !== undefined && a.equals(b);
 }
 
 /** Reads a response body up to `max` bytes; beyond that it fails, or (truncate) stops reading. */

@@ -1,13 +1,16 @@
 // kubeconfig files as kubectl reads them: clusters, users and contexts by
 // name, the current context, and file references relative to the file that
-// made them. Only what an agent or the CLI needs; exec and auth-provider
-// plugins are refused with a message naming what to use instead.
+// made them. Only what an agent or the CLI needs: exec credential plugins
+// are run (exec-plugin.ts); auth-provider plugins, removed from kubectl, are
+// refused with a message naming what to use instead.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { readBoundedFileSync } from '../../../util/bounded-file.ts';
+import { checkSchema, SchemaError, type SchemaNode } from '../../../util/schema-check.ts';
 import { parseJsonOrYaml } from '../../../util/yaml.ts';
 import type { ClusterAuth, ClusterConnection } from './connection.ts';
 import { KubeConfigError } from './errors.ts';
+import { EXEC_API_VERSIONS, type ExecConfig, type InteractiveMode } from './exec-plugin.ts';
 
 type Fields = Record<string, unknown>;
 
@@ -26,6 +29,31 @@ const MAX_KUBECONFIG_BYTES = 4 * 1024 * 1024;
 const FILE_FIELDS: Record<'cluster' | 'user', string[]> = {
   cluster: ['certificate-authority'],
   user: ['client-certificate', 'client-key', 'tokenFile'],
+};
+/** The name of a cluster extension handed to exec plugins with provideClusterInfo. */
+const EXEC_EXTENSION = 'client.authentication.k8s.io/exec';
+
+/** A user's `exec` stanza (client-go's ExecConfig); unknown fields are ignored, as kubectl does. */
+const EXEC_SCHEMA: SchemaNode = {
+  type: 'object',
+  required: ['command', 'apiVersion'],
+  'x-kubernetes-preserve-unknown-fields': true,
+  properties: {
+    command: { type: 'string', minLength: 1 },
+    args: { type: 'array', items: { type: 'string' } },
+    env: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'value'],
+        properties: { name: { type: 'string', minLength: 1 }, value: { type: 'string' } },
+      },
+    },
+    apiVersion: { type: 'string', enum: EXEC_API_VERSIONS },
+    installHint: { type: 'string' },
+    interactiveMode: { type: 'string', enum: ['Never', 'IfAvailable', 'Always'] },
+    provideClusterInfo: { type: 'boolean' },
+  },
 };
 
 function isFields(v: unknown): v is Fields {
@@ -58,6 +86,13 @@ function named(
         const v = str(copy, key);
         if (v !== undefined) copy[key] = path.resolve(path.dirname(file), v);
       }
+    }
+    // As kubectl: an exec command with a slash in it is a path, relative to its kubeconfig;
+    // a bare name is looked up on PATH.
+    if (inner === 'user' && isFields(copy.exec)) {
+      const command = str(copy.exec, 'command');
+      if (command !== undefined && command.includes('/') && !path.isAbsolute(command))
+        copy.exec = { ...copy.exec, command: path.resolve(path.dirname(file), command) };
     }
     // Within one file the first entry of a name wins, as across files.
     if (!out.has(entry.name)) out.set(entry.name, copy);
@@ -132,7 +167,7 @@ function dataOrFile(fields: Fields, key: string, what: string): Buffer | undefin
   }
 }
 
-function userAuth(user: Fields): ClusterAuth {
+function userAuth(user: Fields, execConfig: () => ExecConfig): ClusterAuth {
   const token = str(user, 'token');
   if (token !== undefined) return { kind: 'token', token };
   const tokenFile = str(user, 'tokenFile');
@@ -140,7 +175,62 @@ function userAuth(user: Fields): ClusterAuth {
   const username = str(user, 'username');
   if (username !== undefined)
     return { kind: 'basic', username, password: str(user, 'password') ?? '' };
+  if (user.exec !== undefined) return { kind: 'exec', exec: execConfig() };
   return { kind: 'none' };
+}
+
+interface ExecStanza {
+  command: string;
+  args?: string[];
+  env?: { name: string; value: string }[];
+  apiVersion: ExecConfig['apiVersion'];
+  installHint?: string;
+  interactiveMode?: InteractiveMode;
+  provideClusterInfo?: boolean;
+}
+
+/** A user's exec stanza checked, with what KUBERNETES_EXEC_INFO tells the plugin of the cluster. */
+function execConfig(
+  raw: unknown,
+  cluster: Fields,
+  ca: Buffer | undefined,
+  where: string,
+): ExecConfig {
+  let exec: ExecStanza;
+  try {
+    exec = checkSchema(EXEC_SCHEMA, raw, 'exec') as ExecStanza;
+  } catch (err) {
+    if (err instanceof SchemaError) throw new KubeConfigError(`${where}: ${err.message}`);
+    throw err;
+  }
+  // v1 made the mode a required field; v1beta1 defaults it.
+  if (exec.interactiveMode === undefined && exec.apiVersion === 'client.authentication.k8s.io/v1')
+    throw new KubeConfigError(
+      `${where}: exec.interactiveMode is required for ${exec.apiVersion} (Never, IfAvailable or Always)`,
+    );
+  return {
+    command: exec.command,
+    args: exec.args ?? [],
+    env: exec.env ?? [],
+    apiVersion: exec.apiVersion,
+    ...(exec.installHint !== undefined ? { installHint: exec.installHint } : {}),
+    interactiveMode: exec.interactiveMode ?? 'IfAvailable',
+    ...(exec.provideClusterInfo === true ? { cluster: execClusterInfo(cluster, ca) } : {}),
+  };
+}
+
+/** The cluster as client-go's ExecCredential spec.cluster spells it. */
+function execClusterInfo(cluster: Fields, ca: Buffer | undefined): Record<string, unknown> {
+  const extensions = Array.isArray(cluster.extensions) ? (cluster.extensions as unknown[]) : [];
+  const ext = extensions.find((e) => isFields(e) && e.name === EXEC_EXTENSION);
+  const info: Record<string, unknown> = { server: cluster.server };
+  for (const key of ['tls-server-name', 'proxy-url'])
+    if (str(cluster, key) !== undefined) info[key] = cluster[key];
+  for (const key of ['insecure-skip-tls-verify', 'disable-compression'])
+    if (cluster[key] === true) info[key] = true;
+  if (ca !== undefined) info['certificate-authority-data'] = ca.toString('base64');
+  if (isFields(ext) && ext.extension !== undefined) info.config = ext.extension;
+  return info;
 }
 
 /** The connection of a context (default: the current context). */
@@ -174,18 +264,14 @@ export function resolveKubeConfig(
   const key = dataOrFile(user, 'client-key', what);
   if ((cert === undefined) !== (key === undefined))
     throw new KubeConfigError(`${where}: ${what} has a client certificate or key but not both`);
-  const auth = userAuth(user);
-  if (
-    auth.kind === 'none' &&
-    cert === undefined &&
-    (user.exec !== undefined || user['auth-provider'] !== undefined)
-  )
+  const ca = dataOrFile(cluster, 'certificate-authority', `cluster "${clusterName ?? ''}"`);
+  const auth = userAuth(user, () => execConfig(user.exec, cluster, ca, `${where}: ${what}`));
+  if (auth.kind === 'none' && cert === undefined && user['auth-provider'] !== undefined)
     throw new KubeConfigError(
-      `${where}: ${what} gets its credentials from an ${user.exec !== undefined ? 'exec' : 'auth-provider'} plugin, ` +
-        'which edgebridge does not run; give it a token, a tokenFile or a client certificate and key ' +
+      `${where}: ${what} gets its credentials from an auth-provider plugin, ` +
+        'which edgebridge does not run; give it an exec plugin, a token, a tokenFile or a client certificate and key ' +
         '(e.g. a ServiceAccount token from "kubectl create token")',
     );
-  const ca = dataOrFile(cluster, 'certificate-authority', `cluster "${clusterName ?? ''}"`);
   const tlsServerName = str(cluster, 'tls-server-name');
   return {
     server,
