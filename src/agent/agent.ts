@@ -30,6 +30,8 @@ export interface AgentOptions {
   publishers: PublisherFactory;
   /** Discoveries reconciled at once (default 4). */
   workers?: number;
+  /** How often every Discovery is reconciled whatever the watches say (default 60 s; tests shorten it). */
+  resyncMs?: number;
 }
 
 /** The default of spec.gracePeriodSeconds, for an invalid spec that has no usable one. */
@@ -92,7 +94,7 @@ export class Agent {
   async run(signal: AbortSignal): Promise<void> {
     const { registry, node, log } = this.#opts;
     const reconciling = this.#queue.run(signal);
-    const resync = setInterval(() => this.#addAll(), RESYNC_MS);
+    const resync = setInterval(() => this.#addAll(), this.#opts.resyncMs ?? RESYNC_MS);
     resync.unref();
     // A relabelled node starts and stops its Discoveries at once, not at the next resync.
     const nodeWatch = keepWatching(

@@ -6,7 +6,7 @@ import { Agent } from '../../src/agent/agent.ts';
 import { discardingPublisher } from '../../src/agent/discarding-publisher.ts';
 import type { Discovery } from '../../src/api/types.ts';
 import { AgentMetrics } from '../../src/metrics.ts';
-import { RegistryUnavailableError } from '../../src/registry/errors.ts';
+import { RegistryRejectedError, RegistryUnavailableError } from '../../src/registry/errors.ts';
 import { MemoryRegistry } from './memory-registry.ts';
 
 /** A simulated Discovery listing `count` devices. */
@@ -29,7 +29,7 @@ async function until(what: string, check: () => boolean, timeoutMs = 60_000): Pr
   }
 }
 
-function startAgent(registry: MemoryRegistry, workers?: number) {
+function startAgent(registry: MemoryRegistry, workers?: number, resyncMs?: number) {
   const metrics = new AgentMetrics({ processMetrics: false });
   const agent = new Agent({
     node: 'n1',
@@ -38,6 +38,7 @@ function startAgent(registry: MemoryRegistry, workers?: number) {
     metrics,
     publishers: () => discardingPublisher(metrics.publishDropped),
     ...(workers !== undefined ? { workers } : {}),
+    ...(resyncMs !== undefined ? { resyncMs } : {}),
   });
   const abort = new AbortController();
   const running = agent.run(abort.signal);
@@ -128,6 +129,30 @@ describe('the agent on its reconcile queue', () => {
       );
       assert.ok(reads >= 2);
       assert.equal(agent.ready, true);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('does not retry a refused node-label read with backoff, but tries again at the resync', async () => {
+    const registry = new MemoryRegistry();
+    let reads = 0;
+    registry.nodeLabelsHook = () =>
+      ++reads === 1
+        ? Promise.reject(new RegistryRejectedError('nodes is forbidden', 403))
+        : Promise.resolve({ zone: 'a' });
+    registry.setDiscoveries([
+      discovery('zoned', 1, { nodeSelector: { matchLabels: { zone: 'a' } } }),
+    ]);
+    const { stop, metrics } = startAgent(registry, undefined, 1000);
+    try {
+      await until('the zoned discovery’s device', () => registry.devicesOf('zoned').length === 1);
+      const outcomes = (await metrics.registry.getSingleMetric('edgebridge_reconcile_total')?.get())
+        ?.values;
+      const count = (outcome: string): number =>
+        outcomes?.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+      assert.equal(count('terminal'), 1);
+      assert.equal(count('error'), 0, 'never requeued with backoff');
     } finally {
       await stop();
     }
