@@ -1,13 +1,6 @@
-import { createRequire } from 'node:module';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type * as PromClient from 'prom-client';
-
-// prom-client's index loads every metric type, OpenTelemetry and Node's default
-// metrics: ~20 MB of an agent's memory. The agent needs three classes.
-const load = createRequire(import.meta.url);
-const MetricsRegistry = load('prom-client/lib/registry') as typeof PromClient.Registry;
-const Counter = load('prom-client/lib/counter') as typeof PromClient.Counter;
-const Gauge = load('prom-client/lib/gauge') as typeof PromClient.Gauge;
+import { PrometheusQueueMetrics } from './reconcile/metrics.ts';
+import { Counter, Gauge, MetricsRegistry } from './util/prom-classes.ts';
 import type { UplinkStats } from './dataplane/uplink/index.ts';
 
 /** The agent's Prometheus metrics; one set per process. */
@@ -25,6 +18,8 @@ export class AgentMetrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  /** The agent's reconcile queue of Discovery keys. */
+  readonly discoveryQueue = new PrometheusQueueMetrics(this.registry, 'discovery');
   readonly apiRequests = new Counter({
     name: 'edgebridge_registry_requests_total',
     help: 'Requests to the registry (the Kubernetes API or the embedded store), by verb, resource and result',

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Discovery } from '../api/types.ts';
 import type { AgentMetrics } from '../metrics.ts';
+import { ReconcileQueue, TerminalError, done, type Result } from '../reconcile/index.ts';
+import { RegistryRejectedError } from '../registry/errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import { matchLabelSelector } from '../registry/selectors.ts';
 import { handlerNameOf, specProblem } from '../registry/spec-valid.ts';
@@ -13,6 +15,11 @@ import { LogLimiter } from '../util/log-limiter.ts';
 
 /** How often the agent reconciles whatever its watches say: a missed event is not wrong for long. */
 const RESYNC_MS = 60_000;
+/**
+ * Discoveries reconciled at once: one whose run is slow to stop or whose
+ * devices take long to remove does not hold up the others.
+ */
+const WORKERS = 4;
 
 export interface AgentOptions {
   node: string;
@@ -21,6 +28,10 @@ export interface AgentOptions {
   metrics: AgentMetrics;
   /** Where each Discovery's handler publishes device data, state and events. */
   publishers: PublisherFactory;
+  /** Discoveries reconciled at once (default 4). */
+  workers?: number;
+  /** How often every Discovery is reconciled whatever the watches say (default 60 s; tests shorten it). */
+  resyncMs?: number;
 }
 
 /** The default of spec.gracePeriodSeconds, for an invalid spec that has no usable one. */
@@ -37,22 +48,35 @@ interface Running {
 /**
  * The agent's reconciler: runs one DiscoveryRun per Discovery that selects
  * this node, restarting it when the Discovery changes and stopping it when it
- * no longer applies. Every pass starts from the complete current set.
+ * no longer applies. Each Discovery is a key ("namespace/name") of a reconcile
+ * queue: a watch event or a resync adds keys, and a reconcile reads the key's
+ * current Discovery from the watch's latest set.
  */
 export class Agent {
   readonly #opts: AgentOptions;
+  readonly #queue: ReconcileQueue;
   readonly #runs = new Map<string, Running>();
+  /** Runs stopped because their Discovery went, whose Devices this node could not all leave yet. */
+  readonly #leaving = new Map<string, Running>();
   /** One limit for all of this agent's registry writes: the server sees the agent, not its Discoveries. */
   readonly #writeLimit = new AdaptiveLimit();
-  #latest: Discovery[] | undefined;
+  /** The watch's latest set of Discoveries by key; undefined until the first list. */
+  #latest: Map<string, Discovery> | undefined;
+  /** Keys of the first list not yet acted on: the agent is ready once none is left. */
+  #firstKeys: Set<string> | undefined;
   /** This node's labels as the Node watch last reported them. */
   #labels: Record<string, string> | undefined;
   #ready = false;
-  #pass: Promise<void> = Promise.resolve();
-  #busySince: number | undefined;
 
   constructor(opts: AgentOptions) {
     this.#opts = opts;
+    this.#queue = new ReconcileQueue({
+      name: 'discovery',
+      reconciler: { reconcile: (key, signal) => this.#reconcileKey(key, signal) },
+      log: opts.log,
+      workers: opts.workers ?? WORKERS,
+      metrics: opts.metrics.discoveryQueue,
+    });
   }
 
   /** True once the first set of Discoveries has been read and acted on. */
@@ -60,15 +84,17 @@ export class Agent {
     return this.#ready;
   }
 
-  /** When the reconcile pass now running started (for /healthz); undefined when none runs. */
+  /** When the longest reconcile now running started (for /healthz); undefined when none runs. */
   get reconcileBusySince(): number | undefined {
-    return this.#busySince;
+    const busy = this.#queue.busyForMs();
+    return busy === undefined ? undefined : Date.now() - busy;
   }
 
   /** Runs until the signal aborts; then stops every run (leaving their Devices in place) and resolves. */
   async run(signal: AbortSignal): Promise<void> {
     const { registry, node, log } = this.#opts;
-    const resync = setInterval(() => this.#enqueue(), RESYNC_MS);
+    const reconciling = this.#queue.run(signal);
+    const resync = setInterval(() => this.#addAll(), this.#opts.resyncMs ?? RESYNC_MS);
     resync.unref();
     // A relabelled node starts and stops its Discoveries at once, not at the next resync.
     const nodeWatch = keepWatching(
@@ -79,7 +105,7 @@ export class Agent {
           (labels) => {
             if (this.#labels !== undefined && sameLabels(this.#labels, labels)) return;
             this.#labels = labels;
-            this.#enqueue();
+            this.#addAll();
           },
           signal,
         ),
@@ -89,96 +115,133 @@ export class Agent {
     try {
       await keepWatching(
         'discovery',
-        () =>
-          registry.watchDiscoveries((discoveries) => {
-            this.#latest = discoveries;
-            this.#enqueue();
-          }, signal),
+        () => registry.watchDiscoveries((discoveries) => this.#observe(discoveries), signal),
         signal,
         log,
       );
     } finally {
       await nodeWatch;
       clearInterval(resync);
-      await this.#pass;
+      await reconciling;
       await Promise.all([...this.#runs.values()].map((r) => r.run.stop(false)));
       this.#runs.clear();
+      this.#leaving.clear();
     }
   }
 
-  #enqueue(): void {
-    this.#pass = this.#pass
-      .then(async () => {
-        this.#busySince = Date.now();
-        try {
-          await this.#reconcile();
-        } finally {
-          this.#busySince = undefined;
-        }
-      })
-      .catch((err: unknown) => {
-        this.#opts.metrics.reconcileErrors.inc({ kind: 'retryable' });
-        this.#opts.log.warn(
-          { err: (err as Error).message },
-          'reconcile of discoveries failed; retrying at the next change or resync',
-        );
-      });
+  /** Takes the watch's complete current set; adds the keys of Discoveries that changed, came or went. */
+  #observe(discoveries: Discovery[]): void {
+    const previous = this.#latest;
+    const latest = new Map(discoveries.map((d) => [keyOf(d), d]));
+    this.#latest = latest;
+    if (this.#firstKeys === undefined) {
+      this.#firstKeys = new Set(latest.keys());
+      if (latest.size === 0) this.#ready = true;
+    }
+    for (const [key, d] of latest) {
+      const before = previous?.get(key);
+      const version = d.metadata.resourceVersion;
+      if (
+        before === undefined ||
+        version === undefined ||
+        before.metadata.resourceVersion !== version
+      )
+        this.#queue.add(key);
+    }
+    for (const key of previous?.keys() ?? []) if (!latest.has(key)) this.#queue.add(key);
   }
 
-  async #reconcile(): Promise<void> {
-    const discoveries = this.#latest;
-    if (discoveries === undefined) return;
-    const { node, registry } = this.#opts;
-    const problems = new Map(discoveries.map((d) => [d, specProblem(d)]));
-    const selective = discoveries.some(
-      (d) => problems.get(d) === undefined && d.spec.nodeSelector !== undefined,
-    );
-    const labels = selective ? (this.#labels ?? (await registry.nodeLabels(node))) : {};
-    const wanted = new Map<string, { d: Discovery; problem: string | undefined }>();
-    for (const d of discoveries) {
-      if (d.metadata.deletionTimestamp !== undefined) continue;
-      let problem = problems.get(d);
-      // An invalid Discovery runs nowhere, but every node keeps its Devices for the grace period.
-      if (problem === undefined && d.spec.nodeSelector !== undefined) {
-        try {
-          if (!matchLabelSelector(d.spec.nodeSelector, labels)) continue;
-        } catch (err) {
-          problem = `spec.nodeSelector: ${(err as Error).message}`;
-        }
-      }
-      wanted.set(`${d.metadata.namespace ?? 'default'}/${d.metadata.name}`, { d, problem });
+  /** Every key the agent knows of: the latest set's, and those it runs or is leaving. */
+  #addAll(): void {
+    for (const key of this.#latest?.keys() ?? []) this.#queue.add(key);
+    for (const key of this.#runs.keys()) this.#queue.add(key);
+    for (const key of this.#leaving.keys()) this.#queue.add(key);
+  }
+
+  /**
+   * Brings one Discovery's run on this node in line with the latest set: none
+   * if it is gone or does not select this node, else one for its current spec.
+   */
+  async #reconcileKey(key: string, signal: AbortSignal): Promise<Result> {
+    try {
+      await this.#reconcile(key, signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // Refused (e.g. no right to read the Node): the resync tries again, no sooner.
+      const terminal = err instanceof RegistryRejectedError;
+      this.#opts.metrics.reconcileErrors.inc({ kind: terminal ? 'terminal' : 'retryable' });
+      throw terminal ? new TerminalError((err as Error).message, { cause: err }) : err;
     }
-    const previousGrace = new Map<string, number>();
-    for (const [key, running] of this.#runs) {
-      const w = wanted.get(key);
-      if (w !== undefined && fingerprint(w.d, w.problem) === running.fingerprint) continue;
+    if (this.#firstKeys?.delete(key) === true && this.#firstKeys.size === 0) this.#ready = true;
+    return done;
+  }
+
+  async #reconcile(key: string, signal: AbortSignal): Promise<void> {
+    const leaving = this.#leaving.get(key);
+    if (leaving !== undefined) {
+      // Its Devices first: a Discovery made again under the same name starts from none of this node's.
+      await leaving.run.stop(true);
+      this.#leaving.delete(key);
+      this.#opts.metrics.devices.remove(leaving.metricLabels);
+    }
+    const d = this.#latest?.get(key);
+    const w = d === undefined ? undefined : await this.#wanted(d);
+    if (signal.aborted) return;
+    const running = this.#runs.get(key);
+    let previousGrace: number | undefined;
+    if (running !== undefined) {
+      if (w !== undefined && fingerprint(w.d, w.problem) === running.fingerprint) return;
       this.#runs.delete(key);
-      // Gone or no longer selecting this node: this node leaves its Devices.
+      if (w === undefined) {
+        // Gone or no longer selecting this node: this node leaves its Devices.
+        // What it cannot remove now is retried with the key's backoff.
+        this.#leaving.set(key, running);
+        await running.run.stop(true);
+        this.#leaving.delete(key);
+        this.#opts.metrics.devices.remove(running.metricLabels);
+        return;
+      }
       // Changed: the new run reads them back and takes them over (an invalid
       // one keeps them for the grace period).
-      await running.run.stop(w === undefined);
-      if (w === undefined) this.#opts.metrics.devices.remove(running.metricLabels);
-      else previousGrace.set(key, running.graceSeconds);
+      await running.run.stop(false);
+      previousGrace = running.graceSeconds;
     }
-    for (const [key, { d, problem }] of wanted) {
-      if (this.#runs.has(key)) continue;
-      const metricLabels = {
-        namespace: d.metadata.namespace ?? 'default',
-        discovery: d.metadata.name,
-        handler: handlerNameOf(d),
-      };
-      const graceSeconds =
-        problem === undefined
-          ? (d.spec.gracePeriodSeconds ?? DEFAULT_GRACE_SECONDS)
-          : (usableGrace(d) ?? previousGrace.get(key) ?? DEFAULT_GRACE_SECONDS);
-      this.#runs.set(key, {
-        run: this.#start(d, metricLabels, problem, graceSeconds),
-        fingerprint: fingerprint(d, problem),
-        graceSeconds,
-        metricLabels,
-      });
+    if (w === undefined || signal.aborted) return;
+    const { problem } = w;
+    const metricLabels = {
+      namespace: w.d.metadata.namespace ?? 'default',
+      discovery: w.d.metadata.name,
+      handler: handlerNameOf(w.d),
+    };
+    const graceSeconds =
+      problem === undefined
+        ? (w.d.spec.gracePeriodSeconds ?? DEFAULT_GRACE_SECONDS)
+        : (usableGrace(w.d) ?? previousGrace ?? DEFAULT_GRACE_SECONDS);
+    this.#runs.set(key, {
+      run: this.#start(w.d, metricLabels, problem, graceSeconds),
+      fingerprint: fingerprint(w.d, problem),
+      graceSeconds,
+      metricLabels,
+    });
+  }
+
+  /**
+   * Whether this node should run the Discovery, and with what spec problem.
+   * An invalid Discovery runs nowhere, but every node keeps its Devices for
+   * the grace period; a Discovery being deleted runs nowhere.
+   */
+  async #wanted(d: Discovery): Promise<{ d: Discovery; problem: string | undefined } | undefined> {
+    if (d.metadata.deletionTimestamp !== undefined) return undefined;
+    let problem = specProblem(d);
+    if (problem === undefined && d.spec.nodeSelector !== undefined) {
+      const labels = this.#labels ?? (await this.#opts.registry.nodeLabels(this.#opts.node));
+      try {
+        if (!matchLabelSelector(d.spec.nodeSelector, labels)) return undefined;
+      } catch (err) {
+        problem = `spec.nodeSelector: ${(err as Error).message}`;
+      }
     }
-    this.#ready = true;
+    return { d, problem };
   }
 
   #start(
@@ -203,6 +266,10 @@ export class Agent {
       onCount: (n) => metrics.devices.set(metricLabels, n),
     });
   }
+}
+
+function keyOf(d: Discovery): string {
+  return `${d.metadata.namespace ?? 'default'}/${d.metadata.name}`;
 }
 
 /** What makes a run stale: another object under the same name, a changed spec, or a change of validity. */

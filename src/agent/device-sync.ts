@@ -140,24 +140,37 @@ export class DeviceSync {
     });
   }
 
-  /** Removes this node's entry from every Device of the Discovery (the Discovery went away). */
+  /**
+   * Removes this node's entry from every Device of the Discovery (the
+   * Discovery went away). Rejects with a RegistryUnavailableError if some
+   * could not be removed for now; calling it again retries only those.
+   */
   async removeAll(): Promise<void> {
     await this.close();
-    const { discovery, node, store } = this.#opts;
-    const namespace = discovery.metadata.namespace ?? 'default';
-    for (const name of new Set([...this.#stored.keys(), ...this.#wanted.keys()])) {
-      try {
-        await store.removeDeviceNode(namespace, name, node);
-      } catch (err) {
-        this.#opts.log.warn(
-          { device: name, err: (err as Error).message },
-          'could not remove this node from a device',
-        );
-      }
-    }
-    this.#stored.clear();
+    const { node, store, log } = this.#opts;
+    const names = new Set([...this.#stored.keys(), ...this.#wanted.keys()]);
     this.#wanted.clear();
-    this.#opts.onCount(0);
+    for (const name of names) this.#stored.set(name, this.#stored.get(name) ?? '');
+    let left = 0;
+    const removals = [...names].map((name) => async () => {
+      try {
+        await this.#opts.writeLimit.run(
+          () => store.removeDeviceNode(this.#namespace(), name, node),
+          outcomeOf,
+        );
+        this.#stored.delete(name);
+      } catch (err) {
+        if (this.#failed(err, name, 'remove', undefined)) left++;
+        else this.#stored.delete(name);
+      }
+    });
+    await runLimited(removals, MAX_QUEUED, () => false);
+    this.#opts.onCount(this.#stored.size);
+    if (left > 0)
+      throw new RegistryUnavailableError(
+        `${left} of ${names.size} devices could not leave this node yet`,
+      );
+    log.info({ devices: names.size }, 'this node left the devices of the discovery');
   }
 
   /** Stops reconciling; waits for a pass under way. Idempotent. */

@@ -6,17 +6,21 @@ const JITTER = 0.2;
 export interface BackoffOptions {
   initialMs?: number;
   capMs?: number;
+  /** A number in [0, 1) for the jitter (default Math.random; tests pass a fixed one). */
+  random?: () => number;
 }
 
 /** Capped exponential backoff with jitter, for work that is "unavailable" rather than wrong. */
 export class Backoff {
   readonly #initial: number;
   readonly #cap: number;
+  readonly #random: () => number;
   #next: number;
 
   constructor(opts: BackoffOptions = {}) {
     this.#initial = opts.initialMs ?? INITIAL_MS;
     this.#cap = opts.capMs ?? CAP_MS;
+    this.#random = opts.random ?? Math.random;
     this.#next = this.#initial;
   }
 
@@ -25,7 +29,7 @@ export class Backoff {
     const base = this.#next;
     this.#next = Math.min(this.#next * MULTIPLIER, this.#cap);
     const spread = base * JITTER;
-    return Math.max(0, Math.round(base - spread + Math.random() * 2 * spread));
+    return Math.max(0, Math.round(base - spread + this.#random() * 2 * spread));
   }
 
   /** After a success: the next failure waits the initial delay again. */

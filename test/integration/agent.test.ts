@@ -158,7 +158,8 @@ describe('the agent against a real API server, with the low-privilege agent toke
       'the device on node B',
       async () => {
         const list = await objects.devices('relabel');
-        return list.length === 1 ? list : undefined;
+        // The Device and its status are two writes: wait for both.
+        return list.length === 1 && list[0]?.status?.nodes !== undefined ? list : undefined;
       },
       soon,
     );
