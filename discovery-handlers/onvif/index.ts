@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto';
+import { LogLimiter } from '../../src/util/log-limiter.ts';
+import type { DiscoveredDevice, DiscoveryHandler, HandlerContext } from '../handler.ts';
+import { Wakeup } from '../wakeup.ts';
+import { CameraTable, type Refusal } from './camera-table.ts';
+import { MAX_UNICAST_ADDRESSES, parseOnvifDetails, type OnvifDetails } from './details.ts';
+import { cameraFilter } from './filter.ts';
+import { defaultInterfaces, interfaceAddress } from './interfaces.ts';
+import { expandTargets } from './ipv4.ts';
+import { readNeighbours } from './neighbours.ts';
+import { toDevice } from './to-device.ts';
+import { parseWsd, probeMessage, type WsdEndpoint } from './wsd-message.ts';
+import { openWsdSockets, type WsdSockets } from './wsd-socket.ts';
+
+/** Each probe is sent again this long after the first, against UDP loss. */
+const REPEAT_MS = 100;
+/** A camera not heard of for this many probe rounds (plus a probe timeout) is gone. */
+export const MISSED_ROUNDS = 3;
+/** ProbeMatches are accepted for this many of our latest probes (a slow camera answers late). */
+const OUR_PROBES = 4;
+/** A burst of datagrams (100 cameras answering) makes one list, not a hundred. */
+const BATCH_MS = 50;
+
+export class InterfaceNotFoundError extends Error {
+  readonly code = 'EDGEBRIDGE_ONVIF_INTERFACE';
+  constructor(name: string) {
+    super(`network interface '${name}' has no IPv4 address on this node`);
+    this.name = 'InterfaceNotFoundError';
+  }
+}
+
+/**
+ * ONVIF cameras found by WS-Discovery (shared: every node on a segment sees
+ * them): probes for NetworkVideoTransmitter once per interval, twice against
+ * loss, by multicast on each interface and by unicast to unicastTargets;
+ * a Hello lists a camera at once and a Bye removes it at once (the agent
+ * applies the grace period); a camera unheard of for MISSED_ROUNDS rounds goes.
+ */
+export const onvifHandler: DiscoveryHandler<OnvifDetails> = {
+  name: 'onvif',
+  shared: true,
+  validate: parseOnvifDetails,
+  discover,
+};
+
+const REFUSED: Record<Refusal, string> = {
+  'not-a-camera': 'WS-Discovery endpoint ignored: its Types lack NetworkVideoTransmitter',
+  'no-usable-xaddr': 'ONVIF camera ignored: no http(s) XAddr with an IPv4 address',
+  'table-full': 'ONVIF camera ignored: too many cameras',
+};
+
+async function* discover(
+  details: OnvifDetails,
+  ctx: HandlerContext,
+): AsyncGenerator<DiscoveredDevice[]> {
+  const names = details.interfaces ?? defaultInterfaces();
+  const addresses = names.map((name) => {
+    const address = interfaceAddress(name);
+    if (address === undefined) throw new InterfaceNotFoundError(name);
+    return address;
+  });
+  const targets = expandTargets(details.unicastTargets, MAX_UNICAST_ADDRESSES);
+  const selected = cameraFilter(details);
+  const table = new CameraTable();
+  const wakeup = new Wakeup();
+  const limiter = new LogLimiter();
+  const warn = (kind: string, peer: string, fields: Record<string, unknown>, msg: string): void =>
+    limiter.log(ctx.log, 'warn', kind, peer, { peer, ...fields }, msg);
+  const ours: string[] = [];
+  let failure: Error | undefined;
+
+  const heard = (e: WsdEndpoint, from: string, how: 'hello' | 'probe-match'): void => {
+    const r = table.seen(e, from, Date.now());
+    if (!r.ok) warn(r.refusal, from, { endpoint: e.address.slice(0, 128) }, REFUSED[r.refusal]);
+    else if (r.added) ctx.log.info({ endpoint: e.address, peer: from, how }, 'ONVIF camera found');
+  };
+  const datagram = (data: Buffer, from: string): void => {
+    const r = parseWsd(data);
+    if (!r.ok) {
+      warn('bad-datagram', from, { reason: r.reason }, 'WS-Discovery datagram ignored');
+      return;
+    }
+    const m = r.message;
+    if (m.kind === 'probe-matches') {
+      if (m.relatesTo === undefined || !ours.includes(m.relatesTo)) {
+        warn('not-ours', from, {}, 'ProbeMatches not for one of our probes ignored');
+        return;
+      }
+      for (const match of m.matches) heard(match, from, 'probe-match');
+    } else if (m.kind === 'hello') {
+      heard(m.endpoint, from, 'hello');
+    } else if (m.kind === 'bye') {
+      if (table.bye(m.address))
+        ctx.log.info({ endpoint: m.address, peer: from }, 'ONVIF camera said Bye');
+    } else {
+      return; // others' probes, resolves: not for us
+    }
+    wakeup.notify();
+  };
+
+  let sockets: WsdSockets | undefined;
+  try {
+    sockets = await openWsdSockets(addresses, targets.length > 0, {
+      datagram,
+      warning(err) {
+        warn('socket', 'local', { err: err.message.slice(0, 200) }, 'WS-Discovery socket problem');
+      },
+      failed(err) {
+        failure = err;
+        wakeup.notify();
+      },
+    });
+    if (!sockets.listening)
+      ctx.reportProblem?.(
+        `cannot listen on UDP port 3702: Hello and Bye are not heard, probes go on`,
+      );
+    ctx.log.info(
+      { interfaces: names, unicastTargets: targets.length, listening: sockets.listening },
+      'WS-Discovery probing',
+    );
+    const period = ctx.intervalSeconds * 1000;
+    const timeout = details.probeTimeoutSeconds * 1000;
+    const maxAge = MISSED_ROUNDS * period + timeout;
+    const firstList = Date.now() + timeout;
+    let nextProbe = 0;
+    let repeatAt = Infinity;
+    let probe = '';
+    let listed = -1;
+    let first = true;
+
+    while (!ctx.signal.aborted) {
+      const now = Date.now();
+      if (failure !== undefined) throw failure;
+      if (now >= nextProbe) {
+        const id = `urn:uuid:${randomUUID()}`;
+        probe = probeMessage(id);
+        ours.push(id);
+        if (ours.length > OUR_PROBES) ours.shift();
+        sockets.send(probe, targets);
+        repeatAt = now + REPEAT_MS;
+        nextProbe = now + period;
+      } else if (now >= repeatAt) {
+        sockets.send(probe, targets);
+        repeatAt = Infinity;
+      }
+      table.expire(now - maxAge);
+      if ((first && now >= firstList) || (!first && table.version !== listed)) {
+        first = false;
+        listed = table.version;
+        const macs =
+          details.macAddresses === undefined ? new Map<string, string>() : await readNeighbours();
+        yield table
+          .cameras()
+          .filter((c) => selected(c, (ip) => macs.get(ip)))
+          .map(toDevice);
+        continue;
+      }
+      const oldest = table.oldest();
+      const wakeAt = Math.min(
+        nextProbe,
+        repeatAt,
+        first ? firstList : Infinity,
+        oldest === undefined ? Infinity : oldest + maxAge + 1,
+      );
+      await wakeup.wait(Math.max(wakeAt - Date.now(), 0), ctx.signal);
+      // Let the rest of a burst arrive before listing.
+      if (!ctx.signal.aborted && !first) await new Promise((r) => setTimeout(r, BATCH_MS).unref());
+    }
+  } finally {
+    await sockets?.close();
+  }
+}
