@@ -44,6 +44,8 @@ export interface CameraSessionsOptions {
   changed: () => void;
   /** Whether to follow events (default true). */
   events?: boolean;
+  /** Time limit of one SOAP call (default soap-client's CALL_TIMEOUT_MS). */
+  callTimeoutMs?: number;
 }
 
 export class CameraSessions {
@@ -112,6 +114,7 @@ export class CameraSessions {
       url: c.serviceUrl.href,
       credentials: this.#opts.credentials.forCamera(c.uuid),
       signal,
+      ...(this.#opts.callTimeoutMs !== undefined ? { timeoutMs: this.#opts.callTimeoutMs } : {}),
     };
     session.done = this.#run(c, session, target).catch((err: unknown) => {
       if (!signal.aborted)

@@ -14,6 +14,7 @@ import {
   unsubscribe,
   type CameraTarget,
 } from './onvif-calls.ts';
+import { CALL_TIMEOUT_MS } from './soap-client.ts';
 
 /** The subscription lives this long unless renewed. */
 const TERMINATION_S = 60;
@@ -44,7 +45,8 @@ export async function runPullPoint(
   hooks: PullPointHooks,
   backoff = new Backoff({ initialMs: 1000, capMs: 60_000 }),
 ): Promise<void> {
-  const call = { ...t, timeoutMs: (PULL_WAIT_S + 5) * 1000 };
+  // A pull may take its wait time on the camera plus an ordinary call's limit.
+  const call = { ...t, timeoutMs: PULL_WAIT_S * 1000 + (t.timeoutMs ?? CALL_TIMEOUT_MS) };
   while (!t.signal.aborted) {
     let pullPoint: string | undefined;
     try {
