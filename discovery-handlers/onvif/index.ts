@@ -18,6 +18,8 @@ const REPEAT_MS = 100;
 export const MISSED_ROUNDS = 3;
 /** ProbeMatches are accepted for this many of our latest probes (a slow camera answers late). */
 const OUR_PROBES = 4;
+/** Lines about cameras coming and going, over all cameras, per minute (a peer may flap Hello and Bye). */
+const CAMERA_LINES_PER_MINUTE = 200;
 /** A burst of datagrams (100 cameras answering) makes one list, not a hundred. */
 const BATCH_MS = 50;
 
@@ -64,6 +66,8 @@ async function* discover(
   const table = new CameraTable();
   const wakeup = new Wakeup();
   const limiter = new LogLimiter();
+  // One line per camera per minute for each of found and Bye.
+  const cameraLines = new LogLimiter({ perKind: CAMERA_LINES_PER_MINUTE });
   const warn = (kind: string, peer: string, fields: Record<string, unknown>, msg: string): void =>
     limiter.log(ctx.log, 'warn', kind, peer, { peer, ...fields }, msg);
   const ours: string[] = [];
@@ -72,7 +76,15 @@ async function* discover(
   const heard = (e: WsdEndpoint, from: string, how: 'hello' | 'probe-match'): void => {
     const r = table.seen(e, from, Date.now());
     if (!r.ok) warn(r.refusal, from, { endpoint: e.address.slice(0, 128) }, REFUSED[r.refusal]);
-    else if (r.added) ctx.log.info({ endpoint: e.address, peer: from, how }, 'ONVIF camera found');
+    else if (r.added)
+      cameraLines.log(
+        ctx.log,
+        'info',
+        'found',
+        e.address,
+        { endpoint: e.address, peer: from, how },
+        'ONVIF camera found',
+      );
   };
   const datagram = (data: Buffer, from: string): void => {
     const r = parseWsd(data);
@@ -91,7 +103,14 @@ async function* discover(
       heard(m.endpoint, from, 'hello');
     } else if (m.kind === 'bye') {
       if (table.bye(m.address))
-        ctx.log.info({ endpoint: m.address, peer: from }, 'ONVIF camera said Bye');
+        cameraLines.log(
+          ctx.log,
+          'info',
+          'bye',
+          m.address,
+          { endpoint: m.address, peer: from },
+          'ONVIF camera said Bye',
+        );
     } else {
       return; // others' probes, resolves: not for us
     }
