@@ -20,6 +20,8 @@ const DESCRIBE_TIMEOUT_MS = 30_000;
 const RETRY = { initialMs: 2000, capMs: 120_000 };
 /** Retries after it refused the credentials: a Secret takes a while to be fixed. */
 const AUTH_RETRY = { initialMs: 30_000, capMs: 600_000 };
+/** Lines of one kind (refused, not described, events failed) a minute over all cameras. */
+const LINES_PER_KIND = 50;
 /** Properties of a camera whose credentials were refused. */
 export const AUTH_PROPERTY = 'ONVIF_AUTH';
 
@@ -51,7 +53,8 @@ export interface CameraSessionsOptions {
 export class CameraSessions {
   readonly #opts: CameraSessionsOptions;
   readonly #sessions = new Map<string, Session>();
-  readonly #limiter = new LogLimiter();
+  /** One line per camera and kind a minute, and LINES_PER_KIND over all cameras. */
+  readonly #limiter = new LogLimiter({ perKind: LINES_PER_KIND });
   #closed = false;
 
   constructor(opts: CameraSessionsOptions) {

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { LogLimiter } from '../../src/util/log-limiter.ts';
 import type { DiscoveredDevice, DiscoveryHandler, HandlerContext } from '../handler.ts';
 import { Wakeup } from '../wakeup.ts';
+import { CameraSessions } from './camera-sessions.ts';
 import { CameraTable, type Refusal } from './camera-table.ts';
+import { credentialsBook } from './credentials.ts';
 import { MAX_UNICAST_ADDRESSES, parseOnvifDetails, type OnvifDetails } from './details.ts';
 import { cameraFilter } from './filter.ts';
 import { defaultInterfaces, interfaceAddress } from './interfaces.ts';
@@ -37,6 +39,8 @@ export class InterfaceNotFoundError extends Error {
  * loss, by multicast on each interface and by unicast to unicastTargets;
  * a Hello lists a camera at once and a Bye removes it at once (the agent
  * applies the grace period); a camera unheard of for MISSED_ROUNDS rounds goes.
+ * Each listed camera is then described over SOAP (camera-sessions.ts), which
+ * adds properties and labels to its device and follows its events.
  */
 export const onvifHandler: DiscoveryHandler<OnvifDetails> = {
   name: 'onvif',
@@ -72,6 +76,22 @@ async function* discover(
     limiter.log(ctx.log, 'warn', kind, peer, { peer, ...fields }, msg);
   const ours: string[] = [];
   let failure: Error | undefined;
+  // The SOAP side: each listed camera described (and its events followed) with its credentials.
+  const credentials = credentialsBook(ctx.secrets);
+  for (const problem of credentials.problems)
+    ctx.log.warn({ problem }, 'ONVIF credentials entry ignored');
+  if (credentials.problems.length > 0) ctx.reportProblem?.(credentials.problems.join('; '));
+  let described = 0;
+  const sessions = new CameraSessions({
+    signal: ctx.signal,
+    log: ctx.log,
+    publish: ctx.publish,
+    credentials,
+    changed: () => {
+      described++;
+      wakeup.notify();
+    },
+  });
 
   const heard = (e: WsdEndpoint, from: string, how: 'hello' | 'probe-match'): void => {
     const r = table.seen(e, from, Date.now());
@@ -145,6 +165,7 @@ async function* discover(
     let repeatAt = Infinity;
     let probe = '';
     let listed = -1;
+    let listedDescribed = 0;
     let first = true;
 
     while (!ctx.signal.aborted) {
@@ -163,15 +184,19 @@ async function* discover(
         repeatAt = Infinity;
       }
       table.expire(now - maxAge);
-      if ((first && now >= firstList) || (!first && table.version !== listed)) {
+      if (
+        (first && now >= firstList) ||
+        (!first && (table.version !== listed || described !== listedDescribed))
+      ) {
         first = false;
         listed = table.version;
+        listedDescribed = described;
         const macs =
           details.macAddresses === undefined ? new Map<string, string>() : await readNeighbours();
-        yield table
-          .cameras()
-          .filter((c) => selected(c, (ip) => macs.get(ip)))
-          .map(toDevice);
+        const cameras = table.cameras().filter((c) => selected(c, (ip) => macs.get(ip)));
+        // Only cameras the filters select are called (and given credentials).
+        sessions.update(cameras);
+        yield cameras.map((c) => sessions.extend(c, toDevice(c)));
         continue;
       }
       const oldest = table.oldest();
@@ -186,6 +211,6 @@ async function* discover(
       if (!ctx.signal.aborted && !first) await new Promise((r) => setTimeout(r, BATCH_MS).unref());
     }
   } finally {
-    await sockets?.close();
+    await Promise.all([sockets?.close(), sessions.close()]);
   }
 }
