@@ -20,7 +20,7 @@ const REPEAT_MS = 100;
 export const MISSED_ROUNDS = 3;
 /** ProbeMatches are accepted for this many of our latest probes (a slow camera answers late). */
 const OUR_PROBES = 4;
-/** Lines about cameras coming and going, over all cameras, per minute (a peer may flap Hello and Bye). */
+/** Debug lines about cameras heard and gone, over all cameras, per minute (a peer may flap Hello and Bye). */
 const CAMERA_LINES_PER_MINUTE = 200;
 /** A burst of datagrams (100 cameras answering) makes one list, not a hundred. */
 const BATCH_MS = 50;
@@ -70,7 +70,7 @@ async function* discover(
   const table = new CameraTable();
   const wakeup = new Wakeup();
   const limiter = new LogLimiter();
-  // One line per camera per minute for each of found and Bye.
+  // One debug line per camera per minute for each of found and Bye.
   const cameraLines = new LogLimiter({ perKind: CAMERA_LINES_PER_MINUTE });
   const warn = (kind: string, peer: string, fields: Record<string, unknown>, msg: string): void =>
     limiter.log(ctx.log, 'warn', kind, peer, { peer, ...fields }, msg);
@@ -99,7 +99,7 @@ async function* discover(
     else if (r.added)
       cameraLines.log(
         ctx.log,
-        'info',
+        'debug',
         'found',
         e.address,
         { endpoint: e.address, peer: from, how },
@@ -125,7 +125,7 @@ async function* discover(
       if (table.bye(m.address))
         cameraLines.log(
           ctx.log,
-          'info',
+          'debug',
           'bye',
           m.address,
           { endpoint: m.address, peer: from },
@@ -135,6 +135,25 @@ async function* discover(
       return; // others' probes, resolves: not for us
     }
     wakeup.notify();
+  };
+
+  // One line per list that differs from the one before, with at most a few ids each way.
+  let listedIds = new Set<string>();
+  const logChanges = (devices: DiscoveredDevice[]): void => {
+    const ids = new Set(devices.map((d) => d.id));
+    const added = [...ids].filter((id) => !listedIds.has(id));
+    const removed = [...listedIds].filter((id) => !ids.has(id));
+    listedIds = ids;
+    if (added.length + removed.length === 0) return;
+    ctx.log.info(
+      {
+        cameras: ids.size,
+        added: added.length,
+        removed: removed.length,
+        ids: [...added.slice(0, 5), ...removed.slice(0, 5).map((id) => `-${id}`)],
+      },
+      'ONVIF cameras listed',
+    );
   };
 
   let sockets: WsdSockets | undefined;
@@ -196,7 +215,9 @@ async function* discover(
         const cameras = table.cameras().filter((c) => selected(c, (ip) => macs.get(ip)));
         // Only cameras the filters select are called (and given credentials).
         sessions.update(cameras);
-        yield cameras.map((c) => sessions.extend(c, toDevice(c)));
+        const devices = cameras.map((c) => sessions.extend(c, toDevice(c)));
+        logChanges(devices);
+        yield devices;
         continue;
       }
       const oldest = table.oldest();

@@ -7,6 +7,9 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { WSD_GROUP, WSD_PORT } from './wsd-message.ts';
 
+/** Receive buffer of a probe socket (the kernel caps it at net.core.rmem_max). */
+const RECV_BUFFER = 1 << 20;
+
 export interface WsdSocketEvents {
   datagram(data: Buffer, from: string): void;
   /** Something that does not stop discovery: a send that failed, no Hello listener. */
@@ -69,6 +72,8 @@ export async function openWsdSockets(
       // One hop: a probe is for the link, as WS-Discovery means it.
       s.setMulticastTTL(1);
       s.setMulticastLoopback(false);
+      // A hundred cameras answer one probe within half a second; the default buffer (208 KB) drops some.
+      s.setRecvBufferSize(RECV_BUFFER);
       watch(s, (err) => events.failed(err));
       senders.push(s);
     }
@@ -76,6 +81,7 @@ export async function openWsdSockets(
     if (withUnicast) {
       unicast = await bind('0.0.0.0', 0, false);
       sockets.push(unicast);
+      unicast.setRecvBufferSize(RECV_BUFFER);
       watch(unicast, (err) => events.failed(err));
     }
     let listening = false;

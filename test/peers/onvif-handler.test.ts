@@ -5,7 +5,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { createNetwork, type Namespace, type Network } from '../harness/netns.ts';
 import type { PeerProcess } from '../harness/processes.ts';
 import { scratchDir } from '../harness/workdir.ts';
-import type { CameraSpec } from './fixtures/onvif-camera/wsd-messages.ts';
+import { UNSOLICITED, type CameraSpec } from './fixtures/onvif-camera/wsd-messages.ts';
 
 // The onvif handler's WS-Discovery side against the camera peer: cameras in
 // their own namespaces, the handler (the run-handler fixture or `edgebridge
@@ -88,7 +88,7 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
       args: [
         RUNNER,
         'onvif',
-        JSON.stringify({ interfaces: [agent.ifname], probeTimeoutSeconds: 0.5, ...details }),
+        JSON.stringify({ interfaces: [agent.ifname], probeTimeoutSeconds: 1, ...details }),
         String(intervalSeconds),
       ],
       logDir: scratchDir('onvif-handler'),
@@ -297,6 +297,8 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
     const net = await network();
     const runner = await startRunner({ ipAddresses: { items: [net.ns('cam-a').address] } }, 2);
     await runner.reaches([urn(0xa)]);
+    const all = await startRunner({}, 2);
+    await all.reaches([urn(0xa), urn(0xb)]);
     const { stdout } = await net
       .ns('fuzzer')
       .exec(process.execPath, [FUZZER, net.ns('fuzzer').address, '2000', '11'], {
@@ -307,10 +309,11 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
     const late = await startCamera(net.ns('late'), {
       cameras: [{ uuid: uuid(0xafe) }],
     });
-    const all = await startRunner({}, 2);
     await all.waitFor('the camera after the fuzzing', (l) => l.some((i) => i.id === urn(0xafe)));
     await late.stop();
     assert.equal(runner.process.exited, false);
+    // ProbeMatches that answer no probe of ours are never listed.
+    assert.ok(!all.lists().some((l) => l.some((i) => i.id === `urn:uuid:${UNSOLICITED}`)));
     // Warnings: one per kind for the fuzzer's address; cameras it made up come and go in one line each at most.
     const fuzzerLines = runner.logs().filter((l) => l.peer === net.ns('fuzzer').address);
     const warnings = fuzzerLines.filter((l) => l.level >= 40);
