@@ -35,6 +35,9 @@ interface Session {
   controller: AbortController;
   outcome: Outcome;
   done: Promise<void>;
+  /** Resolves once the first description has succeeded or failed. */
+  tried: Promise<void>;
+  markTried: () => void;
 }
 
 export interface CameraSessionsOptions {
@@ -72,6 +75,11 @@ export class CameraSessions {
     for (const c of cameras) if (!this.#sessions.has(c.endpoint)) this.#start(c);
   }
 
+  /** Resolves once every current camera's first description has succeeded or failed. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#sessions.values()].map((s) => s.tried));
+  }
+
   /** `device` (from WS-Discovery) with what SOAP learnt of `camera`. */
   extend(camera: CameraRecord, device: DiscoveredDevice): DiscoveredDevice {
     const outcome = this.#sessions.get(camera.endpoint)?.outcome;
@@ -106,11 +114,17 @@ export class CameraSessions {
   #start(c: CameraRecord): void {
     const controller = new AbortController();
     const signal = AbortSignal.any([this.#opts.signal, controller.signal]);
+    let markTried = (): void => undefined;
+    const tried = new Promise<undefined>((resolve) => {
+      markTried = () => resolve(undefined);
+    });
     const session: Session = {
       url: c.serviceUrl.href,
       controller,
       outcome: { kind: 'pending' },
       done: Promise.resolve(),
+      tried,
+      markTried,
     };
     this.#sessions.set(c.endpoint, session);
     const target: CameraTarget = {
@@ -119,10 +133,12 @@ export class CameraSessions {
       signal,
       ...(this.#opts.callTimeoutMs !== undefined ? { timeoutMs: this.#opts.callTimeoutMs } : {}),
     };
-    session.done = this.#run(c, session, target).catch((err: unknown) => {
-      if (!signal.aborted)
-        this.#opts.log.error({ err, endpoint: c.endpoint }, 'ONVIF camera session failed');
-    });
+    session.done = this.#run(c, session, target)
+      .catch((err: unknown) => {
+        if (!signal.aborted)
+          this.#opts.log.error({ err, endpoint: c.endpoint }, 'ONVIF camera session failed');
+      })
+      .finally(session.markTried);
   }
 
   async #run(c: CameraRecord, session: Session, target: CameraTarget): Promise<void> {
@@ -144,6 +160,7 @@ export class CameraSessions {
           signal: AbortSignal.any([target.signal, AbortSignal.timeout(DESCRIBE_TIMEOUT_MS)]),
         });
       } catch (err) {
+        session.markTried();
         if (target.signal.aborted) return;
         const auth = err instanceof OnvifAuthError;
         if (auth || isUnreachable(err)) reachable(auth);
@@ -168,6 +185,7 @@ export class CameraSessions {
     if (description === undefined) return;
     reachable(true);
     session.outcome = { kind: 'described', description };
+    session.markTried();
     log.info(
       { ...fields, properties: Object.keys(description.properties).length },
       'ONVIF camera described',

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sleep } from '../../src/util/backoff.ts';
 import { LogLimiter } from '../../src/util/log-limiter.ts';
 import type { DiscoveredDevice, DiscoveryHandler, HandlerContext } from '../handler.ts';
 import { Wakeup } from '../wakeup.ts';
@@ -24,6 +25,9 @@ const OUR_PROBES = 4;
 const CAMERA_LINES_PER_MINUTE = 200;
 /** A burst of datagrams (100 cameras answering) makes one list, not a hundred. */
 const BATCH_MS = 50;
+
+/** The first list waits at most this long for the cameras' SOAP descriptions. */
+const FIRST_DESCRIBE_WAIT_MS = 5000;
 
 export class InterfaceNotFoundError extends Error {
   readonly code = 'EDGEBRIDGE_ONVIF_INTERFACE';
@@ -207,14 +211,17 @@ async function* discover(
         (first && now >= firstList) ||
         (!first && (table.version !== listed || described !== listedDescribed))
       ) {
+        const isFirst = first;
         first = false;
         listed = table.version;
-        listedDescribed = described;
         const macs =
           details.macAddresses === undefined ? new Map<string, string>() : await readNeighbours();
         const cameras = table.cameras().filter((c) => selected(c, (ip) => macs.get(ip)));
         // Only cameras the filters select are called (and given credentials).
         sessions.update(cameras);
+        // The first list waits a little for descriptions: `scan` shows only the first list.
+        if (isFirst) await firstDescriptions(sessions, ctx.signal);
+        listedDescribed = described;
         const devices = cameras.map((c) => sessions.extend(c, toDevice(c)));
         logChanges(devices);
         yield devices;
@@ -234,4 +241,12 @@ async function* discover(
   } finally {
     await Promise.all([sockets?.close(), sessions.close()]);
   }
+}
+
+/** Resolves when every camera's first description is done, after FIRST_DESCRIBE_WAIT_MS, or on abort. */
+async function firstDescriptions(sessions: CameraSessions, signal: AbortSignal): Promise<void> {
+  await Promise.race([
+    sessions.settled(),
+    sleep(FIRST_DESCRIBE_WAIT_MS, signal).catch(() => undefined),
+  ]);
 }
