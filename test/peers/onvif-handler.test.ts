@@ -1,7 +1,9 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
+import { isDeepStrictEqual, promisify } from 'node:util';
 import { createNetwork, type Namespace, type Network } from '../harness/netns.ts';
 import type { PeerProcess } from '../harness/processes.ts';
 import { scratchDir } from '../harness/workdir.ts';
@@ -13,6 +15,7 @@ import { UNSOLICITED, type CameraSpec } from './fixtures/onvif-camera/wsd-messag
 // namespace that multicast does not cross. The handler is always given the
 // namespace's interface: it never probes this machine's real interfaces.
 
+const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
 const CLI = path.join(root, 'src/cli/main.ts');
 const RUNNER = path.join(import.meta.dirname, 'fixtures', 'run-handler.ts');
@@ -328,6 +331,97 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
     assert.deepEqual(
       runner.logs().filter((l) => l.msg.includes('bad device')),
       [],
+    );
+  });
+  it('carries a camera through a standalone agent: Hello -> Device with the properties -> Bye -> Device gone after the grace period', async () => {
+    const net = await network();
+    const agentNs = net.ns('agent');
+    const dir = scratchDir('onvif-agent');
+    const stateDir = path.join(dir, 'state');
+    const config = path.join(dir, 'edgebridge.yaml');
+    writeFileSync(
+      config,
+      [
+        'apiVersion: edgebridge.io/v1alpha1',
+        'kind: Discovery',
+        'metadata: { name: cameras, namespace: default }',
+        'spec:',
+        `  handler: { name: onvif, details: { interfaces: [${agentNs.ifname}], uuids: { items: [${uuid(0xa6e)}] } } }`,
+        '  intervalSeconds: 3600',
+        '  gracePeriodSeconds: 2',
+        '',
+      ].join('\n'),
+    );
+    const agent = agentNs.spawn({
+      name: 'onvif-agent',
+      command: process.execPath,
+      args: [
+        CLI,
+        'agent',
+        '--node',
+        'node-a',
+        '--standalone',
+        '--config',
+        config,
+        '--state-dir',
+        stateDir,
+        '--http-port',
+        '0',
+        '--http-host',
+        '127.0.0.1',
+        '--no-broker',
+        '--log-level',
+        'debug',
+      ],
+      logDir: dir,
+    });
+    processes.push(agent);
+    const devices = async () => {
+      const { stdout } = await run(process.execPath, [
+        CLI,
+        'devices',
+        '--standalone',
+        '--state-dir',
+        stateDir,
+        '--config',
+        config,
+        '-o',
+        'json',
+      ]);
+      return (
+        JSON.parse(stdout) as {
+          items: { spec: { id: string; handler: string; properties: Record<string, string> } }[];
+        }
+      ).items;
+    };
+    await agent.waitUntil('the first probe round', () =>
+      agent.tail(1000).includes('WS-Discovery probing') ? true : undefined,
+    );
+    const camera = await startCamera(net.ns('late'), {
+      cameras: [{ uuid: uuid(0xa6e), scopes: ['onvif://www.onvif.org/name/Gate'] }],
+    });
+    const [device] = await agent.waitUntil(
+      'the Device',
+      async () => {
+        const items = await devices().catch(() => []);
+        return items.length > 0 ? items : undefined;
+      },
+      30_000,
+    );
+    assert.equal(device?.spec.id, urn(0xa6e));
+    assert.equal(device?.spec.handler, 'onvif');
+    assert.deepEqual(device?.spec.properties, {
+      ONVIF_DEVICE_SERVICE_URL: `http://${net.ns('late').address}/onvif/device_service`,
+      ONVIF_DEVICE_UUID: uuid(0xa6e),
+      ONVIF_DEVICE_IP_ADDRESS: net.ns('late').address,
+      ONVIF_SCOPES: 'onvif://www.onvif.org/name/Gate',
+      ONVIF_NAME: 'Gate',
+    });
+    await camera.stop();
+    await agent.waitUntil(
+      'the Device to go',
+      async () => ((await devices()).length === 0 ? true : undefined),
+      30_000,
     );
   });
 });

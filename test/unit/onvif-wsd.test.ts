@@ -1,9 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { CameraTable } from '../../discovery-handlers/onvif/camera-table.ts';
 import { parseOnvifDetails } from '../../discovery-handlers/onvif/details.ts';
 import { cameraFilter } from '../../discovery-handlers/onvif/filter.ts';
 import { expandTargets } from '../../discovery-handlers/onvif/ipv4.ts';
+import { readNeighbours } from '../../discovery-handlers/onvif/neighbours.ts';
 import { MAX_SCOPES_VALUE, toDevice } from '../../discovery-handlers/onvif/to-device.ts';
 import {
   parseWsd,
@@ -253,5 +257,27 @@ describe('the WS-Discovery parser under fuzzing', () => {
     }
     // The mutations must exercise both paths, or the fuzzer tests nothing.
     assert.ok(counts.ok > 1000 && counts.refused > 1000, JSON.stringify(counts));
+  });
+});
+
+describe('the neighbour table', () => {
+  it('maps the complete entries of /proc/net/arp, and is empty when it cannot be read', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'onvif-arp-'));
+    const file = path.join(dir, 'arp');
+    writeFileSync(
+      file,
+      [
+        'IP address       HW type     Flags       HW address            Mask     Device',
+        '10.0.0.5         0x1         0x2         02:AA:bb:cc:dd:05     *        eb0',
+        '10.0.0.6         0x1         0x0         00:00:00:00:00:00     *        eb0',
+        '',
+      ].join('\n'),
+    );
+    try {
+      assert.deepEqual([...(await readNeighbours(file))], [['10.0.0.5', '02:aa:bb:cc:dd:05']]);
+      assert.equal((await readNeighbours(path.join(dir, 'missing'))).size, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
