@@ -4,6 +4,7 @@
 // succeed (it is where wrong credentials show), the rest add what they can.
 import type { Profile } from './onvif-answers.ts';
 import { OnvifBadAnswerError, OnvifFaultError } from './soap-errors.ts';
+import type { Credentials } from './ws-security.ts';
 import {
   getDeviceInformation,
   getMacAddress,
@@ -32,7 +33,7 @@ export async function describeCamera(t: CameraTarget): Promise<CameraDescription
   const info = await getDeviceInformation(t);
   const properties: Record<string, string> = {};
   const set = (key: string, value: string | undefined): void => {
-    if (value !== undefined && value !== '') properties[key] = value;
+    if (value !== undefined && value !== '') properties[key] = redact(value, t.credentials);
   };
   set('ONVIF_MANUFACTURER', info.manufacturer);
   set('ONVIF_MODEL', info.model);
@@ -59,6 +60,21 @@ export async function describeCamera(t: CameraTarget): Promise<CameraDescription
   if (model !== '') labels[LABEL_MODEL] = model;
   return { properties, labels, ...(services.events ? { events: services.events } : {}) };
 }
+
+/**
+ * `value` with the password we sent made `REDACTED`: some cameras put it in a
+ * snapshot URI's query (`?pwd=...`), where stripping userinfo does not reach.
+ */
+export function redact(value: string, credentials: Credentials | undefined): string {
+  const password = credentials?.password ?? '';
+  if (password.length < 4) return value; // a short one would redact ordinary text
+  let out = value;
+  for (const form of new Set([password, encodeURIComponent(password)]))
+    out = out.replaceAll(form, REDACTED);
+  return out;
+}
+
+const REDACTED = 'REDACTED';
 
 /** A profile token as the ENV_STYLE tail of a property name. */
 export function profileSuffix(p: Profile): string {

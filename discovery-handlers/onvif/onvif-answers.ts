@@ -88,7 +88,9 @@ export function readMediaUri(
   } catch {
     return undefined;
   }
-  if (!['rtsp:', 'rtsps:', 'http:', 'https:'].includes(u.protocol)) return undefined;
+  // A URI without a host (`rtsp:/x`) keeps what looks like userinfo in its path.
+  if (!['rtsp:', 'rtsps:', 'http:', 'https:'].includes(u.protocol) || u.host === '')
+    return undefined;
   u.username = '';
   u.password = '';
   return u.href;

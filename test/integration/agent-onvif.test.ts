@@ -233,9 +233,9 @@ describe('edgebridge agent --standalone with the onvif handler and a camera peer
       ONVIF_SERIAL: 'SN-000001',
       ONVIF_DEVICE_MAC_ADDRESS: '02:00:5e:10:00:01',
       ONVIF_STREAM_URI_PROFILE_1: `rtsp://${camNs.address}:554/stream/profile_1`,
-      ONVIF_SNAPSHOT_URI_PROFILE_1: `http://${camNs.address}/snapshot/profile_1.jpg`,
+      ONVIF_SNAPSHOT_URI_PROFILE_1: `http://${camNs.address}/snapshot/profile_1.jpg?user=admin&pwd=REDACTED`,
       ONVIF_STREAM_URI_PROFILE_2_SUB: `rtsp://${camNs.address}:554/stream/profile-2.sub`,
-      ONVIF_SNAPSHOT_URI_PROFILE_2_SUB: `http://${camNs.address}/snapshot/profile-2.sub.jpg`,
+      ONVIF_SNAPSHOT_URI_PROFILE_2_SUB: `http://${camNs.address}/snapshot/profile-2.sub.jpg?user=admin&pwd=REDACTED`,
       ONVIF_AUTH: 'ok',
     });
     assert.equal(one?.metadata.labels?.['onvif.edgebridge.io/manufacturer'], 'Edge---Bridge-Cams');

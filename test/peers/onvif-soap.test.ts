@@ -150,7 +150,7 @@ describe('describing a camera over SOAP', () => {
     );
     assert.equal(
       d.properties.ONVIF_SNAPSHOT_URI_PROFILE_1,
-      'http://127.0.0.1/snapshot/profile_1.jpg',
+      'http://127.0.0.1/snapshot/profile_1.jpg?user=admin&pwd=REDACTED',
     );
     assert.deepEqual(d.labels, {
       'onvif.edgebridge.io/manufacturer': 'Edge---Bridge-Cams',

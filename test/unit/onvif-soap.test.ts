@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentialsBook } from '../../discovery-handlers/onvif/credentials.ts';
-import { labelValue, profileSuffix } from '../../discovery-handlers/onvif/describe.ts';
+import { labelValue, profileSuffix, redact } from '../../discovery-handlers/onvif/describe.ts';
 import {
   digestResponse,
   parseDigestChallenge,
@@ -349,5 +349,18 @@ describe('ONVIF names', () => {
     assert.equal(labelValue('--Ünïcode--'), 'n-code');
     assert.equal(labelValue('a'.repeat(70) + '-'), 'a'.repeat(63));
     assert.equal(labelValue('***'), '');
+  });
+});
+
+describe('ONVIF property values', () => {
+  it('redact the password we sent, plain or percent-encoded, and leave short ones alone', () => {
+    const c = { username: 'admin', password: 'p@ss word' };
+    assert.equal(
+      redact('http://cam/snap.jpg?usr=admin&pwd=p%40ss%20word', c),
+      'http://cam/snap.jpg?usr=admin&pwd=REDACTED',
+    );
+    assert.equal(redact('x p@ss word y', c), 'x REDACTED y');
+    assert.equal(redact('rtsp://cam/1', { username: 'a', password: '1' }), 'rtsp://cam/1');
+    assert.equal(redact('rtsp://cam/1', undefined), 'rtsp://cam/1');
   });
 });
