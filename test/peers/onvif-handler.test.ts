@@ -299,7 +299,7 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
     assert.match(bad?.stderr ?? '', /details\.unicastTargets: must hold at most 1024 addresses/);
   });
 
-  it('shrugs off hostile and 2,000 mutated datagrams, logging once per peer and kind, and still finds cameras', async () => {
+  it('shrugs off hostile and 2,000 mutated datagrams, logging once per peer, and still finds cameras', async () => {
     const net = await network();
     const runner = await startRunner({ ipAddresses: { items: [net.ns('cam-a').address] } }, 2);
     await runner.reaches([urn(0xa)]);
