@@ -76,8 +76,9 @@ async function* discover(
   const limiter = new LogLimiter();
   // One debug line per camera per minute for each of found and Bye.
   const cameraLines = new LogLimiter({ perKind: CAMERA_LINES_PER_MINUTE });
-  const warn = (kind: string, peer: string, fields: Record<string, unknown>, msg: string): void =>
-    limiter.log(ctx.log, 'warn', kind, peer, { peer, ...fields }, msg);
+  // At most one line per peer per minute, whatever it sends; the next one counts what was suppressed.
+  const warn = (peer: string, fields: Record<string, unknown>, msg: string): void =>
+    limiter.log(ctx.log, 'warn', 'peer', peer, { peer, ...fields }, msg);
   const ours: string[] = [];
   let failure: Error | undefined;
   // The SOAP side: each listed camera described (and its events followed) with its credentials.
@@ -99,7 +100,7 @@ async function* discover(
 
   const heard = (e: WsdEndpoint, from: string, how: 'hello' | 'probe-match'): void => {
     const r = table.seen(e, from, Date.now());
-    if (!r.ok) warn(r.refusal, from, { endpoint: e.address.slice(0, 128) }, REFUSED[r.refusal]);
+    if (!r.ok) warn(from, { endpoint: e.address.slice(0, 128) }, REFUSED[r.refusal]);
     else if (r.added)
       cameraLines.log(
         ctx.log,
@@ -113,13 +114,13 @@ async function* discover(
   const datagram = (data: Buffer, from: string): void => {
     const r = parseWsd(data);
     if (!r.ok) {
-      warn('bad-datagram', from, { reason: r.reason }, 'WS-Discovery datagram ignored');
+      warn(from, { reason: r.reason }, 'WS-Discovery datagram ignored');
       return;
     }
     const m = r.message;
     if (m.kind === 'probe-matches') {
       if (m.relatesTo === undefined || !ours.includes(m.relatesTo)) {
-        warn('not-ours', from, {}, 'ProbeMatches not for one of our probes ignored');
+        warn(from, {}, 'ProbeMatches not for one of our probes ignored');
         return;
       }
       for (const match of m.matches) heard(match, from, 'probe-match');
@@ -165,7 +166,14 @@ async function* discover(
     sockets = await openWsdSockets(addresses, targets.length > 0, {
       datagram,
       warning(err) {
-        warn('socket', 'local', { err: err.message.slice(0, 200) }, 'WS-Discovery socket problem');
+        limiter.log(
+          ctx.log,
+          'warn',
+          'socket',
+          '',
+          { err: err.message.slice(0, 200) },
+          'WS-Discovery socket problem',
+        );
       },
       failed(err) {
         failure = err;

@@ -75,8 +75,10 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
       logDir: scratchDir('onvif-handler'),
     });
     processes.push(p);
-    await p.waitUntil('the camera peer to be ready', () =>
-      p.tail(5).includes('"ready":true') ? true : undefined,
+    await p.waitUntil(
+      'the camera peer to be ready',
+      () => (p.tail(5).includes('"ready":true') ? true : undefined),
+      60_000,
     );
     return p;
   }
@@ -112,7 +114,8 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
       });
     const logs = (): { msg: string; level: number; peer?: string; endpoint?: string }[] =>
       lines('{"level"').map((l) => JSON.parse(l) as { msg: string; level: number });
-    const waitFor = (what: string, ok: (items: Item[]) => boolean, timeoutMs = 20_000) =>
+    // Generous: the machine is shared, and eight node processes starting at once can take many seconds.
+    const waitFor = (what: string, ok: (items: Item[]) => boolean, timeoutMs = 60_000) =>
       p.waitUntil(what, () => lists().find(ok), timeoutMs);
     const reaches = async (expected: string[]) => {
       await waitFor(`exactly ${expected.join(', ')}`, (l) => isDeepStrictEqual(ids(l), expected));
@@ -142,12 +145,10 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
       ONVIF_SCOPES: `${location('a')} onvif://www.onvif.org/name/Cam%20A`,
       ONVIF_NAME: 'Cam A',
     });
-    // The noise peer's two: one line each (per peer and kind), never a device.
+    // The noise peer's two endpoints, never devices: one line for the peer (per minute).
     const noise = runner.logs().filter((l) => l.peer === net.ns('noise').address);
-    assert.deepEqual(noise.map((l) => l.msg).sort(), [
-      'ONVIF camera ignored: no http(s) XAddr with an IPv4 address',
-      'WS-Discovery endpoint ignored: its Types lack NetworkVideoTransmitter',
-    ]);
+    assert.equal(noise.length, 1, JSON.stringify(noise));
+    assert.match(noise[0]?.msg ?? '', /Types lack NetworkVideoTransmitter|no http\(s\) XAddr/);
   });
 
   it('lists a camera on its Hello alone and drops it on its Bye', async () => {
@@ -162,8 +163,9 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
         .logs()
         .some((l) => l.msg === 'ONVIF camera found' && JSON.stringify(l).includes('"how":"hello"')),
     );
-    await late.stop();
+    // Counted before the camera leaves: the list without it may come before stop() returns.
     const seen = runner.lists().length;
+    await late.stop();
     await runner.process.waitUntil('the camera to go on its Bye', () =>
       runner
         .lists()
@@ -181,8 +183,9 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
     });
     const runner = await startRunner({ uuids: { items: [uuid(0x9)] } }, 1);
     await runner.reaches([urn(0x9)]);
-    await quiet.stop();
+    // Counted before the camera leaves: the list without it may come before stop() returns.
     const seen = runner.lists().length;
+    await quiet.stop();
     await runner.process.waitUntil(
       'the silent camera to expire',
       () =>
@@ -190,7 +193,7 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
           .lists()
           .slice(seen)
           .find((l) => l.length === 0),
-      20_000,
+      60_000,
     );
     assert.ok(!runner.logs().some((l) => l.msg === 'ONVIF camera said Bye'));
   });
@@ -273,7 +276,7 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
         '-o',
         'json',
       ],
-      { timeout: 30_000 },
+      { timeout: 60_000 },
     );
     const out = JSON.parse(stdout) as { items: (Item & { labels: object })[] };
     assert.deepEqual(
@@ -296,7 +299,7 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
     assert.match(bad?.stderr ?? '', /details\.unicastTargets: must hold at most 1024 addresses/);
   });
 
-  it('shrugs off hostile and 2,000 mutated datagrams, logging once per peer and kind, and still finds cameras', async () => {
+  it('shrugs off hostile and 2,000 mutated datagrams, logging once per peer, and still finds cameras', async () => {
     const net = await network();
     const runner = await startRunner({ ipAddresses: { items: [net.ns('cam-a').address] } }, 2);
     await runner.reaches([urn(0xa)]);
@@ -317,15 +320,10 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
     assert.equal(runner.process.exited, false);
     // ProbeMatches that answer no probe of ours are never listed.
     assert.ok(!all.lists().some((l) => l.some((i) => i.id === `urn:uuid:${UNSOLICITED}`)));
-    // Warnings: one per kind for the fuzzer's address; cameras it made up come and go in one line each at most.
+    // One warning for the fuzzer's address (per minute); cameras it made up come and go in one debug line each at most.
     const fuzzerLines = runner.logs().filter((l) => l.peer === net.ns('fuzzer').address);
     const warnings = fuzzerLines.filter((l) => l.level >= 40);
-    assert.equal(
-      warnings.length,
-      new Set(warnings.map((l) => l.msg)).size,
-      JSON.stringify(warnings),
-    );
-    assert.ok(warnings.length >= 1 && warnings.length <= 4, JSON.stringify(warnings));
+    assert.equal(warnings.length, 1, JSON.stringify(warnings));
     const events = fuzzerLines.filter((l) => l.level < 40).map((l) => `${l.msg} ${l.endpoint}`);
     assert.equal(events.length, new Set(events).size, JSON.stringify(events));
     assert.deepEqual(
@@ -406,7 +404,7 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
         const items = await devices().catch(() => []);
         return items.length > 0 ? items : undefined;
       },
-      30_000,
+      60_000,
     );
     assert.equal(device?.spec.id, urn(0xa6e));
     assert.equal(device?.spec.handler, 'onvif');
@@ -421,7 +419,7 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
     await agent.waitUntil(
       'the Device to go',
       async () => ((await devices()).length === 0 ? true : undefined),
-      30_000,
+      60_000,
     );
   });
 });
