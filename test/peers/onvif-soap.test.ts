@@ -312,6 +312,45 @@ describe('camera sessions', () => {
         assert.ok(!text.includes(secret), `a password in ${text.slice(0, 200)}`);
   });
 
+  it('hostile cameras are retried with backoff and logged once each, and their devices keep only WS-Discovery data', async () => {
+    const { log, lines } = capture();
+    const abort = new AbortController();
+    const hostile = [4, 5, 6, 7];
+    const before = await Promise.all(hostile.map(async (n) => (await cameraStats(n)).requests));
+    const sessions = new CameraSessions({
+      signal: abort.signal,
+      log,
+      publish: { data: () => undefined, state: () => undefined, event: () => undefined },
+      credentials: credentialsBook({}),
+      changed: () => undefined,
+      callTimeoutMs: 500,
+    });
+    try {
+      sessions.update(hostile.map(record));
+      // Each is asked again after its backoff (2 s at first), not at once.
+      await until(
+        'a second try at every hostile camera',
+        async () => {
+          const now = await Promise.all(hostile.map(async (n) => (await cameraStats(n)).requests));
+          return now.every((r, i) => r - (before[i] ?? 0) >= 2) ? true : undefined;
+        },
+        30_000,
+      );
+      const notDescribed = lines.filter((l) => l.msg === 'ONVIF camera not described');
+      assert.deepEqual(notDescribed.map((l) => [l.endpoint, l.code]).sort(), [
+        [`urn:uuid:${uuid(4)}`, 'EDGEBRIDGE_ONVIF_TIMEOUT'],
+        [`urn:uuid:${uuid(5)}`, 'EDGEBRIDGE_ONVIF_TIMEOUT'],
+        [`urn:uuid:${uuid(6)}`, 'EDGEBRIDGE_ONVIF_TOO_LARGE'],
+        [`urn:uuid:${uuid(7)}`, 'EDGEBRIDGE_ONVIF_BAD_ANSWER'],
+      ]);
+      const device = { id: `urn:uuid:${uuid(6)}`, properties: { ONVIF_DEVICE_UUID: uuid(6) } };
+      assert.deepEqual(sessions.extend(record(6), device), device);
+    } finally {
+      abort.abort(new Error('test over'));
+      await sessions.close();
+    }
+  });
+
   it('a camera that stops answering goes offline and back online, one log line per kind', async () => {
     const { log, lines } = capture();
     const abort = new AbortController();
