@@ -34,7 +34,7 @@ interface KindWindow {
   suppressed: number;
 }
 
-type Level = 'warn' | 'error' | 'info';
+type Level = 'warn' | 'error' | 'info' | 'debug';
 
 /** One line per `kind` + peer `key` per interval; see the module comment. */
 export class LogLimiter {

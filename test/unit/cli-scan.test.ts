@@ -109,7 +109,10 @@ describe('edgebridge scan', () => {
 
   it('exits 2 for an unknown handler, unreadable details and bad flags', async () => {
     const cases: [string[], RegExp][] = [
-      [['onvif'], new RegExp(`no handler named 'onvif' \\(known: ${HANDLER_NAMES.join(', ')}\\)`)],
+      [
+        ['zigbee'],
+        new RegExp(`no handler named 'zigbee' \\(known: ${HANDLER_NAMES.join(', ')}\\)`),
+      ],
       [[], /scan wants a handler/],
       [['simulated', '--details', '{'], /details are not JSON or YAML/],
       [['simulated', '--details-file', path.join(dir, 'missing')], /--details-file .*ENOENT/],
