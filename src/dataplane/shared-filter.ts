@@ -6,8 +6,7 @@ const SHARE_PREFIX = '$share/';
 
 /** A `$share/...` filter read: its group and filter, or why it is malformed. */
 export type SharedFilter =
-  | { ok: true; group: string; filter: string }
-  | { ok: false; reason: string };
+  { ok: true; group: string; filter: string } | { ok: false; reason: string };
 
 /** Whether a subscription's topic asks for a shared subscription. */
 export function isSharedFilter(topic: string): boolean {
