@@ -8,6 +8,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
+import { createConnection } from 'node:net';
+import mqttPacket from 'mqtt-packet';
 import { promisify } from 'node:util';
 import {
   connect as mqttConnect,
@@ -346,6 +348,58 @@ async function connack(url: string, options: IClientOptions): Promise<IConnackPa
   return packet;
 }
 
+/** The SUBACK codes for filters sent by a bare MQTT 5 client (no client-side checks on them). */
+async function rawSuback(
+  url: string,
+  auth: { username: string; password: string },
+  filters: string[],
+): Promise<number[]> {
+  const { hostname, port } = new URL(url);
+  const socket = createConnection(Number(port), hostname);
+  const parser = mqttPacket.parser({ protocolVersion: 5 });
+  try {
+    const suback = new Promise<number[]>((resolve, reject) => {
+      parser.on('packet', (packet: mqttPacket.Packet) => {
+        if (packet.cmd === 'connack' && packet.reasonCode !== 0)
+          reject(new Error(`CONNACK ${String(packet.reasonCode)}`));
+        if (packet.cmd === 'suback') resolve(packet.granted as number[]);
+      });
+      socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+      socket.on('error', reject);
+      socket.on('close', () => reject(new Error('connection closed before the SUBACK')));
+    });
+    const v5 = { protocolVersion: 5 } as const;
+    socket.write(
+      mqttPacket.generate(
+        {
+          cmd: 'connect',
+          protocolId: 'MQTT',
+          protocolVersion: 5,
+          clean: true,
+          keepalive: 30,
+          clientId: `raw-${process.pid}`,
+          username: auth.username,
+          password: Buffer.from(auth.password),
+        },
+        v5,
+      ),
+    );
+    socket.write(
+      mqttPacket.generate(
+        {
+          cmd: 'subscribe',
+          messageId: 1,
+          subscriptions: filters.map((topic) => ({ topic, qos: 1 })),
+        },
+        v5,
+      ),
+    );
+    return await suback;
+  } finally {
+    socket.destroy();
+  }
+}
+
 const run = promisify(execFile);
 
 /** mosquitto's command-line client as an MQTT 5 peer; its output and exit code, never a throw. */
@@ -514,11 +568,18 @@ describe('the node broker, MQTT 5 specifics', () => {
           `$share/${group()}/edgebridge/v1/${NS}/${south}/#`,
           `$share/${group()}/edgebridge/v1/${NS}/+/data`,
           `$share//edgebridge/v1/${NS}/${north}/data`,
-          `$share/g+/edgebridge/v1/${NS}/${north}/data`,
-          `$share/g#/edgebridge/v1/${NS}/${north}/data`,
           `$share/${group()}`,
         ]),
-        [0x87, 0x87, 0x8f, 0x8f, 0x8f, 0x8f],
+        [0x87, 0x87, 0x8f, 0x8f],
+      );
+      // mqtt.js will not send a share name with a wildcard: these go as raw packets.
+      assert.deepEqual(
+        await rawSuback(url, reader, [
+          `$share/g+/edgebridge/v1/${NS}/${north}/data`,
+          `$share/g#/edgebridge/v1/${NS}/${north}/data`,
+          `$share/${group()}/edgebridge/v1/${NS}/${north}/data`,
+        ]),
+        [0x8f, 0x8f, 0x01],
       );
       await publishJobs('refused', 3);
       // The south device publishes as often as the north: a reader subscribed to the north sees samples meanwhile.
@@ -553,8 +614,8 @@ describe('the node broker, MQTT 5 specifics', () => {
       assert.deepEqual(await granted(a, [`$share/${g}/${jobs}`]), [1]);
       assert.deepEqual(await granted(b, [`$share/${g}/${jobs}`]), [1]);
       const first = await publishJobs('before', 10);
-      await until('all ten delivered', () => heldByA.length + seenB.length >= 10);
-      assert.ok(heldByA.length > 0, 'the first member got none');
+      // mqtt.js reads nothing more until it acknowledges: the first member holds one and has the rest unread.
+      await until('a message held by the first member', () => heldByA.length > 0);
       await a.endAsync(true);
       await until('the held messages at the other member', () => seenB.length >= 10);
       const later = await publishJobs('after', 5);
@@ -578,11 +639,14 @@ describe('the node broker, MQTT 5 specifics', () => {
       const c = await client(url, { ...reader, protocolVersion: 5 });
       const base = group();
       const filters = Array.from({ length: 100 }, (_, i) => `$share/${base}-${i}/${jobs}`);
-      const codes = await granted(c, filters);
-      assert.deepEqual(
-        codes,
-        filters.map(() => 1),
-      );
+      // In SUBSCRIBEs of 20: the agent's maxPacketBytes is 4096.
+      for (let i = 0; i < filters.length; i += 20) {
+        const some = filters.slice(i, i + 20);
+        assert.deepEqual(
+          await granted(c, some),
+          some.map(() => 1),
+        );
+      }
       assert.deepEqual(await granted(c, [`$share/${base}-x/${jobs}`, filters[0] ?? '']), [0x97, 1]);
       await c.unsubscribeAsync(filters[1] ?? '');
       assert.deepEqual(await granted(c, [`$share/${base}-x/${jobs}`]), [1]);
