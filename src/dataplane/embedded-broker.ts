@@ -1,8 +1,9 @@
 // The node broker inside the agent: aedes (MQTT 3.1, 3.1.1 and 5) on a TCP or TLS
 // listener, with our authentication, sessions that belong to the principal
 // that made them, per-device access control, a cap on open connections, a
-// packet-size guard in front of the parser, and the beforeAck hook that lets
-// the uplink make a message durable before the client gets its PUBACK.
+// packet-size guard in front of the parser, MQTT 5 shared subscriptions (ours:
+// see shared-subscriptions.ts), and the beforeAck hook that lets the uplink
+// make a message durable before the client gets its PUBACK.
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';

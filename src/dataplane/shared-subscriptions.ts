@@ -153,13 +153,6 @@ export class SharedSubscriptions {
     if (messageId !== undefined) this.#clients.get(client)?.unacked.delete(messageId);
   }
 
-  /** Shared subscription memberships held, for tests and metrics. */
-  get members(): number {
-    let n = 0;
-    for (const group of this.#groups.values()) n += group.members.length;
-    return n;
-  }
-
   /** Forgets every group; later joins are refused. Idempotent. */
   close(): void {
     if (this.#closed) return;
@@ -257,11 +250,12 @@ export class SharedSubscriptions {
     const state = this.#clients.get(client);
     if (qos === 1 && state !== undefined && state.unacked.size < MAX_UNACKED)
       state.unacked.set(packet.messageId, { key: group.key, message });
-    if (client.clean) {
+    // aedes sends a kept session's messages from its store, and keeps them there until acknowledged
+    // (all but retained ones, which it writes straight away).
+    if (client.clean || packet.retain) {
       client.deliverQoS(packet, done);
       return;
     }
-    // aedes sends a kept session's messages from its store, and keeps them there until acknowledged.
     this.#store.outgoingEnqueue({ clientId: client.id }, packet).then(
       () => client.deliverQoS(packet, done),
       (err: unknown) => {

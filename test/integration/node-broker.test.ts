@@ -609,7 +609,14 @@ describe('the node broker, MQTT 5 specifics', () => {
           if (topic === jobs) heldByA.push(message.toString());
         },
       });
-      const b = await client(url, { ...reader, protocolVersion: 5 });
+      // This one keeps its session: aedes sends it QoS 1 messages through its session store.
+      const b = await client(url, {
+        ...reader,
+        protocolVersion: 5,
+        clean: false,
+        clientId: `shared-kept-${process.pid}`,
+        properties: { sessionExpiryInterval: 30 },
+      });
       const seenB = jobsOf(b);
       assert.deepEqual(await granted(a, [`$share/${g}/${jobs}`]), [1]);
       assert.deepEqual(await granted(b, [`$share/${g}/${jobs}`]), [1]);
