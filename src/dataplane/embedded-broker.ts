@@ -24,7 +24,11 @@ import { SizeLimitedConnection } from './packet-size-guard.ts';
 import { publishPropertiesOf, type PublishProperties } from './publish-properties.ts';
 import { PublishInbox } from './publish-inbox.ts';
 import { SessionOwners } from './session-owners.ts';
-import { interceptSharedPackets, type SharedPacketsOptions } from './shared-packets.ts';
+import {
+  advertiseSharedSubscriptions,
+  interceptSharedPackets,
+  type SharedPacketsOptions,
+} from './shared-packets.ts';
 import { SharedSubscriptions } from './shared-subscriptions.ts';
 
 /** A message on its way into the broker, before anyone has it or is told it was taken. */
@@ -515,7 +519,9 @@ function createListener(
       refuseConnection(socket, refusing, opts, limiter);
       return;
     }
-    const client = aedes.handle(new SizeLimitedConnection(socket, opts.maxPacketBytes));
+    const client = aedes.handle(
+      new SizeLimitedConnection(socket, opts.maxPacketBytes, advertiseSharedSubscriptions),
+    );
     interceptSharedPackets(client, parts.sharedPackets);
   };
   const server =

@@ -223,3 +223,43 @@ function answer(
   if (c.closed || c.conn.destroyed) return;
   mqttPacket.writeToStream(packet, c.conn, { protocolVersion: 5 });
 }
+
+/** CONNACK, and the MQTT 5 property that says whether shared subscriptions are available. */
+const CONNACK = 0x20;
+const SHARED_SUBSCRIPTION_AVAILABLE = 0x2a;
+
+/**
+ * The first bytes the broker writes to a client, with an MQTT 5 CONNACK's
+ * "shared subscriptions not available" turned into "available". aedes
+ * 2.0.0-beta.1 (pinned) always writes that property, first of all, with value
+ * 0; its length does not change. Anything else is returned as it is.
+ */
+export function advertiseSharedSubscriptions(bytes: Buffer): Buffer {
+  if (bytes[0] !== CONNACK) return bytes;
+  const remaining = varint(bytes, 1);
+  if (remaining === undefined) return bytes;
+  const end = 1 + remaining.bytes + remaining.value;
+  // Acknowledge flags, reason code 0 (success), then the properties' length.
+  const reasonAt = 1 + remaining.bytes + 1;
+  if (bytes[reasonAt] !== 0 || reasonAt + 1 >= end) return bytes;
+  const properties = varint(bytes, reasonAt + 1);
+  if (properties === undefined) return bytes;
+  const at = reasonAt + 1 + properties.bytes;
+  if (at + 1 >= end || bytes[at] !== SHARED_SUBSCRIPTION_AVAILABLE || bytes[at + 1] !== 0)
+    return bytes;
+  const fixed = Buffer.from(bytes);
+  fixed[at + 1] = 1;
+  return fixed;
+}
+
+/** An MQTT variable byte integer at `at`, and how many bytes it took. */
+function varint(bytes: Buffer, at: number): { value: number; bytes: number } | undefined {
+  let value = 0;
+  for (let i = 0; i < 4; i++) {
+    const byte = bytes[at + i];
+    if (byte === undefined) return undefined;
+    value += (byte & 0x7f) * 128 ** i;
+    if ((byte & 0x80) === 0) return { value, bytes: i + 1 };
+  }
+  return undefined;
+}

@@ -432,7 +432,7 @@ describe('the node broker, MQTT 5 specifics', () => {
   const ops = { username: 'ops', password: 'everything' };
   const annotations = `edgebridge/v1/${NS}/${north}/data/annotations`;
 
-  it('advertises its maximum packet size and receive maximum, and cuts a longer session expiry to --broker-max-session-expiry', async () => {
+  it('advertises its maximum packet size, receive maximum and shared subscriptions, and cuts a longer session expiry to --broker-max-session-expiry', async () => {
     const { url } = await setup();
     const packet = await connack(url, {
       ...reader,
@@ -442,6 +442,8 @@ describe('the node broker, MQTT 5 specifics', () => {
     assert.equal(packet.reasonCode, 0);
     assert.equal(packet.properties?.maximumPacketSize, MAX_PACKET);
     assert.equal(packet.properties?.receiveMaximum, 1024);
+    // aedes says "not available"; the broker has shared subscriptions of its own.
+    assert.equal(packet.properties?.sharedSubscriptionAvailable, true);
     assert.equal(packet.properties?.sessionExpiryInterval, MAX_EXPIRY);
   });
 
