@@ -529,7 +529,7 @@ describe('the node broker, MQTT 5 specifics', () => {
       return seen;
     };
 
-    it('grants a shared filter within the grants (0x00 for QoS 0) and delivers each message to exactly one member; a plain subscriber still gets all', async () => {
+    it('grants a shared filter within the grants (0x00 for QoS 0) and delivers each message to exactly one member, with its subscription identifier; a plain subscriber still gets all', async () => {
       const { url } = await setup();
       const g = group();
       const [a, b] = [
@@ -545,7 +545,19 @@ describe('the node broker, MQTT 5 specifics', () => {
         qos0.map((s) => s.qos),
         [0x00],
       );
-      assert.deepEqual(await granted(a, [`$share/${g}/${jobs}`]), [1]);
+      // The first member asks for its subscription identifier on each message.
+      const ids = new Set<unknown>();
+      a.on('message', (topic, _payload, packet) => {
+        if (topic === jobs) ids.add(packet.properties?.subscriptionIdentifier);
+      });
+      const withId = await a.subscribeAsync(`$share/${g}/${jobs}`, {
+        qos: 1,
+        properties: { subscriptionIdentifier: 7 },
+      });
+      assert.deepEqual(
+        withId.map((s) => s.qos),
+        [1],
+      );
       assert.deepEqual(await granted(b, [`$share/${g}/${jobs}`]), [1]);
       await plain.subscribeAsync(jobs, { qos: 1 });
       const sent = await publishJobs('each', 40);
@@ -559,6 +571,7 @@ describe('the node broker, MQTT 5 specifics', () => {
       );
       assert.ok(seenA.length > 0 && seenB.length > 0, 'both members got messages');
       assert.deepEqual(seenPlain, sent);
+      assert.deepEqual([...ids], [7]);
     });
 
     it('refuses a shared filter outside the grants (0x87) and a malformed share name (0x8F), and delivers nothing for them', async () => {
