@@ -65,7 +65,10 @@ export function interceptSharedPackets(client: Client, opts: SharedPacketsOption
   parser.removeListener('packet', enqueue);
   parser.on('packet', function onPacket(this: unknown, packet: Packet) {
     if (packet.cmd === 'puback') opts.shared.acknowledged(c, packet.messageId);
-    if (!namesSharedFilter(packet) || (c.version !== 5 && c.version !== null)) {
+    // The version is unknown until aedes has taken in the CONNECT (a tick after it is read);
+    // a packet before any CONNECT is aedes' to refuse.
+    const v5OrUnknown = c.version === 5 || (c.version === null && c.connecting);
+    if (!v5OrUnknown || !namesSharedFilter(packet)) {
       enqueue.call(this, packet);
       return;
     }
