@@ -1,8 +1,9 @@
 // The node broker inside the agent: aedes (MQTT 3.1, 3.1.1 and 5) on a TCP or TLS
 // listener, with our authentication, sessions that belong to the principal
 // that made them, per-device access control, a cap on open connections, a
-// packet-size guard in front of the parser, and the beforeAck hook that lets
-// the uplink make a message durable before the client gets its PUBACK.
+// packet-size guard in front of the parser, MQTT 5 shared subscriptions (ours:
+// see shared-subscriptions.ts), and the beforeAck hook that lets the uplink
+// make a message durable before the client gets its PUBACK.
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
@@ -23,6 +24,12 @@ import { SizeLimitedConnection } from './packet-size-guard.ts';
 import { publishPropertiesOf, type PublishProperties } from './publish-properties.ts';
 import { PublishInbox } from './publish-inbox.ts';
 import { SessionOwners } from './session-owners.ts';
+import {
+  advertiseSharedSubscriptions,
+  interceptSharedPackets,
+  type SharedPacketsOptions,
+} from './shared-packets.ts';
+import { SharedSubscriptions } from './shared-subscriptions.ts';
 
 /** A message on its way into the broker, before anyone has it or is told it was taken. */
 export interface BeforeAckMessage extends PublishProperties {
@@ -91,6 +98,8 @@ export const DEFAULT_MAX_SESSION_EXPIRY_S = 86_400;
  * to batch spool appends, little enough to bound one client's share.
  */
 const RECEIVE_MAXIMUM = 1024;
+/** Shared subscriptions one client may hold; more get SUBACK 0x97 (quota exceeded). */
+export const MAX_SHARED_SUBSCRIPTIONS_PER_CLIENT = 100;
 /** PUBACK/PUBREC reason code 0x97: quota exceeded (MQTT 5). */
 const QUOTA_EXCEEDED = 0x97;
 /** The spool's error code for a full disk, carried as an UplinkRefusedError's spoolCode. */
@@ -117,6 +126,7 @@ export class EmbeddedBroker implements NodeBroker {
   readonly url: string;
   readonly port: number;
   readonly #aedes: Aedes;
+  readonly #shared: SharedSubscriptions;
   readonly #server: Server;
   readonly #sockets: Set<Socket>;
   readonly #log: Logger;
@@ -155,6 +165,28 @@ export class EmbeddedBroker implements NodeBroker {
         { clientId: shown(client.id), peer, ...fields },
         msg,
       );
+    };
+    /** Whether the client may subscribe to the filter; a refusal is counted and logged. */
+    const maySubscribe = async (client: Client, filter: string): Promise<boolean> => {
+      const principal = principals.get(client);
+      if (principal === undefined) throw new Error('client not authenticated');
+      const decision = await access.canSubscribe(principal, filter);
+      if (decision.ok) return true;
+      metrics?.brokerRefused.inc({ action: 'subscribe' });
+      limiter.log(
+        log,
+        'warn',
+        'subscription-refused',
+        `${principal.name}\0${decision.reason}`,
+        {
+          clientId: shown(client.id),
+          principal: principal.name,
+          filter: shown(filter),
+          reason: decision.reason,
+        },
+        'subscription refused',
+      );
+      return false;
     };
     const aedes = await Aedes.createBroker({
       connectTimeout: CONNECT_TIMEOUT_MS,
@@ -238,34 +270,9 @@ export class EmbeddedBroker implements NodeBroker {
         inbox.add(packet, done);
       },
       authorizeSubscribe(client, subscription, done) {
-        const principal = principals.get(client);
-        if (principal === undefined) {
-          done(new Error('client not authenticated'), null);
-          return;
-        }
-        access.canSubscribe(principal, subscription.topic).then(
-          (decision) => {
-            if (decision.ok) {
-              done(null, subscription);
-              return;
-            }
-            metrics?.brokerRefused.inc({ action: 'subscribe' });
-            limiter.log(
-              log,
-              'warn',
-              'subscription-refused',
-              `${principal.name}\0${decision.reason}`,
-              {
-                clientId: shown(client.id),
-                principal: principal.name,
-                filter: shown(subscription.topic),
-                reason: decision.reason,
-              },
-              'subscription refused',
-            );
-            // A null subscription gives the client SUBACK 0x80 (failure), 0x87 (not authorised) in MQTT 5.
-            done(null, null);
-          },
+        maySubscribe(client, subscription.topic).then(
+          // A null subscription gives the client SUBACK 0x80 (failure), 0x87 (not authorised) in MQTT 5.
+          (ok) => done(null, ok ? subscription : null),
           (err: unknown) => done(err as Error, null),
         );
       },
@@ -314,8 +321,33 @@ export class EmbeddedBroker implements NodeBroker {
       else client.conn.once('close', release);
       return true;
     };
+    const shared = new SharedSubscriptions({
+      aedes,
+      maxPerClient: MAX_SHARED_SUBSCRIPTIONS_PER_CLIENT,
+      log,
+    });
+    const sharedPackets: SharedPacketsOptions = {
+      shared,
+      maySubscribe,
+      refused: (client, topic, reason) => {
+        metrics?.brokerRefused.inc({ action: 'subscribe' });
+        const principal = principals.get(client)?.name ?? '';
+        limiter.log(
+          log,
+          'warn',
+          'subscription-refused',
+          `${principal}\0${reason}`,
+          { clientId: shown(client.id), principal, filter: shown(topic), reason },
+          'subscription refused',
+        );
+      },
+    };
     const sockets = new Set<Socket>();
-    const server = createListener(aedes, { ...opts, maxConnections }, sockets, limiter);
+    const server = createListener(
+      aedes,
+      { ...opts, maxConnections },
+      { sockets, limiter, sharedPackets },
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -325,6 +357,7 @@ export class EmbeddedBroker implements NodeBroker {
         });
       });
     } catch (err) {
+      shared.close();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       if ((err as { code?: unknown }).code === 'EADDRINUSE') {
         throw new BrokerConfigError(
@@ -343,11 +376,12 @@ export class EmbeddedBroker implements NodeBroker {
     const scheme = opts.tls === undefined ? 'mqtt' : 'mqtts';
     const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     log.info({ host: opts.host, port, tls: opts.tls !== undefined }, 'node broker listening');
-    return new EmbeddedBroker({ aedes, server, sockets, url, port, opts });
+    return new EmbeddedBroker({ aedes, shared, server, sockets, url, port, opts });
   }
 
   private constructor(parts: {
     aedes: Aedes;
+    shared: SharedSubscriptions;
     server: Server;
     sockets: Set<Socket>;
     url: string;
@@ -355,6 +389,7 @@ export class EmbeddedBroker implements NodeBroker {
     opts: EmbeddedBrokerOptions;
   }) {
     this.#aedes = parts.aedes;
+    this.#shared = parts.shared;
     this.#server = parts.server;
     this.#sockets = parts.sockets;
     this.url = parts.url;
@@ -445,6 +480,7 @@ export class EmbeddedBroker implements NodeBroker {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      this.#shared.close();
       await new Promise<void>((resolve) => this.#aedes.close(() => resolve()));
       for (const socket of this.#sockets) socket.destroy();
       await closed;
@@ -468,9 +504,9 @@ export class EmbeddedBroker implements NodeBroker {
 function createListener(
   aedes: Aedes,
   opts: EmbeddedBrokerOptions & { maxConnections: number },
-  sockets: Set<Socket>,
-  limiter: LogLimiter,
+  parts: { sockets: Set<Socket>; limiter: LogLimiter; sharedPackets: SharedPacketsOptions },
 ): Server {
+  const { sockets, limiter } = parts;
   /** Sockets being refused (in `sockets` too, so that close() ends them; not counted against the cap). */
   const refusing = new Set<Socket>();
   const onSocket = (socket: Socket): void => {
@@ -483,7 +519,10 @@ function createListener(
       refuseConnection(socket, refusing, opts, limiter);
       return;
     }
-    aedes.handle(new SizeLimitedConnection(socket, opts.maxPacketBytes));
+    const client = aedes.handle(
+      new SizeLimitedConnection(socket, opts.maxPacketBytes, advertiseSharedSubscriptions),
+    );
+    interceptSharedPackets(client, parts.sharedPackets);
   };
   const server =
     opts.tls === undefined

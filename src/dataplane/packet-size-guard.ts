@@ -60,9 +60,13 @@ export class SizeLimitedConnection extends Duplex {
   /** The client's address, kept for log lines after the socket has closed. */
   readonly peer: string;
 
-  constructor(socket: Socket, maxPacketBytes: number) {
+  /** Applied once, to the bytes of the first write (or corked batch of writes): the CONNACK. */
+  #firstWrite: ((bytes: Buffer) => Buffer) | undefined;
+
+  constructor(socket: Socket, maxPacketBytes: number, firstWrite?: (bytes: Buffer) => Buffer) {
     super({ allowHalfOpen: false });
     this.socket = socket;
+    this.#firstWrite = firstWrite;
     this.peer = socket.remoteAddress ?? 'unknown';
     const scanner = new FrameScanner(maxPacketBytes);
     socket.on('data', (chunk: Buffer) => {
@@ -87,19 +91,30 @@ export class SizeLimitedConnection extends Duplex {
     _encoding: BufferEncoding,
     done: (err?: Error | null) => void,
   ): void {
-    this.socket.write(chunk, done);
+    this.socket.write(this.#first(chunk), done);
   }
 
   override _writev(
     chunks: { chunk: Buffer; encoding: BufferEncoding }[],
     done: (err?: Error | null) => void,
   ): void {
+    if (this.#firstWrite !== undefined) {
+      this.socket.write(this.#first(Buffer.concat(chunks.map(({ chunk }) => chunk))), done);
+      return;
+    }
     // aedes writes many small packets; one syscall for all that queued up.
     this.socket.cork();
     chunks.forEach(({ chunk }, i) =>
       this.socket.write(chunk, i === chunks.length - 1 ? done : undefined),
     );
     this.socket.uncork();
+  }
+
+  #first(bytes: Buffer): Buffer {
+    const rewrite = this.#firstWrite;
+    if (rewrite === undefined) return bytes;
+    this.#firstWrite = undefined;
+    return rewrite(bytes);
   }
 
   override _final(done: (err?: Error | null) => void): void {

@@ -8,6 +8,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
+import { createConnection } from 'node:net';
+import mqttPacket from 'mqtt-packet';
 import { promisify } from 'node:util';
 import {
   connect as mqttConnect,
@@ -346,6 +348,58 @@ async function connack(url: string, options: IClientOptions): Promise<IConnackPa
   return packet;
 }
 
+/** The SUBACK codes for filters sent by a bare MQTT 5 client (no client-side checks on them). */
+async function rawSuback(
+  url: string,
+  auth: { username: string; password: string },
+  filters: string[],
+): Promise<number[]> {
+  const { hostname, port } = new URL(url);
+  const socket = createConnection(Number(port), hostname);
+  const parser = mqttPacket.parser({ protocolVersion: 5 });
+  try {
+    const suback = new Promise<number[]>((resolve, reject) => {
+      parser.on('packet', (packet: mqttPacket.Packet) => {
+        if (packet.cmd === 'connack' && packet.reasonCode !== 0)
+          reject(new Error(`CONNACK ${String(packet.reasonCode)}`));
+        if (packet.cmd === 'suback') resolve(packet.granted as number[]);
+      });
+      socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+      socket.on('error', reject);
+      socket.on('close', () => reject(new Error('connection closed before the SUBACK')));
+    });
+    const v5 = { protocolVersion: 5 } as const;
+    socket.write(
+      mqttPacket.generate(
+        {
+          cmd: 'connect',
+          protocolId: 'MQTT',
+          protocolVersion: 5,
+          clean: true,
+          keepalive: 30,
+          clientId: `raw-${process.pid}`,
+          username: auth.username,
+          password: Buffer.from(auth.password),
+        },
+        v5,
+      ),
+    );
+    socket.write(
+      mqttPacket.generate(
+        {
+          cmd: 'subscribe',
+          messageId: 1,
+          subscriptions: filters.map((topic) => ({ topic, qos: 1 })),
+        },
+        v5,
+      ),
+    );
+    return await suback;
+  } finally {
+    socket.destroy();
+  }
+}
+
 const run = promisify(execFile);
 
 /** mosquitto's command-line client as an MQTT 5 peer; its output and exit code, never a throw. */
@@ -378,7 +432,7 @@ describe('the node broker, MQTT 5 specifics', () => {
   const ops = { username: 'ops', password: 'everything' };
   const annotations = `edgebridge/v1/${NS}/${north}/data/annotations`;
 
-  it('advertises its maximum packet size and receive maximum, and cuts a longer session expiry to --broker-max-session-expiry', async () => {
+  it('advertises its maximum packet size, receive maximum and shared subscriptions, and cuts a longer session expiry to --broker-max-session-expiry', async () => {
     const { url } = await setup();
     const packet = await connack(url, {
       ...reader,
@@ -388,6 +442,8 @@ describe('the node broker, MQTT 5 specifics', () => {
     assert.equal(packet.reasonCode, 0);
     assert.equal(packet.properties?.maximumPacketSize, MAX_PACKET);
     assert.equal(packet.properties?.receiveMaximum, 1024);
+    // aedes says "not available"; the broker has shared subscriptions of its own.
+    assert.equal(packet.properties?.sharedSubscriptionAvailable, true);
     assert.equal(packet.properties?.sessionExpiryInterval, MAX_EXPIRY);
   });
 
@@ -449,18 +505,176 @@ describe('the node broker, MQTT 5 specifics', () => {
     assert.equal(properties?.contentType, 'application/json');
   });
 
-  it('refuses shared subscriptions (0x9E: aedes 2.0.0-beta.1 has none), within the grants or not; MQTT 3.1.1 gets 0x80', async () => {
-    const { url } = await setup();
-    const c5 = await client(url, { ...reader, protocolVersion: 5 });
-    assert.deepEqual(
-      await granted(c5, [
-        `$share/g/edgebridge/v1/${NS}/${north}/#`,
-        `$share/g/edgebridge/v1/${NS}/${south}/#`,
-      ]),
-      [0x9e, 0x9e],
-    );
-    const c4 = await client(url, { ...reader, protocolVersion: 4 });
-    assert.deepEqual(await granted(c4, [`$share/g/edgebridge/v1/${NS}/${north}/#`]), [0x80]);
+  describe('shared subscriptions refused and allowed', () => {
+    const jobs = `edgebridge/v1/${NS}/${north}/data/jobs`;
+    let groups = 0;
+    /** A group name of its own for each use, so that tests do not share members. */
+    const group = (): string => `g${process.pid}-${(groups += 1)}`;
+    /** Publishes `count` messages "<tag>-<i>" to the jobs topic with QoS 1. */
+    const publishJobs = async (tag: string, count: number): Promise<string[]> => {
+      const publisher = await client((await setup()).url, { ...ops, protocolVersion: 5 });
+      const sent: string[] = [];
+      for (let i = 0; i < count; i++) {
+        sent.push(`${tag}-${i}`);
+        await publisher.publishAsync(jobs, `${tag}-${i}`, { qos: 1 });
+      }
+      return sent;
+    };
+    /** Payloads of the messages a client gets on the jobs topic. */
+    const jobsOf = (c: MqttClient): string[] => {
+      const seen: string[] = [];
+      c.on('message', (topic, payload) => {
+        if (topic === jobs) seen.push(payload.toString());
+      });
+      return seen;
+    };
+
+    it('grants a shared filter within the grants (0x00 for QoS 0) and delivers each message to exactly one member, with its subscription identifier; a plain subscriber still gets all', async () => {
+      const { url } = await setup();
+      const g = group();
+      const [a, b] = [
+        await client(url, { ...reader, protocolVersion: 5 }),
+        await client(url, { ...reader, protocolVersion: 5 }),
+      ];
+      const plain = await client(url, { ...reader, protocolVersion: 5 });
+      const [seenA, seenB, seenPlain] = [jobsOf(a), jobsOf(b), jobsOf(plain)];
+      const qos0 = await a.subscribeAsync(`$share/${g}/edgebridge/v1/${NS}/${north}/data`, {
+        qos: 0,
+      });
+      assert.deepEqual(
+        qos0.map((s) => s.qos),
+        [0x00],
+      );
+      // The first member asks for its subscription identifier on each message.
+      const ids = new Set<unknown>();
+      a.on('message', (topic, _payload, packet) => {
+        if (topic === jobs) ids.add(packet.properties?.subscriptionIdentifier);
+      });
+      const withId = await a.subscribeAsync(`$share/${g}/${jobs}`, {
+        qos: 1,
+        properties: { subscriptionIdentifier: 7 },
+      });
+      assert.deepEqual(
+        withId.map((s) => s.qos),
+        [1],
+      );
+      assert.deepEqual(await granted(b, [`$share/${g}/${jobs}`]), [1]);
+      await plain.subscribeAsync(jobs, { qos: 1 });
+      const sent = await publishJobs('each', 40);
+      await until('every message at one member', () => seenA.length + seenB.length >= sent.length);
+      await until('every message at the plain subscriber', () => seenPlain.length >= sent.length);
+      assert.deepEqual([...seenA, ...seenB].sort(), [...sent].sort(), 'union = all, none twice');
+      assert.deepEqual(
+        seenA.filter((m) => seenB.includes(m)),
+        [],
+        'intersection = empty',
+      );
+      assert.ok(seenA.length > 0 && seenB.length > 0, 'both members got messages');
+      assert.deepEqual(seenPlain, sent);
+      assert.deepEqual([...ids], [7]);
+    });
+
+    it('refuses a shared filter outside the grants (0x87) and a malformed share name (0x8F), and delivers nothing for them', async () => {
+      const { url } = await setup();
+      const c = await client(url, { ...reader, protocolVersion: 5 });
+      const seen = collect(c);
+      assert.deepEqual(
+        await granted(c, [
+          `$share/${group()}/edgebridge/v1/${NS}/${south}/#`,
+          `$share/${group()}/edgebridge/v1/${NS}/+/data`,
+          `$share//edgebridge/v1/${NS}/${north}/data`,
+          `$share/${group()}`,
+        ]),
+        [0x87, 0x87, 0x8f, 0x8f],
+      );
+      // mqtt.js will not send a share name with a wildcard: these go as raw packets.
+      assert.deepEqual(
+        await rawSuback(url, reader, [
+          `$share/g+/edgebridge/v1/${NS}/${north}/data`,
+          `$share/g#/edgebridge/v1/${NS}/${north}/data`,
+          `$share/${group()}/edgebridge/v1/${NS}/${north}/data`,
+        ]),
+        [0x8f, 0x8f, 0x01],
+      );
+      await publishJobs('refused', 3);
+      // The south device publishes as often as the north: a reader subscribed to the north sees samples meanwhile.
+      const probe = await client(url, { ...reader, protocolVersion: 5 });
+      const samples = collect(probe);
+      await probe.subscribeAsync(`edgebridge/v1/${NS}/${north}/data`, { qos: 0 });
+      await until('three north samples', () => samples.length >= 3);
+      assert.deepEqual(seen, []);
+      assert.ok(c.connected, 'the client was disconnected');
+    });
+
+    it('refuses $share/... to an MQTT 3.1.1 client (0x80), as a plain filter outside the topic scheme', async () => {
+      const { url } = await setup();
+      const c4 = await client(url, { ...reader, protocolVersion: 4 });
+      assert.deepEqual(await granted(c4, [`$share/${group()}/${jobs}`]), [0x80]);
+    });
+
+    it('hands a leaving member’s unacknowledged QoS 1 messages, and later ones, to the other member', async () => {
+      const { url } = await setup();
+      const g = group();
+      // This member never acknowledges what it gets.
+      const heldByA: string[] = [];
+      const a = await client(url, {
+        ...reader,
+        protocolVersion: 5,
+        customHandleAcks: (topic, message) => {
+          if (topic === jobs) heldByA.push(message.toString());
+        },
+      });
+      // This one keeps its session: aedes sends it QoS 1 messages through its session store.
+      const b = await client(url, {
+        ...reader,
+        protocolVersion: 5,
+        clean: false,
+        clientId: `shared-kept-${process.pid}`,
+        properties: { sessionExpiryInterval: 30 },
+      });
+      const seenB = jobsOf(b);
+      assert.deepEqual(await granted(a, [`$share/${g}/${jobs}`]), [1]);
+      assert.deepEqual(await granted(b, [`$share/${g}/${jobs}`]), [1]);
+      const first = await publishJobs('before', 10);
+      // mqtt.js reads nothing more until it acknowledges: the first member holds one and has the rest unread.
+      await until('a message held by the first member', () => heldByA.length > 0);
+      await a.endAsync(true);
+      await until('the held messages at the other member', () => seenB.length >= 10);
+      const later = await publishJobs('after', 5);
+      await until('the later messages', () => seenB.length >= 15);
+      assert.deepEqual([...seenB].sort(), [...first, ...later].sort());
+
+      // A member that unsubscribes leaves too: everything goes to the one left.
+      const c = await client(url, { ...reader, protocolVersion: 5 });
+      const seenC = jobsOf(c);
+      assert.deepEqual(await granted(c, [`$share/${g}/${jobs}`]), [1]);
+      const left = await b.unsubscribeAsync(`$share/${g}/${jobs}`);
+      assert.deepEqual((left as { reasonCode?: number } | undefined)?.reasonCode ?? 0, 0);
+      const last = await publishJobs('last', 5);
+      await until('the last messages at the remaining member', () => seenC.length >= 5);
+      assert.deepEqual(seenC, last);
+      assert.equal(seenB.length, 15);
+    });
+
+    it('caps a client at 100 shared subscriptions (0x97 past it); resubscribing one is not a new one', async () => {
+      const { url } = await setup();
+      const c = await client(url, { ...reader, protocolVersion: 5 });
+      const base = group();
+      const filters = Array.from({ length: 100 }, (_, i) => `$share/${base}-${i}/${jobs}`);
+      // In SUBSCRIBEs of 20: the agent's maxPacketBytes is 4096.
+      for (let i = 0; i < filters.length; i += 20) {
+        const some = filters.slice(i, i + 20);
+        assert.deepEqual(
+          await granted(c, some),
+          some.map(() => 1),
+        );
+      }
+      assert.deepEqual(await granted(c, [`$share/${base}-x/${jobs}`, filters[0] ?? '']), [0x97, 1]);
+      await c.unsubscribeAsync(filters[1] ?? '');
+      assert.deepEqual(await granted(c, [`$share/${base}-x/${jobs}`]), [1]);
+      // Plain subscriptions are not counted.
+      assert.deepEqual(await granted(c, [jobs]), [1]);
+    });
   });
 
   it('serves mosquitto_sub and mosquitto_pub -V mqttv5 with the same access rules', async () => {
