@@ -83,26 +83,44 @@ export async function createReadyNode(
   await core.createNode({
     body: { metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } } },
   });
-  const node = await core.readNode({ name });
   const now = new Date();
   const resources = { cpu: '4', memory: '8Gi', pods: '110' };
-  node.status = {
-    capacity: resources,
-    allocatable: resources,
-    conditions: [
-      {
-        type: 'Ready',
-        status: 'True',
-        reason: 'KubeletReady',
-        message: 'edgebridge test node',
-        lastHeartbeatTime: now,
-        lastTransitionTime: now,
-      },
-    ],
-  };
-  const withStatus = await core.replaceNodeStatus({ name, body: node });
-  const spec = withStatus.spec ?? {};
-  spec.taints = (spec.taints ?? []).filter((t) => t.key !== 'node.kubernetes.io/not-ready');
-  withStatus.spec = spec;
-  return core.replaceNode({ name, body: withStatus });
+  // The node lifecycle controller writes a new Node too (taints, its own
+  // status): read again and reapply until a write wins.
+  await onConflictRetry(async () => {
+    const node = await core.readNode({ name });
+    node.status = {
+      capacity: resources,
+      allocatable: resources,
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'KubeletReady',
+          message: 'edgebridge test node',
+          lastHeartbeatTime: now,
+          lastTransitionTime: now,
+        },
+      ],
+    };
+    await core.replaceNodeStatus({ name, body: node });
+  });
+  return onConflictRetry(async () => {
+    const node = await core.readNode({ name });
+    const spec = node.spec ?? {};
+    spec.taints = (spec.taints ?? []).filter((t) => t.key !== 'node.kubernetes.io/not-ready');
+    node.spec = spec;
+    return core.replaceNode({ name, body: node });
+  });
+}
+
+/** Runs `write` again while the API server answers 409 Conflict (a few times at most). */
+async function onConflictRetry<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 409 || attempt >= 10) throw err;
+    }
+  }
 }
