@@ -1,0 +1,366 @@
+// Sparkplug B 3.0 (Eclipse Sparkplug specification 3.0.0): edge nodes and
+// their devices on `<prefix>/<group>/<type>/<edge_node>[/<device>]`, with
+// protobuf payloads decoded by protobufjs from the spec's schema. BIRTHs
+// announce (and bind metric aliases), DEATHs withdraw, DATA carries readings
+// by alias or name. An NDEATH is the node's MQTT will, published by the broker
+// whenever that old session ends: only one whose bdSeq matches the current
+// NBIRTH's counts. `<prefix>/STATE/<host>` (primary hosts) is not ours.
+import protobuf from 'protobufjs';
+import {
+  ConventionPayloadError,
+  type CommandRoute,
+  type Convention,
+  type ConventionUpdate,
+  type SensorDevice,
+} from '../convention.ts';
+import { DEFAULT_MAX_DEVICES, MAX_VALUES_PER_DEVICE, type ConventionOptions } from './options.ts';
+import { isTopicSafe, shortTopic } from './payload.ts';
+import { metricValue, toMetricFields, type MetricObject } from './sparkplug-values.ts';
+import { SPARKPLUG_B_PROTO } from './sparkplug-b-proto.ts';
+
+const Payload = protobuf
+  .parse(SPARKPLUG_B_PROTO, { keepCase: true })
+  .root.lookupType('org.eclipse.tahu.protobuf.Payload');
+/** Templates and data sets make births far larger than other conventions' announcements. */
+const MAX_SPARKPLUG_PAYLOAD_BYTES = 1024 * 1024;
+const BD_SEQ = 'bdSeq';
+/** Metrics every edge node has; a node with nothing else is a gateway, not a device of its own. */
+const NODE_CONTROL = 'Node Control/';
+
+interface MetricInfo {
+  name: string;
+  datatype: number;
+}
+
+interface Metrics {
+  byName: Map<string, MetricInfo>;
+  byAlias: Map<string, MetricInfo>;
+}
+
+interface EdgeNode {
+  group: string;
+  node: string;
+  /** The bdSeq of the NBIRTH in force (undefined: the birth carried none). */
+  bdSeq: string | undefined;
+  metrics: Metrics;
+  /** Whether the node has metrics of its own and so is a device too. */
+  isDevice: boolean;
+  /** Its devices born since its NBIRTH, by device id. */
+  devices: Map<string, Metrics>;
+}
+
+interface DecodedPayload {
+  timestamp?: string;
+  metrics?: MetricObject[];
+}
+
+export class SparkplugConvention implements Convention {
+  readonly name = 'sparkplug' as const;
+  readonly #prefix: string;
+  readonly #maxDevices: number;
+  /** By `group/node`. */
+  readonly #nodes = new Map<string, EdgeNode>();
+  /** Nodes and devices tracked, against the cap. */
+  #count = 0;
+
+  constructor(options: ConventionOptions) {
+    this.#prefix = options.prefix;
+    this.#maxDevices = options.maxDevices ?? DEFAULT_MAX_DEVICES;
+  }
+
+  filters(): string[] {
+    return [`${this.#prefix}/#`];
+  }
+
+  handle(topic: string, payload: Buffer): ConventionUpdate[] {
+    if (!topic.startsWith(`${this.#prefix}/`)) return [];
+    const levels = topic.slice(this.#prefix.length + 1).split('/');
+    const [group, type, node, device] = levels;
+    if (group === undefined || type === undefined || node === undefined || levels.length > 4)
+      return [];
+    if (group === 'STATE' || ![group, node, device ?? 'x'].every((l) => isTopicSafe(l, false)))
+      return [];
+    const nodeKey = `${group}/${node}`;
+    switch (type) {
+      case 'NBIRTH':
+        return device === undefined ? this.#nodeBirth(group, node, topic, payload) : [];
+      case 'NDEATH':
+        return device === undefined ? this.#nodeDeath(nodeKey, topic, payload) : [];
+      case 'NDATA':
+        return device === undefined ? this.#nodeData(nodeKey, topic, payload) : [];
+      case 'DBIRTH':
+        return device === undefined ? [] : this.#deviceBirth(nodeKey, device, topic, payload);
+      case 'DDEATH':
+        return device === undefined ? [] : this.#deviceDeath(nodeKey, device, topic, payload);
+      case 'DDATA':
+        return device === undefined ? [] : this.#deviceData(nodeKey, device, topic, payload);
+      default:
+        // NCMD/DCMD are host -> node (ours among them); anything else is not Sparkplug B.
+        return [];
+    }
+  }
+
+  /**
+   * NCMD for the edge node's own metrics, DCMD for a device's, named as in
+   * their BIRTH; the pod's payload is a JSON value of the metric's datatype.
+   * Throws a ConventionPayloadError when it is not.
+   */
+  command(key: string, name: string, payload: Buffer): CommandRoute | undefined {
+    const [group, node, device, extra] = key.split('/');
+    if (group === undefined || node === undefined || extra !== undefined) return undefined;
+    const edge = this.#nodes.get(`${group}/${node}`);
+    if (edge === undefined) return undefined;
+    const metrics =
+      device === undefined ? (edge.isDevice ? edge.metrics : undefined) : edge.devices.get(device);
+    const metric = metrics?.byName.get(name);
+    if (metric === undefined || name === BD_SEQ) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(payload.toString('utf8')) as unknown;
+    } catch {
+      throw new ConventionPayloadError('sparkplug', `command ${name}: payload is not a JSON value`);
+    }
+    const fields = toMetricFields(metric.datatype, value);
+    if (fields === undefined) {
+      throw new ConventionPayloadError(
+        'sparkplug',
+        `command ${name}: not a value of datatype ${metric.datatype}`,
+      );
+    }
+    const now = Date.now();
+    const message = Payload.fromObject({
+      timestamp: now,
+      metrics: [{ name, timestamp: now, datatype: metric.datatype, ...fields }],
+    });
+    const topic =
+      device === undefined
+        ? `${this.#prefix}/${group}/NCMD/${node}`
+        : `${this.#prefix}/${group}/DCMD/${node}/${device}`;
+    return { topic, payload: Buffer.from(Payload.encode(message).finish()), retain: false };
+  }
+
+  #nodeBirth(group: string, node: string, topic: string, payload: Buffer): ConventionUpdate[] {
+    const decoded = decode(topic, payload);
+    const nodeKey = `${group}/${node}`;
+    const old = this.#nodes.get(nodeKey);
+    const metrics = birthMetrics(decoded, topic);
+    const bdSeq = metrics.byName.get(BD_SEQ) === undefined ? undefined : bdSeqOf(decoded);
+    const isDevice = [...metrics.byName.keys()].some(
+      (n) => n !== BD_SEQ && !n.startsWith(NODE_CONTROL),
+    );
+    const count =
+      this.#count - (old === undefined ? -1 : old.isDevice ? 1 : 0) + (isDevice ? 1 : 0);
+    if (count > this.#maxDevices) {
+      throw new ConventionPayloadError(
+        'sparkplug',
+        `${shortTopic(topic)}: over the cap of ${this.#maxDevices} Sparkplug nodes and devices`,
+      );
+    }
+    this.#count = count;
+    // A rebirth keeps the node's devices: their DBIRTHs follow and rebind their aliases.
+    const devices = old?.devices ?? new Map<string, Metrics>();
+    this.#nodes.set(nodeKey, { group, node, bdSeq, metrics, isDevice, devices });
+    const updates: ConventionUpdate[] = old?.isDevice === true && !isDevice ? gone(nodeKey) : [];
+    if (!isDevice) return updates;
+    const device = sensorDevice(
+      nodeKey,
+      node,
+      { group, edge_node: node },
+      `${this.#prefix}/${group}/NDATA/${node}`,
+      metrics,
+    );
+    updates.push({ kind: 'device', device }, { kind: 'availability', key: nodeKey, online: true });
+    updates.push(...reading(nodeKey, decoded, metrics));
+    return updates;
+  }
+
+  #nodeDeath(nodeKey: string, topic: string, payload: Buffer): ConventionUpdate[] {
+    const edge = this.#nodes.get(nodeKey);
+    if (edge === undefined) return [];
+    const bdSeq = bdSeqOf(decode(topic, payload));
+    // The will of an older session, delivered after the node was born again: not this session's death.
+    if (edge.bdSeq !== undefined && bdSeq !== undefined && bdSeq !== edge.bdSeq) return [];
+    this.#nodes.delete(nodeKey);
+    return this.#dropNode(nodeKey, edge);
+  }
+
+  /** Offline and withdrawn: the node (if it is a device) and every device of it; the grace period keeps them through a quick rebirth. */
+  #dropNode(nodeKey: string, edge: EdgeNode): ConventionUpdate[] {
+    const updates: ConventionUpdate[] = [];
+    for (const device of edge.devices.keys()) updates.push(...gone(`${nodeKey}/${device}`));
+    if (edge.isDevice) updates.push(...gone(nodeKey));
+    this.#count -= edge.devices.size + 1 + (edge.isDevice ? 1 : 0);
+    return updates;
+  }
+
+  #nodeData(nodeKey: string, topic: string, payload: Buffer): ConventionUpdate[] {
+    const edge = this.#nodes.get(nodeKey);
+    if (edge === undefined || !edge.isDevice) return [];
+    return reading(nodeKey, decode(topic, payload), edge.metrics);
+  }
+
+  #deviceBirth(
+    nodeKey: string,
+    device: string,
+    topic: string,
+    payload: Buffer,
+  ): ConventionUpdate[] {
+    const edge = this.#nodes.get(nodeKey);
+    // A device of a node we have not seen born cannot be trusted to be current (a host would ask for a rebirth).
+    if (edge === undefined) return [];
+    const decoded = decode(topic, payload);
+    const metrics = birthMetrics(decoded, topic);
+    if (!edge.devices.has(device)) {
+      if (this.#count >= this.#maxDevices) {
+        throw new ConventionPayloadError(
+          'sparkplug',
+          `${shortTopic(topic)}: over the cap of ${this.#maxDevices} Sparkplug nodes and devices`,
+        );
+      }
+      this.#count += 1;
+    }
+    edge.devices.set(device, metrics);
+    const key = `${nodeKey}/${device}`;
+    const dataTopic = `${this.#prefix}/${edge.group}/DDATA/${edge.node}/${device}`;
+    const info = sensorDevice(
+      key,
+      device,
+      { group: edge.group, edge_node: edge.node, device },
+      dataTopic,
+      metrics,
+    );
+    return [
+      { kind: 'device', device: info },
+      { kind: 'availability', key, online: true },
+      ...reading(key, decoded, metrics),
+    ];
+  }
+
+  #deviceDeath(
+    nodeKey: string,
+    device: string,
+    topic: string,
+    payload: Buffer,
+  ): ConventionUpdate[] {
+    const edge = this.#nodes.get(nodeKey);
+    if (edge === undefined || !edge.devices.has(device)) return [];
+    decode(topic, payload);
+    edge.devices.delete(device);
+    this.#count -= 1;
+    return gone(`${nodeKey}/${device}`);
+  }
+
+  #deviceData(nodeKey: string, device: string, topic: string, payload: Buffer): ConventionUpdate[] {
+    const metrics = this.#nodes.get(nodeKey)?.devices.get(device);
+    if (metrics === undefined) return [];
+    return reading(`${nodeKey}/${device}`, decode(topic, payload), metrics);
+  }
+}
+
+function decode(topic: string, payload: Buffer): DecodedPayload {
+  if (payload.length > MAX_SPARKPLUG_PAYLOAD_BYTES) {
+    throw new ConventionPayloadError(
+      'sparkplug',
+      `${shortTopic(topic)}: payload of ${payload.length} bytes is over the ${MAX_SPARKPLUG_PAYLOAD_BYTES}-byte cap`,
+    );
+  }
+  try {
+    const decoded: DecodedPayload = Payload.toObject(Payload.decode(payload), {
+      longs: String,
+      oneofs: true,
+    });
+    return decoded;
+  } catch (err) {
+    // protobufjs throws plain Errors (and a RangeError on absurd nesting) for bytes that are not a Payload.
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ConventionPayloadError(
+      'sparkplug',
+      `${shortTopic(topic)}: not a Sparkplug B payload (${why.slice(0, 120)})`,
+    );
+  }
+}
+
+/** Names, aliases and datatypes a BIRTH binds, for the DATA that follows. */
+function birthMetrics(decoded: DecodedPayload, topic: string): Metrics {
+  const byName = new Map<string, MetricInfo>();
+  const byAlias = new Map<string, MetricInfo>();
+  for (const m of decoded.metrics ?? []) {
+    if (
+      typeof m.name !== 'string' ||
+      m.name.length === 0 ||
+      m.name.length > 256 ||
+      m.name.includes('\0')
+    )
+      continue;
+    if (byName.size >= MAX_VALUES_PER_DEVICE) {
+      throw new ConventionPayloadError(
+        'sparkplug',
+        `${shortTopic(topic)}: over ${MAX_VALUES_PER_DEVICE} metrics`,
+      );
+    }
+    const info = { name: m.name, datatype: m.datatype ?? 0 };
+    byName.set(m.name, info);
+    if (m.alias !== undefined) byAlias.set(m.alias, info);
+  }
+  return { byName, byAlias };
+}
+
+function bdSeqOf(decoded: DecodedPayload): string | undefined {
+  const m = decoded.metrics?.find((x) => x.name === BD_SEQ);
+  if (m === undefined) return undefined;
+  const v = metricValue(m, m.datatype ?? 8);
+  return typeof v === 'number' || typeof v === 'string' ? String(v) : undefined;
+}
+
+/** The metrics' values by name (aliases resolved through the BIRTH), skipping historical ones and bdSeq. */
+function reading(key: string, decoded: DecodedPayload, metrics: Metrics): ConventionUpdate[] {
+  const values: Record<string, unknown> = {};
+  let any = false;
+  for (const m of decoded.metrics ?? []) {
+    if (m.is_historical === true) continue;
+    const info =
+      m.name !== undefined
+        ? metrics.byName.get(m.name)
+        : m.alias !== undefined
+          ? metrics.byAlias.get(m.alias)
+          : undefined;
+    if (info === undefined || info.name === BD_SEQ) continue;
+    const value = metricValue(m, m.datatype ?? info.datatype);
+    if (value === undefined) continue;
+    values[info.name] = value;
+    any = true;
+  }
+  if (!any) return [];
+  const ts = decoded.timestamp === undefined ? undefined : Number(decoded.timestamp);
+  return [
+    {
+      kind: 'reading',
+      key,
+      values,
+      ...(ts !== undefined && Number.isSafeInteger(ts) ? { ts } : {}),
+    },
+  ];
+}
+
+function gone(key: string): ConventionUpdate[] {
+  return [
+    { kind: 'availability', key, online: false },
+    { kind: 'removed', key },
+  ];
+}
+
+function sensorDevice(
+  key: string,
+  name: string,
+  attributes: Record<string, string>,
+  dataTopic: string,
+  metrics: Metrics,
+): SensorDevice {
+  return {
+    key,
+    name,
+    attributes,
+    stateTopics: [dataTopic],
+    commands: [...metrics.byName.keys()].filter((n) => n !== BD_SEQ),
+  };
+}
