@@ -1,6 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConventionPayloadError, type ConventionUpdate } from '../../../discovery-handlers/mqtt/convention.ts';
+import {
+  ConventionPayloadError,
+  type ConventionUpdate,
+} from '../../../discovery-handlers/mqtt/convention.ts';
 import { HomieConvention } from '../../../discovery-handlers/mqtt/conventions/homie.ts';
 
 const homie = (maxDevices?: number) =>
@@ -63,8 +66,14 @@ describe('the Homie convention', () => {
     assert.deepEqual(c.handle('homie/5/my-device/thermostat/mode', b('auto')), [
       { kind: 'reading', key: '5/my-device', values: { 'thermostat/mode': 'auto' } },
     ]);
-    assert.throws(() => c.handle('homie/5/my-device/thermostat/temperature', b('warm')), ConventionPayloadError);
-    assert.throws(() => c.handle('homie/5/my-device/thermostat/locked', b('TRUE')), ConventionPayloadError);
+    assert.throws(
+      () => c.handle('homie/5/my-device/thermostat/temperature', b('warm')),
+      ConventionPayloadError,
+    );
+    assert.throws(
+      () => c.handle('homie/5/my-device/thermostat/locked', b('TRUE')),
+      ConventionPayloadError,
+    );
     // Our own command echo and unknown properties are not readings.
     assert.deepEqual(c.handle('homie/5/my-device/thermostat/setpoint/set', b('22')), []);
     assert.deepEqual(c.handle('homie/5/my-device/thermostat/humidity', b('40')), []);
@@ -85,10 +94,10 @@ describe('the Homie convention', () => {
   it('maps lost and disconnected to offline, and removes the device when $state is cleared', () => {
     const c = homie();
     c.handle('homie/5/my-device/$state', b('ready'));
-    assert.deepEqual(kinds(c.handle('homie/5/my-device/$description', b(JSON.stringify(description5)))), [
-      'device',
-      'availability',
-    ]);
+    assert.deepEqual(
+      kinds(c.handle('homie/5/my-device/$description', b(JSON.stringify(description5)))),
+      ['device', 'availability'],
+    );
     assert.deepEqual(c.handle('homie/5/my-device/$state', b('lost')), [
       { kind: 'availability', key: '5/my-device', online: false },
     ]);
@@ -96,7 +105,9 @@ describe('the Homie convention', () => {
     assert.deepEqual(c.handle('homie/5/my-device/$state', b('ready')), [
       { kind: 'availability', key: '5/my-device', online: true },
     ]);
-    assert.deepEqual(c.handle('homie/5/my-device/$state', b('')), [{ kind: 'removed', key: '5/my-device' }]);
+    assert.deepEqual(c.handle('homie/5/my-device/$state', b('')), [
+      { kind: 'removed', key: '5/my-device' },
+    ]);
     // The rest of its retained topics being cleared says nothing more.
     assert.deepEqual(c.handle('homie/5/my-device/$description', b('')), []);
     assert.deepEqual(c.handle('homie/5/my-device/thermostat/temperature', b('')), []);
@@ -153,7 +164,9 @@ describe('the Homie convention', () => {
     assert.deepEqual(c.handle('homie/super-car/$state', b('lost')), [
       { kind: 'availability', key: 'super-car', online: false },
     ]);
-    assert.deepEqual(c.handle('homie/super-car/$homie', b('')), [{ kind: 'removed', key: 'super-car' }]);
+    assert.deepEqual(c.handle('homie/super-car/$homie', b('')), [
+      { kind: 'removed', key: 'super-car' },
+    ]);
   });
 
   it('refuses description documents that are not Homie 5 with one payload error each', () => {
@@ -163,10 +176,17 @@ describe('the Homie convention', () => {
       '[]',
       JSON.stringify({ ...description5, homie: '4.0' }),
       JSON.stringify({ ...description5, nodes: { '../x': { properties: {} } } }),
-      JSON.stringify({ ...description5, nodes: { n: { properties: { 'a+#': { datatype: 'float' } } } } }),
+      JSON.stringify({
+        ...description5,
+        nodes: { n: { properties: { 'a+#': { datatype: 'float' } } } },
+      }),
       JSON.stringify({ ...description5, nodes: { n: { properties: { p: { datatype: 5 } } } } }),
     ]) {
-      assert.throws(() => c.handle('homie/5/dev/$description', b(bad)), ConventionPayloadError, bad);
+      assert.throws(
+        () => c.handle('homie/5/dev/$description', b(bad)),
+        ConventionPayloadError,
+        bad,
+      );
     }
   });
 

@@ -6,7 +6,10 @@ import { TasmotaConvention } from '../../../discovery-handlers/mqtt/conventions/
 const b = (s: string) => Buffer.from(s);
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 const tasmota = (maxDevices?: number) =>
-  new TasmotaConvention({ prefix: 'tasmota/discovery', ...(maxDevices === undefined ? {} : { maxDevices }) });
+  new TasmotaConvention({
+    prefix: 'tasmota/discovery',
+    ...(maxDevices === undefined ? {} : { maxDevices }),
+  });
 
 // A Sonoff POW's native discovery config as Tasmota 12 publishes it (retained).
 const config = {
@@ -28,7 +31,19 @@ const config = {
   rl: [1, 0, 0, 0, 0, 0, 0, 0],
   swc: [-1, -1, -1, -1, -1, -1, -1, -1],
   btn: [0, 0, 0, 0, 0, 0, 0, 0],
-  so: { '4': 0, '11': 0, '13': 0, '17': 0, '20': 0, '30': 0, '68': 0, '73': 0, '82': 0, '114': 0, '117': 0 },
+  so: {
+    '4': 0,
+    '11': 0,
+    '13': 0,
+    '17': 0,
+    '20': 0,
+    '30': 0,
+    '68': 0,
+    '73': 0,
+    '82': 0,
+    '114': 0,
+    '117': 0,
+  },
   lk: 0,
   lt_st: 0,
   ver: 1,
@@ -54,7 +69,11 @@ describe('the Tasmota convention', () => {
             sw_version: '12.5.0',
             mac: 'A4CF121A2B3C',
           },
-          stateTopics: ['tele/tasmota_1A2B3C/SENSOR', 'tele/tasmota_1A2B3C/STATE', 'stat/tasmota_1A2B3C/RESULT'],
+          stateTopics: [
+            'tele/tasmota_1A2B3C/SENSOR',
+            'tele/tasmota_1A2B3C/STATE',
+            'stat/tasmota_1A2B3C/RESULT',
+          ],
           commands: ['POWER1'],
         },
       },
@@ -76,7 +95,10 @@ describe('the Tasmota convention', () => {
       'home/tasmota-1A2B3C-2876/1A2B3C/tasmota_1A2B3C/tele/STATE',
       'home/tasmota-1A2B3C-2876/1A2B3C/tasmota_1A2B3C/stat/RESULT',
     ]);
-    assert.equal(c.command('A4CF121A2B3C', 'POWER1', b('ON'))?.topic, 'home/tasmota-1A2B3C-2876/1A2B3C/tasmota_1A2B3C/cmnd/POWER1');
+    assert.equal(
+      c.command('A4CF121A2B3C', 'POWER1', b('ON'))?.topic,
+      'home/tasmota-1A2B3C-2876/1A2B3C/tasmota_1A2B3C/cmnd/POWER1',
+    );
   });
 
   it('reads LWT Online/Offline, SENSOR, STATE, RESULT and the sensors snapshot', () => {
@@ -88,21 +110,45 @@ describe('the Tasmota convention', () => {
     assert.deepEqual(c.handle('tele/tasmota_1A2B3C/LWT', b('Offline')), [
       { kind: 'availability', key: 'A4CF121A2B3C', online: false },
     ]);
-    assert.throws(() => c.handle('tele/tasmota_1A2B3C/LWT', b('Gone fishing')), ConventionPayloadError);
-    const sensor = { Time: '2026-12-03T13:00:00', ENERGY: { Total: 1.234, Power: 15, Voltage: 231 } };
+    assert.throws(
+      () => c.handle('tele/tasmota_1A2B3C/LWT', b('Gone fishing')),
+      ConventionPayloadError,
+    );
+    const sensor = {
+      Time: '2026-12-03T13:00:00',
+      ENERGY: { Total: 1.234, Power: 15, Voltage: 231 },
+    };
     assert.deepEqual(c.handle('tele/tasmota_1A2B3C/SENSOR', json(sensor)), [
-      { kind: 'reading', key: 'A4CF121A2B3C', values: { ENERGY: { Total: 1.234, Power: 15, Voltage: 231 } } },
+      {
+        kind: 'reading',
+        key: 'A4CF121A2B3C',
+        values: { ENERGY: { Total: 1.234, Power: 15, Voltage: 231 } },
+      },
     ]);
     assert.deepEqual(c.handle('stat/tasmota_1A2B3C/RESULT', json({ POWER: 'ON' })), [
       { kind: 'reading', key: 'A4CF121A2B3C', values: { POWER: 'ON' } },
     ]);
-    assert.deepEqual(c.handle('tele/tasmota_1A2B3C/STATE', json({ Time: 'x', Uptime: '0T01:00:00', POWER: 'OFF' })), [
-      { kind: 'reading', key: 'A4CF121A2B3C', values: { Uptime: '0T01:00:00', POWER: 'OFF' } },
-    ]);
-    assert.deepEqual(c.handle('tasmota/discovery/A4CF121A2B3C/sensors', json({ sn: sensor, ver: 1 })), [
-      { kind: 'reading', key: 'A4CF121A2B3C', values: { ENERGY: { Total: 1.234, Power: 15, Voltage: 231 } } },
-    ]);
-    assert.throws(() => c.handle('tele/tasmota_1A2B3C/SENSOR', b('{"ENERGY":')), ConventionPayloadError);
+    assert.deepEqual(
+      c.handle(
+        'tele/tasmota_1A2B3C/STATE',
+        json({ Time: 'x', Uptime: '0T01:00:00', POWER: 'OFF' }),
+      ),
+      [{ kind: 'reading', key: 'A4CF121A2B3C', values: { Uptime: '0T01:00:00', POWER: 'OFF' } }],
+    );
+    assert.deepEqual(
+      c.handle('tasmota/discovery/A4CF121A2B3C/sensors', json({ sn: sensor, ver: 1 })),
+      [
+        {
+          kind: 'reading',
+          key: 'A4CF121A2B3C',
+          values: { ENERGY: { Total: 1.234, Power: 15, Voltage: 231 } },
+        },
+      ],
+    );
+    assert.throws(
+      () => c.handle('tele/tasmota_1A2B3C/SENSOR', b('{"ENERGY":')),
+      ConventionPayloadError,
+    );
   });
 
   it('sends commands to cmnd/<topic>/<command> and refuses names that are not Tasmota commands', () => {
@@ -153,12 +199,22 @@ describe('the Tasmota convention', () => {
       'not json',
       [1, 2],
     ]) {
-      assert.throws(() => c.handle(TOPIC, json(bad)), ConventionPayloadError, JSON.stringify(bad).slice(0, 60));
+      assert.throws(
+        () => c.handle(TOPIC, json(bad)),
+        ConventionPayloadError,
+        JSON.stringify(bad).slice(0, 60),
+      );
     }
     c.handle(TOPIC, json(config));
-    assert.throws(() => c.handle('tasmota/discovery/A4CF12000001/config', json(config)), ConventionPayloadError);
+    assert.throws(
+      () => c.handle('tasmota/discovery/A4CF12000001/config', json(config)),
+      ConventionPayloadError,
+    );
     c.handle('tasmota/discovery/A4CF12000002/config', json({ ...config, t: 'two' }));
-    assert.throws(() => c.handle('tasmota/discovery/A4CF12000003/config', json({ ...config, t: 'three' })), ConventionPayloadError);
+    assert.throws(
+      () => c.handle('tasmota/discovery/A4CF12000003/config', json({ ...config, t: 'three' })),
+      ConventionPayloadError,
+    );
     // A topic that is not a MAC is not discovery.
     assert.deepEqual(c.handle('tasmota/discovery/../config', json(config)), []);
   });

@@ -1,14 +1,22 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConventionPayloadError, type ConventionUpdate } from '../../../discovery-handlers/mqtt/convention.ts';
+import {
+  ConventionPayloadError,
+  type ConventionUpdate,
+} from '../../../discovery-handlers/mqtt/convention.ts';
 import { Zigbee2MqttConvention } from '../../../discovery-handlers/mqtt/conventions/zigbee2mqtt.ts';
 
 const b = (s: string) => Buffer.from(s);
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 const z2m = (maxDevices?: number) =>
-  new Zigbee2MqttConvention({ prefix: 'zigbee2mqtt', ...(maxDevices === undefined ? {} : { maxDevices }) });
+  new Zigbee2MqttConvention({
+    prefix: 'zigbee2mqtt',
+    ...(maxDevices === undefined ? {} : { maxDevices }),
+  });
 const availabilities = (updates: ConventionUpdate[]) =>
-  updates.flatMap((u) => (u.kind === 'availability' ? [`${u.key}:${u.online ? 'online' : 'offline'}`] : []));
+  updates.flatMap((u) =>
+    u.kind === 'availability' ? [`${u.key}:${u.online ? 'online' : 'offline'}`] : [],
+  );
 
 // bridge/devices as the Zigbee2MQTT documentation shows it: the coordinator first, then the devices.
 const coordinator = {
@@ -36,8 +44,22 @@ const bulb = {
       {
         type: 'light',
         features: [
-          { type: 'binary', name: 'state', property: 'state', value_on: 'ON', value_off: 'OFF', access: 7 },
-          { type: 'numeric', name: 'brightness', property: 'brightness', value_min: 0, value_max: 254, access: 7 },
+          {
+            type: 'binary',
+            name: 'state',
+            property: 'state',
+            value_on: 'ON',
+            value_off: 'OFF',
+            access: 7,
+          },
+          {
+            type: 'numeric',
+            name: 'brightness',
+            property: 'brightness',
+            value_min: 0,
+            value_max: 254,
+            access: 7,
+          },
         ],
       },
       { type: 'numeric', name: 'linkquality', property: 'linkquality', access: 1 },
@@ -121,22 +143,36 @@ describe('the Zigbee2MQTT convention', () => {
     c.handle('zigbee2mqtt/bridge/state', b('{"state":"online"}'));
     assert.deepEqual(c.handle('zigbee2mqtt/living/temperature/availability', b('offline')), []);
     const updates = c.handle('zigbee2mqtt/bridge/devices', json([coordinator, bulb, sensor]));
-    assert.deepEqual(availabilities(updates), ['0x000b57fffec6a5b2:online', '0x00158d0001dc2d3e:offline']);
-    assert.deepEqual(c.handle('zigbee2mqtt/living/temperature/availability', b('{"state":"online"}')), [
-      { kind: 'availability', key: '0x00158d0001dc2d3e', online: true },
+    assert.deepEqual(availabilities(updates), [
+      '0x000b57fffec6a5b2:online',
+      '0x00158d0001dc2d3e:offline',
     ]);
+    assert.deepEqual(
+      c.handle('zigbee2mqtt/living/temperature/availability', b('{"state":"online"}')),
+      [{ kind: 'availability', key: '0x00158d0001dc2d3e', online: true }],
+    );
     assert.deepEqual(c.handle('zigbee2mqtt/my_bulb/availability', b('{"state":"offline"}')), [
       { kind: 'availability', key: '0x000b57fffec6a5b2', online: false },
     ]);
-    assert.throws(() => c.handle('zigbee2mqtt/my_bulb/availability', b('maybe')), ConventionPayloadError);
+    assert.throws(
+      () => c.handle('zigbee2mqtt/my_bulb/availability', b('maybe')),
+      ConventionPayloadError,
+    );
   });
 
   it('turns a device topic JSON into a reading and refuses what is not a JSON object', () => {
     const c = z2m();
     c.handle('zigbee2mqtt/bridge/devices', json([bulb, sensor]));
-    assert.deepEqual(c.handle('zigbee2mqtt/living/temperature', json({ temperature: 21.3, linkquality: 92 })), [
-      { kind: 'reading', key: '0x00158d0001dc2d3e', values: { temperature: 21.3, linkquality: 92 } },
-    ]);
+    assert.deepEqual(
+      c.handle('zigbee2mqtt/living/temperature', json({ temperature: 21.3, linkquality: 92 })),
+      [
+        {
+          kind: 'reading',
+          key: '0x00158d0001dc2d3e',
+          values: { temperature: 21.3, linkquality: 92 },
+        },
+      ],
+    );
     assert.throws(() => c.handle('zigbee2mqtt/my_bulb', b('{"state":')), ConventionPayloadError);
     assert.throws(() => c.handle('zigbee2mqtt/my_bulb', b('[1,2]')), ConventionPayloadError);
     // Commands, gets and unknown names are not readings.
@@ -166,7 +202,10 @@ describe('the Zigbee2MQTT convention', () => {
   it('follows a friendly-name rename and removes a device that leaves bridge/devices', () => {
     const c = z2m();
     c.handle('zigbee2mqtt/bridge/devices', json([coordinator, bulb, sensor]));
-    const renamed = c.handle('zigbee2mqtt/bridge/devices', json([coordinator, { ...bulb, friendly_name: 'hall/bulb' }, sensor]));
+    const renamed = c.handle(
+      'zigbee2mqtt/bridge/devices',
+      json([coordinator, { ...bulb, friendly_name: 'hall/bulb' }, sensor]),
+    );
     assert.equal(renamed.length, 1);
     const device = renamed[0]?.kind === 'device' ? renamed[0].device : undefined;
     assert.equal(device?.key, '0x000b57fffec6a5b2');
@@ -175,22 +214,48 @@ describe('the Zigbee2MQTT convention', () => {
     assert.deepEqual(c.handle('zigbee2mqtt/hall/bulb', json({ state: 'ON' })), [
       { kind: 'reading', key: '0x000b57fffec6a5b2', values: { state: 'ON' } },
     ]);
-    assert.equal(c.command('0x000b57fffec6a5b2', 'set', b('{}'))?.topic, 'zigbee2mqtt/hall/bulb/set');
+    assert.equal(
+      c.command('0x000b57fffec6a5b2', 'set', b('{}'))?.topic,
+      'zigbee2mqtt/hall/bulb/set',
+    );
     assert.deepEqual(c.handle('zigbee2mqtt/bridge/devices', json([coordinator, sensor])), [
       { kind: 'removed', key: '0x000b57fffec6a5b2' },
     ]);
     // A cleared retained list: the bridge and its devices are gone.
-    assert.deepEqual(c.handle('zigbee2mqtt/bridge/devices', b('')), [{ kind: 'removed', key: '0x00158d0001dc2d3e' }]);
+    assert.deepEqual(c.handle('zigbee2mqtt/bridge/devices', b('')), [
+      { kind: 'removed', key: '0x00158d0001dc2d3e' },
+    ]);
   });
 
   it('skips entries whose names would widen our topics, and caps the devices', () => {
     const c = z2m(2);
-    const hostile = ['a/#', 'b/+/c', '../up', 'nul\u0000x', 'x'.repeat(10_000), 'bridge/devices', '$SYS/x', ''].map(
-      (friendly_name, i) => ({ ieee_address: `0x${String(i).padStart(16, '0')}`, type: 'Router', friendly_name }),
-    );
+    const hostile = [
+      'a/#',
+      'b/+/c',
+      '../up',
+      'nul\u0000x',
+      'x'.repeat(10_000),
+      'bridge/devices',
+      '$SYS/x',
+      '',
+    ].map((friendly_name, i) => ({
+      ieee_address: `0x${String(i).padStart(16, '0')}`,
+      type: 'Router',
+      friendly_name,
+    }));
     assert.deepEqual(c.handle('zigbee2mqtt/bridge/devices', json(hostile)), []);
-    const many = [bulb, sensor, { ...sensor, ieee_address: '0x00158d0001dc2d3f', friendly_name: 'third' }];
-    assert.equal(c.handle('zigbee2mqtt/bridge/devices', json(many)).filter((u) => u.kind === 'device').length, 2);
-    assert.throws(() => c.handle('zigbee2mqtt/bridge/devices', json({ not: 'a list' })), ConventionPayloadError);
+    const many = [
+      bulb,
+      sensor,
+      { ...sensor, ieee_address: '0x00158d0001dc2d3f', friendly_name: 'third' },
+    ];
+    assert.equal(
+      c.handle('zigbee2mqtt/bridge/devices', json(many)).filter((u) => u.kind === 'device').length,
+      2,
+    );
+    assert.throws(
+      () => c.handle('zigbee2mqtt/bridge/devices', json({ not: 'a list' })),
+      ConventionPayloadError,
+    );
   });
 });
