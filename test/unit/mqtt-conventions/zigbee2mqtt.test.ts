@@ -22,6 +22,7 @@ const availabilities = (updates: ConventionUpdate[]) =>
 const coordinator = {
   ieee_address: '0x00124b00120144ae',
   type: 'Coordinator',
+  friendly_name: 'Coordinator',
   network_address: 0,
   supported: false,
   disabled: false,
@@ -175,6 +176,11 @@ describe('the Zigbee2MQTT convention', () => {
     );
     assert.throws(() => c.handle('zigbee2mqtt/my_bulb', b('{"state":')), ConventionPayloadError);
     assert.throws(() => c.handle('zigbee2mqtt/my_bulb', b('[1,2]')), ConventionPayloadError);
+    // Valid JSON, but over the size cap.
+    assert.throws(
+      () => c.handle('zigbee2mqtt/my_bulb', json({ big: 'x'.repeat(300 * 1024) })),
+      ConventionPayloadError,
+    );
     // Commands, gets and unknown names are not readings.
     assert.deepEqual(c.handle('zigbee2mqtt/my_bulb/set', json({ state: 'ON' })), []);
     assert.deepEqual(c.handle('zigbee2mqtt/unknown', json({ a: 1 })), []);
