@@ -2,6 +2,10 @@
 // name of CONVENTION_NAMES without an entry here is refused by validate().
 import type { Convention, ConventionName } from '../convention.ts';
 import { HomeAssistantConvention } from './homeassistant.ts';
+import { HomieConvention } from './homie.ts';
+import { SparkplugConvention } from './sparkplug.ts';
+import { TasmotaConvention } from './tasmota.ts';
+import { Zigbee2MqttConvention } from './zigbee2mqtt.ts';
 
 /** What every convention is built with. */
 export interface ConventionSetup {
@@ -15,6 +19,10 @@ type ConventionFactory = (setup: ConventionSetup) => Convention;
 
 const factories: Partial<Record<ConventionName, ConventionFactory>> = {
   homeassistant: (setup) => new HomeAssistantConvention(setup),
+  homie: (setup) => new HomieConvention(setup),
+  zigbee2mqtt: (setup) => new Zigbee2MqttConvention(setup),
+  tasmota: (setup) => new TasmotaConvention(setup),
+  sparkplug: (setup) => new SparkplugConvention(setup),
 };
 
 /** Each convention's prefix unless details.prefixes says otherwise. */

@@ -35,6 +35,8 @@ interface MetricInfo {
 interface Metrics {
   byName: Map<string, MetricInfo>;
   byAlias: Map<string, MetricInfo>;
+  /** By command name: the metric name as a command topic can carry it. */
+  byCommand: Map<string, MetricInfo>;
 }
 
 interface EdgeNode {
@@ -101,9 +103,10 @@ export class SparkplugConvention implements Convention {
   }
 
   /**
-   * NCMD for the edge node's own metrics, DCMD for a device's, named as in
-   * their BIRTH; the pod's payload is a JSON value of the metric's datatype.
-   * Throws a ConventionPayloadError when it is not.
+   * NCMD for the edge node's own metrics, DCMD for a device's, by their
+   * command names (see commandName); the pod's payload is a JSON value of the
+   * metric's datatype. A payload that is not gives undefined, as an unknown
+   * name does: the handler drops the command with one log line.
    */
   command(key: string, name: string, payload: Buffer): CommandRoute | undefined {
     const [group, node, device, extra] = key.split('/');
@@ -112,25 +115,20 @@ export class SparkplugConvention implements Convention {
     if (edge === undefined) return undefined;
     const metrics =
       device === undefined ? (edge.isDevice ? edge.metrics : undefined) : edge.devices.get(device);
-    const metric = metrics?.byName.get(name);
-    if (metric === undefined || name === BD_SEQ) return undefined;
+    const metric = metrics?.byCommand.get(name);
+    if (metric === undefined) return undefined;
     let value: unknown;
     try {
       value = JSON.parse(payload.toString('utf8')) as unknown;
     } catch {
-      throw new ConventionPayloadError('sparkplug', `command ${name}: payload is not a JSON value`);
+      return undefined;
     }
     const fields = toMetricFields(metric.datatype, value);
-    if (fields === undefined) {
-      throw new ConventionPayloadError(
-        'sparkplug',
-        `command ${name}: not a value of datatype ${metric.datatype}`,
-      );
-    }
+    if (fields === undefined) return undefined;
     const now = Date.now();
     const message = Payload.fromObject({
       timestamp: now,
-      metrics: [{ name, timestamp: now, datatype: metric.datatype, ...fields }],
+      metrics: [{ name: metric.name, timestamp: now, datatype: metric.datatype, ...fields }],
     });
     const topic =
       device === undefined
@@ -302,7 +300,26 @@ function birthMetrics(decoded: DecodedPayload, topic: string): Metrics {
     byName.set(m.name, info);
     if (m.alias !== undefined) byAlias.set(m.alias, info);
   }
-  return { byName, byAlias };
+  const byCommand = new Map<string, MetricInfo>();
+  for (const info of byName.values()) {
+    const command = commandName(info.name);
+    // A metric whose name cannot be a command name, or that clashes with another's, takes no commands.
+    if (info.name !== BD_SEQ && command !== undefined && !byCommand.has(command)) {
+      byCommand.set(command, info);
+    }
+  }
+  return { byName, byAlias, byCommand };
+}
+
+/**
+ * A metric name as a command name of up to 8 levels of letters, digits and
+ * `_.-` (what `edgebridge/v1/<ns>/<device>/commands/<name>` carries): other
+ * characters become `_`, so `Node Control/Rebirth` is `Node_Control/Rebirth`.
+ */
+export function commandName(metric: string): string | undefined {
+  const levels = metric.split('/').map((l) => l.replace(/[^A-Za-z0-9_.-]/g, '_'));
+  const ok = levels.length <= 8 && levels.every((l) => /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(l));
+  return ok ? levels.join('/') : undefined;
 }
 
 function bdSeqOf(decoded: DecodedPayload): string | undefined {
@@ -361,6 +378,6 @@ function sensorDevice(
     name,
     attributes,
     stateTopics: [dataTopic],
-    commands: [...metrics.byName.keys()].filter((n) => n !== BD_SEQ),
+    commands: [...metrics.byCommand.keys()],
   };
 }

@@ -25,7 +25,8 @@ import {
 /** A bridge with a few hundred devices and their full definitions sends megabytes here. */
 const MAX_DEVICES_PAYLOAD_BYTES = 16 * 1024 * 1024;
 const IEEE = /^0x[0-9a-f]{16}$/i;
-const PROPERTY = /^[A-Za-z0-9_.-]{1,64}$/;
+/** Expose properties usable as a command name (one level of `edgebridge/v1/.../commands/<name>`). */
+const PROPERTY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** The `access` bit of an expose that says it can be set (1 published, 2 set, 4 get). */
 const ACCESS_SET = 2;
 /** The command that forwards a pod's JSON unchanged to `<friendly_name>/set`. */
