@@ -88,7 +88,7 @@ export class PatternSource {
       if (!this.#devices.has(key) && this.#devices.size >= this.#maxDevices) return [];
       const updates: ConventionUpdate[] = [];
       const stateTopic = pattern.levels
-        .map((l) => ('literal' in l ? l.literal : l.name === 'id' ? key : '+'))
+        .map((l) => ('literal' in l ? l.literal : l.name === 'metric' ? '+' : named[l.name]))
         .join('/');
       const device: SensorDevice = { key, attributes, stateTopics: [stateTopic], commands: [] };
       const text = JSON.stringify(device);
