@@ -94,6 +94,17 @@ async function* discover(
         { maxDevices: details.maxDevices },
         'device cap reached; further sensors ignored',
       ),
+    send: (topic, payload) => {
+      limiter.log(
+        ctx.log,
+        'info',
+        'send',
+        topic.slice(0, 256),
+        { topic: topic.slice(0, 256) },
+        'convention message sent to the sensor broker',
+      );
+      client.publish(topic, payload, { qos: 0 });
+    },
   });
   const subscriptions = new SubscriptionSet(sources);
   let lastMessage = 0;

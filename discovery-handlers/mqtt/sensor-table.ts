@@ -28,6 +28,8 @@ export interface SensorTableOptions {
   publish: DevicePublisher;
   /** A new device was refused: the cap is reached. */
   onLimit: (source: string) => void;
+  /** Publishes a message a convention sends of its own accord on the sensor broker. */
+  send: (topic: string, payload: Buffer) => void;
 }
 
 export class SensorTable {
@@ -50,6 +52,10 @@ export class SensorTable {
   apply(source: Source, updates: readonly ConventionUpdate[]): boolean {
     let announced = false;
     for (const u of updates) {
+      if (u.kind === 'send') {
+        this.#opts.send(u.topic, u.payload);
+        continue;
+      }
       const slot = `${source.name}\u0000${u.kind === 'device' ? u.device.key : u.key}`;
       const entry = this.#entries.get(slot);
       if (u.kind === 'device') {
