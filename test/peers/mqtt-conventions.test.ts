@@ -335,4 +335,55 @@ describe('the mqtt conventions through the handler, against mosquitto', () => {
       TIMEOUT,
     );
   });
+
+  it('Sparkplug B: a node born before the handler started is asked to rebirth, and is listed once it does', async () => {
+    const edge = await sensor('edge2', {
+      topic: 'spBv1.0/Plant2/NDEATH/Edge2',
+      payload: encodePayload([bdSeq(5)]),
+    });
+    const birth = () =>
+      Promise.all([
+        edge.publishAsync(
+          'spBv1.0/Plant2/NBIRTH/Edge2',
+          encodePayload([
+            bdSeq(5),
+            { name: 'Node Control/Rebirth', datatype: 11, boolean_value: false },
+          ]),
+          { qos: 0 },
+        ),
+        edge.publishAsync(
+          'spBv1.0/Plant2/DBIRTH/Edge2/Meter',
+          encodePayload([{ name: 'Energy', alias: 1, datatype: 10, double_value: 10 }]),
+          { qos: 0 },
+        ),
+      ]);
+    await birth();
+    // The edge node answers rebirth requests as the spec says: NBIRTH and every DBIRTH again.
+    const ncmds = await inbox(edge, 'spBv1.0/Plant2/NCMD/Edge2');
+    edge.on('message', (topic, payload) => {
+      const metric = (decodePayload(payload).metrics as Record<string, unknown>[])[0];
+      if (
+        topic.endsWith('/NCMD/Edge2') &&
+        metric?.name === 'Node Control/Rebirth' &&
+        metric.boolean_value === true
+      ) {
+        void birth();
+      }
+    });
+
+    const run = handler(['sparkplug']);
+    await waitFor('the first list', () => run.lists.length > 0, TIMEOUT);
+    const meterId = sensorDeviceId('sparkplug', 'Plant2/Edge2/Meter');
+    assert.ok(
+      !listed(run, meterId),
+      'births are not retained: the handler cannot know the meter yet',
+    );
+    await edge.publishAsync(
+      'spBv1.0/Plant2/DDATA/Edge2/Meter',
+      encodePayload([{ alias: 1, datatype: 10, double_value: 11 }]),
+      { qos: 0 },
+    );
+    await waitFor('the rebirth request at the node', () => ncmds.length > 0, TIMEOUT);
+    await waitFor('the meter listed after its rebirth', () => listed(run, meterId), TIMEOUT);
+  });
 });

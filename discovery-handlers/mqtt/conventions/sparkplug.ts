@@ -4,7 +4,8 @@
 // announce (and bind metric aliases), DEATHs withdraw, DATA carries readings
 // by alias or name. An NDEATH is the node's MQTT will, published by the broker
 // whenever that old session ends: only one whose bdSeq matches the current
-// NBIRTH's counts. `<prefix>/STATE/<host>` (primary hosts) is not ours.
+// NBIRTH's counts. DATA from a node whose birth we have not seen (births are
+// not retained) gets a rebirth request. `<prefix>/STATE/<host>` is not ours.
 import protobuf from 'protobufjs';
 import {
   ConventionPayloadError,
@@ -15,7 +16,7 @@ import {
 } from '../convention.ts';
 import { DEFAULT_MAX_DEVICES, MAX_VALUES_PER_DEVICE, type ConventionOptions } from './options.ts';
 import { isTopicSafe, shortTopic } from './payload.ts';
-import { metricValue, toMetricFields, type MetricObject } from './sparkplug-values.ts';
+import { DataType, metricValue, toMetricFields, type MetricObject } from './sparkplug-values.ts';
 import { SPARKPLUG_B_PROTO } from './sparkplug-b-proto.ts';
 
 const Payload = protobuf
@@ -26,6 +27,9 @@ const MAX_SPARKPLUG_PAYLOAD_BYTES = 1024 * 1024;
 const BD_SEQ = 'bdSeq';
 /** Metrics every edge node has; a node with nothing else is a gateway, not a device of its own. */
 const NODE_CONTROL = 'Node Control/';
+const REBIRTH = 'Node Control/Rebirth';
+/** A node that keeps sending DATA without a birth is asked again this often, not on every message. */
+const REBIRTH_EVERY_MS = 30_000;
 
 interface MetricInfo {
   name: string;
@@ -64,6 +68,8 @@ export class SparkplugConvention implements Convention {
   readonly #nodes = new Map<string, EdgeNode>();
   /** Nodes and devices tracked, against the cap. */
   #count = 0;
+  /** When each node not born to us was last asked for a rebirth. */
+  readonly #rebirthAsked = new Map<string, number>();
 
   constructor(options: ConventionOptions) {
     this.#prefix = options.prefix;
@@ -158,6 +164,7 @@ export class SparkplugConvention implements Convention {
     // A rebirth keeps the node's devices: their DBIRTHs follow and rebind their aliases.
     const devices = old?.devices ?? new Map<string, Metrics>();
     this.#nodes.set(nodeKey, { group, node, bdSeq, metrics, isDevice, devices });
+    this.#rebirthAsked.delete(nodeKey);
     const updates: ConventionUpdate[] = old?.isDevice === true && !isDevice ? gone(nodeKey) : [];
     if (!isDevice) return updates;
     const device = sensorDevice(
@@ -179,6 +186,7 @@ export class SparkplugConvention implements Convention {
     // The will of an older session, delivered after the node was born again: not this session's death.
     if (edge.bdSeq !== undefined && bdSeq !== undefined && bdSeq !== edge.bdSeq) return [];
     this.#nodes.delete(nodeKey);
+    this.#rebirthAsked.delete(nodeKey);
     return this.#dropNode(nodeKey, edge);
   }
 
@@ -192,9 +200,36 @@ export class SparkplugConvention implements Convention {
   }
 
   #nodeData(nodeKey: string, topic: string, payload: Buffer): ConventionUpdate[] {
+    const decoded = decode(topic, payload);
     const edge = this.#nodes.get(nodeKey);
-    if (edge === undefined || !edge.isDevice) return [];
-    return reading(nodeKey, decode(topic, payload), edge.metrics);
+    if (edge === undefined) return this.#askRebirth(nodeKey);
+    return edge.isDevice ? reading(nodeKey, decoded, edge.metrics) : [];
+  }
+
+  /**
+   * An NCMD `Node Control/Rebirth` = true, as the spec has a host send when
+   * it gets messages from a node whose birth it has not seen (after this
+   * agent starts, say: births are not retained). At most once per
+   * REBIRTH_EVERY_MS per node, and for at most maxDevices nodes at a time.
+   */
+  #askRebirth(nodeKey: string): ConventionUpdate[] {
+    const now = Date.now();
+    const last = this.#rebirthAsked.get(nodeKey);
+    if (last !== undefined && now - last < REBIRTH_EVERY_MS) return [];
+    if (last === undefined && this.#rebirthAsked.size >= this.#maxDevices) return [];
+    this.#rebirthAsked.set(nodeKey, now);
+    const [group, node] = nodeKey.split('/') as [string, string];
+    const message = Payload.fromObject({
+      timestamp: now,
+      metrics: [{ name: REBIRTH, timestamp: now, datatype: DataType.Boolean, boolean_value: true }],
+    });
+    return [
+      {
+        kind: 'send',
+        topic: `${this.#prefix}/${group}/NCMD/${node}`,
+        payload: Buffer.from(Payload.encode(message).finish()),
+      },
+    ];
   }
 
   #deviceBirth(
@@ -203,10 +238,10 @@ export class SparkplugConvention implements Convention {
     topic: string,
     payload: Buffer,
   ): ConventionUpdate[] {
-    const edge = this.#nodes.get(nodeKey);
-    // A device of a node we have not seen born cannot be trusted to be current (a host would ask for a rebirth).
-    if (edge === undefined) return [];
     const decoded = decode(topic, payload);
+    const edge = this.#nodes.get(nodeKey);
+    // A device of a node we have not seen born cannot be trusted to be current: ask the node for all its births.
+    if (edge === undefined) return this.#askRebirth(nodeKey);
     const metrics = birthMetrics(decoded, topic);
     if (!edge.devices.has(device)) {
       if (this.#count >= this.#maxDevices) {
@@ -249,9 +284,10 @@ export class SparkplugConvention implements Convention {
   }
 
   #deviceData(nodeKey: string, device: string, topic: string, payload: Buffer): ConventionUpdate[] {
+    const decoded = decode(topic, payload);
     const metrics = this.#nodes.get(nodeKey)?.devices.get(device);
-    if (metrics === undefined) return [];
-    return reading(`${nodeKey}/${device}`, decode(topic, payload), metrics);
+    if (metrics === undefined) return this.#askRebirth(nodeKey);
+    return reading(`${nodeKey}/${device}`, decoded, metrics);
   }
 }
 

@@ -18,7 +18,9 @@ const summary = (updates: ConventionUpdate[]) =>
       ? `device ${u.device.key}`
       : u.kind === 'availability'
         ? `${u.key} ${u.online ? 'online' : 'offline'}`
-        : `${u.kind} ${u.key}`,
+        : u.kind === 'send'
+          ? 'send'
+          : `${u.kind} ${u.key}`,
   );
 
 // The spec's session: NBIRTH (bdSeq, Node Control/Rebirth, a node metric), then a DBIRTH binding aliases.
@@ -125,7 +127,9 @@ describe('the Sparkplug B convention', () => {
         },
       ],
     );
-    // DATA from a device never born is not trusted.
+    // DATA from a device never born is not trusted: the node is asked for its births (once).
+    const asked = c.handle('spBv1.0/Plant1/DDATA/Edge1/Pump2', ddata);
+    assert.deepEqual(summary(asked), ['send']);
     assert.deepEqual(c.handle('spBv1.0/Plant1/DDATA/Edge1/Pump2', ddata), []);
   });
 
@@ -142,9 +146,15 @@ describe('the Sparkplug B convention', () => {
       'Plant1/Edge1 offline',
       'removed Plant1/Edge1',
     ]);
+    // The node is gone: its devices' DATA is not read (the node is asked to rebirth instead).
     assert.deepEqual(
-      c.handle('spBv1.0/Plant1/DDATA/Edge1/Pump1', encodePayload([{ alias: 10, double_value: 1 }])),
-      [],
+      summary(
+        c.handle(
+          'spBv1.0/Plant1/DDATA/Edge1/Pump1',
+          encodePayload([{ alias: 10, double_value: 1 }]),
+        ),
+      ),
+      ['send'],
     );
   });
 
@@ -159,6 +169,36 @@ describe('the Sparkplug B convention', () => {
       c.handle('spBv1.0/Plant1/NDATA/Edge1', encodePayload([{ alias: 1, float_value: 1 }])).length,
       1,
     );
+  });
+
+  it('asks a node it has no birth for to rebirth (NCMD Node Control/Rebirth), once until it is born', () => {
+    const c = sparkplug();
+    // This agent started after the node's births: DATA comes first.
+    const ndata = encodePayload([{ alias: 1, float_value: 24 }], { seq: 7 });
+    const [ask, ...more] = c.handle('spBv1.0/Plant1/NDATA/Edge1', ndata);
+    assert.equal(more.length, 0);
+    assert.equal(ask?.kind === 'send' ? ask.topic : undefined, 'spBv1.0/Plant1/NCMD/Edge1');
+    const metric = (
+      decodePayload(ask?.kind === 'send' ? ask.payload : Buffer.alloc(0)).metrics as Record<
+        string,
+        unknown
+      >[]
+    )[0];
+    assert.equal(metric?.name, 'Node Control/Rebirth');
+    assert.equal(metric?.datatype, 11);
+    assert.equal(metric?.boolean_value, true);
+    assert.deepEqual(c.handle('spBv1.0/Plant1/DDATA/Edge1/Pump1', ndata), []);
+    assert.deepEqual(c.handle('spBv1.0/Plant1/DBIRTH/Edge1/Pump1', dbirth), []);
+    // Garbage from an unknown node is refused, not answered with a request.
+    assert.throws(
+      () => c.handle('spBv1.0/Plant1/NDATA/Edge9', Buffer.from([0xff, 0xff])),
+      ConventionPayloadError,
+    );
+    // Born: DATA is read; after its death, DATA again asks for a rebirth.
+    bornSession(c);
+    assert.equal(summary(c.handle('spBv1.0/Plant1/NDATA/Edge1', ndata))[0], 'reading Plant1/Edge1');
+    c.handle('spBv1.0/Plant1/NDEATH/Edge1', encodePayload([bdSeq(3)]));
+    assert.deepEqual(summary(c.handle('spBv1.0/Plant1/NDATA/Edge1', ndata)), ['send']);
   });
 
   it('ignores host STATE messages and commands on the wire', () => {
