@@ -102,6 +102,55 @@ describe('the mqtt conventions through the handler, against mosquitto', () => {
     await waitFor('the device gone from the list', () => !listed(run, id), TIMEOUT);
   });
 
+  it('Homie 4: $homie, $name, $nodes, $properties and property attributes as retained topics, then removal', async () => {
+    const dev = await sensor('homie4-car', {
+      topic: 'homie/super-car/$state',
+      payload: Buffer.from('lost'),
+    });
+    const retained = { qos: 1, retain: true } as const;
+    const topics: [string, string][] = [
+      ['$homie', '4.0.0'],
+      ['$name', 'Super car'],
+      ['$state', 'init'],
+      ['$nodes', 'engine'],
+      ['engine/$name', 'Car engine'],
+      ['engine/$type', 'V8'],
+      ['engine/$properties', 'speed,temperature'],
+      ['engine/speed/$datatype', 'integer'],
+      ['engine/speed/$settable', 'true'],
+      ['engine/temperature/$datatype', 'float'],
+      ['engine/temperature', '91.5'],
+      ['$state', 'ready'],
+    ];
+    for (const [topic, payload] of topics)
+      await dev.publishAsync(`homie/super-car/${topic}`, payload, retained);
+    const sets = await inbox(dev, 'homie/super-car/+/+/set');
+
+    const run = handler(['homie']);
+    const id = sensorDeviceId('homie', 'super-car');
+    await waitFor(
+      'the Homie 4 device listed with its settable property',
+      () => run.last().find((d) => d.id === id)?.properties.MQTT_COMMANDS === '["engine/speed"]',
+      TIMEOUT,
+    );
+    await waitFor(
+      'the retained temperature as a reading',
+      () => run.readings(id).some((r) => r.values['engine/temperature'] === 91.5),
+      TIMEOUT,
+    );
+    run.command(id, 'engine/speed', '80');
+    await waitFor('the command on engine/speed/set', () => sets.length > 0, TIMEOUT);
+    assert.equal(sets[0]?.topic, 'homie/super-car/engine/speed/set');
+
+    // The car drops off: its last will sets $state lost.
+    dev.stream.destroy();
+    await waitFor('the car offline by its last will', () => run.state(id) === 'offline', TIMEOUT);
+    const admin = await sensor('homie4-admin');
+    for (const [topic] of topics)
+      await admin.publishAsync(`homie/super-car/${topic}`, '', retained);
+    await waitFor('the car gone from the list', () => !listed(run, id), TIMEOUT);
+  });
+
   it('Zigbee2MQTT: bridge/devices, both bridge/state forms, availability, readings, /set, removal', async () => {
     const bridge = await sensor('z2m-bridge');
     const retained = { qos: 1, retain: true } as const;

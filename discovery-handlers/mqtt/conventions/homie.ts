@@ -39,7 +39,18 @@ interface HomieDevice {
   /** Homie 4 only: the `$nodes` list and each node's `$properties` list, as announced so far. */
   nodes: string[];
   nodeProperties: Map<string, string[]>;
+  /** Homie 4 only: property attributes by path, kept whether or not `$properties` lists the path yet. */
+  propertyAttributes: Map<string, Partial<HomieProperty>>;
+  /**
+   * The last value text by path, short ones only: a broker delivers retained
+   * topics in its own order (a value before its `$datatype`, before
+   * `$description`), so a value is read again once what types it arrives.
+   */
+  lastValues: Map<string, string>;
 }
+
+/** Values longer than this are not kept for a later reading (the next update brings them). */
+const MAX_KEPT_VALUE = 128;
 
 /** Homie 4 device attributes kept as device attributes (3.x-era ones included: firmware, MAC, IP). */
 const V4_ATTRIBUTES: Record<string, string> = {
@@ -115,6 +126,8 @@ export class HomieConvention implements Convention {
         properties: new Map(),
         nodes: [],
         nodeProperties: new Map(),
+        propertyAttributes: new Map(),
+        lastValues: new Map(),
       };
       this.#devices.set(key, device);
     }
@@ -170,7 +183,7 @@ export class HomieConvention implements Convention {
     device.name = doc.name;
     device.attributes = attributes;
     device.properties = properties;
-    return this.#announce(key, device);
+    return [...this.#announce(key, device), ...this.#replay(key, device, [...properties.keys()])];
   }
 
   #handle4(
@@ -184,7 +197,10 @@ export class HomieConvention implements Convention {
     const text = () => payloadText('homie', topic, payload);
     if (attribute === '$homie') {
       device.homie = text();
-      return this.#announce(key, device);
+      return [
+        ...this.#announce(key, device),
+        ...this.#replay(key, device, [...device.properties.keys()]),
+      ];
     }
     if (attribute === '$name') {
       device.name = text();
@@ -209,15 +225,20 @@ export class HomieConvention implements Convention {
       return this.#value(key, device, `${node}/${second}`, topic, payload);
     }
     if (rest.length === 3 && second !== undefined && third !== undefined && third.startsWith('$')) {
-      const property = device.properties.get(`${node}/${second}`);
-      if (property === undefined) return [];
+      const path = `${node}/${second}`;
+      const attributes = device.propertyAttributes.get(path) ?? {};
+      if (!device.propertyAttributes.has(path)) {
+        if (device.propertyAttributes.size >= MAX_VALUES_PER_DEVICE) return [];
+        device.propertyAttributes.set(path, attributes);
+      }
       const value = text();
-      if (third === '$datatype') property.datatype = value;
-      else if (third === '$settable') property.settable = value === 'true';
-      else if (third === '$name') property.name = value;
-      else if (third === '$unit') property.unit = value;
+      if (third === '$datatype') attributes.datatype = value;
+      else if (third === '$settable') attributes.settable = value === 'true';
+      else if (third === '$name') attributes.name = value;
+      else if (third === '$unit') attributes.unit = value;
       else return [];
-      return this.#announce4(key, device);
+      const updates = this.#rebuild4(key, device);
+      return third === '$datatype' ? [...updates, ...this.#replay(key, device, [path])] : updates;
     }
     return [];
   }
@@ -229,19 +250,24 @@ export class HomieConvention implements Convention {
       for (const id of device.nodeProperties.get(node) ?? []) {
         if (properties.size >= MAX_VALUES_PER_DEVICE) break;
         const path = `${node}/${id}`;
+        const a = device.propertyAttributes.get(path) ?? {};
         // Datatype defaults to string in Homie 4; the attributes may come later.
-        properties.set(
-          path,
-          device.properties.get(path) ?? { datatype: 'string', settable: false },
-        );
+        properties.set(path, {
+          datatype: a.datatype ?? 'string',
+          settable: a.settable === true,
+          ...(a.name !== undefined ? { name: a.name } : {}),
+          ...(a.unit !== undefined ? { unit: a.unit } : {}),
+        });
       }
     }
     // Node lists of nodes that are not in `$nodes` are dropped so that state stays bounded.
     for (const node of device.nodeProperties.keys()) {
       if (!device.nodes.includes(node)) device.nodeProperties.delete(node);
     }
+    const added = [...properties.keys()].filter((p) => !device.properties.has(p));
     device.properties = properties;
-    return this.#announce4(key, device);
+    const updates = this.#announce4(key, device);
+    return updates.length === 0 ? [] : [...updates, ...this.#replay(key, device, added)];
   }
 
   #announce4(key: string, device: HomieDevice): ConventionUpdate[] {
@@ -262,11 +288,39 @@ export class HomieConvention implements Convention {
     topic: string,
     payload: Buffer,
   ): ConventionUpdate[] {
-    const property = device.properties.get(path);
     // An empty payload clears a retained value (as on removal): no reading.
-    if (property === undefined || device.homie === undefined || payload.length === 0) return [];
-    const value = parseValue(property.datatype, payloadText('homie', topic, payload), topic);
-    return [{ kind: 'reading', key, values: { [path]: value } }];
+    if (payload.length === 0) return [];
+    const text = payloadText('homie', topic, payload);
+    if (
+      text.length <= MAX_KEPT_VALUE &&
+      (device.lastValues.has(path) || device.lastValues.size < MAX_VALUES_PER_DEVICE)
+    ) {
+      device.lastValues.set(path, text);
+    }
+    const property = device.properties.get(path);
+    if (property === undefined || device.homie === undefined) return [];
+    return [
+      { kind: 'reading', key, values: { [path]: parseValue(property.datatype, text, topic) } },
+    ];
+  }
+
+  /** Readings of kept values for `paths` now that they can be typed; a value its type refuses is left out. */
+  #replay(key: string, device: HomieDevice, paths: string[]): ConventionUpdate[] {
+    if (device.homie === undefined) return [];
+    const values: Record<string, unknown> = {};
+    let any = false;
+    for (const path of paths) {
+      const text = device.lastValues.get(path);
+      const property = device.properties.get(path);
+      if (text === undefined || property === undefined) continue;
+      try {
+        values[path] = parseValue(property.datatype, text, '');
+        any = true;
+      } catch {
+        // The value does not fit the type it now has: its next update will say.
+      }
+    }
+    return any ? [{ kind: 'reading', key, values }] : [];
   }
 
   #remove(key: string): ConventionUpdate[] {

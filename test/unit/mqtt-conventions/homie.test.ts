@@ -169,6 +169,35 @@ describe('the Homie convention', () => {
     ]);
   });
 
+  it('reads values that a broker delivers before what types them (retained topics come in its order)', () => {
+    const c = homie();
+    // Homie 4: the value before its $datatype, and before $properties lists it.
+    c.handle('homie/car/$homie', b('4.0.0'));
+    c.handle('homie/car/$nodes', b('engine'));
+    assert.deepEqual(c.handle('homie/car/engine/temperature', b('91.5')), []);
+    const listedNow = c.handle('homie/car/engine/$properties', b('temperature'));
+    assert.deepEqual(listedNow.at(-1), {
+      kind: 'reading',
+      key: 'car',
+      values: { 'engine/temperature': '91.5' },
+    });
+    const typed = c.handle('homie/car/engine/temperature/$datatype', b('float'));
+    assert.deepEqual(typed.at(-1), {
+      kind: 'reading',
+      key: 'car',
+      values: { 'engine/temperature': 91.5 },
+    });
+    // Homie 5: a value before $description.
+    c.handle('homie/5/thermo/$state', b('ready'));
+    assert.deepEqual(c.handle('homie/5/thermo/thermostat/temperature', b('21.5')), []);
+    const described = c.handle('homie/5/thermo/$description', b(JSON.stringify(description5)));
+    assert.deepEqual(described.at(-1), {
+      kind: 'reading',
+      key: '5/thermo',
+      values: { 'thermostat/temperature': 21.5 },
+    });
+  });
+
   it('refuses description documents that are not Homie 5 with one payload error each', () => {
     const c = homie();
     for (const bad of [
