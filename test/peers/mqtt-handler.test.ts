@@ -28,7 +28,7 @@ interface Run {
   stop: () => Promise<void>;
 }
 
-async function run(details: object, brokerUrl?: string): Promise<Run> {
+function run(details: object, brokerUrl?: string): Run {
   const lists: DiscoveredDevice[][] = [];
   const data: Run['data'] = [];
   const states: Run['states'] = [];
@@ -118,8 +118,8 @@ describe('the mqtt handler against mosquitto', () => {
     await sensor?.endAsync(true);
     await broker?.stop();
   });
-  const start = async (details: object): Promise<Run> => {
-    const r = await run({ brokerUrl: broker.url, ...details });
+  const start = (details: object): Run => {
+    const r = run({ brokerUrl: broker.url, ...details });
     runs.push(r);
     return r;
   };
@@ -132,7 +132,7 @@ describe('the mqtt handler against mosquitto', () => {
   it('lists retained Home Assistant entities of one device once, as one Device, and follows state, availability and removal', async () => {
     await pub('homeassistant/light/kitchen/config', kitchen);
     await pub('homeassistant/sensor/kitchen/temp/config', kitchenTemp);
-    const r = await start({ conventions: ['homeassistant'] });
+    const r = start({ conventions: ['homeassistant'] });
     await waitFor('the first list', () => r.lists.length > 0);
     assert.equal(r.lists[0]?.length, 1, 'two retained entities, one device, in the first list');
     const [device] = r.lists[0] ?? [];
@@ -176,7 +176,7 @@ describe('the mqtt handler against mosquitto', () => {
   });
 
   it('reads device-based discovery (cmps) as one Device', async () => {
-    const r = await start({ conventions: ['homeassistant'], prefixes: { homeassistant: 'ha2' } });
+    const r = start({ conventions: ['homeassistant'], prefixes: { homeassistant: 'ha2' } });
     await waitFor('the first list', () => r.lists.length > 0);
     await pub('ha2/device/plug7/config', {
       dev: { ids: 'plug7', name: 'Plug', mf: 'Acme', sn: 'SN7' },
@@ -196,7 +196,7 @@ describe('the mqtt handler against mosquitto', () => {
   });
 
   it('survives hostile payloads and ids: one log line per topic, safe Device ids, no crash', async () => {
-    const r = await start({ conventions: ['homeassistant'], prefixes: { homeassistant: 'ha3' } });
+    const r = start({ conventions: ['homeassistant'], prefixes: { homeassistant: 'ha3' } });
     await waitFor('the first list', () => r.lists.length > 0);
     for (let i = 0; i < 20; i++) await pub('ha3/sensor/bad/config', '{not json', false);
     await pub('ha3/sensor/big/config', `{"x":"${'y'.repeat(100_000)}"}`, false);
@@ -220,7 +220,7 @@ describe('the mqtt handler against mosquitto', () => {
 
   it('keeps every announced device through a broker restart, and lists none twice', async () => {
     await pub('ha4/sensor/keep/config', { stat_t: 'keep/state', dev: { ids: 'keep-1' } });
-    const r = await start({ conventions: ['homeassistant'], prefixes: { homeassistant: 'ha4' } });
+    const r = start({ conventions: ['homeassistant'], prefixes: { homeassistant: 'ha4' } });
     await waitFor('the device', () => r.last().length === 1);
     const listsBefore = r.lists.length;
     await broker.restart();
@@ -238,7 +238,7 @@ describe('the mqtt handler against mosquitto', () => {
   });
 
   it('turns pattern topics into devices and readings', async () => {
-    const r = await start({
+    const r = start({
       conventions: ['homeassistant'],
       prefixes: { homeassistant: 'ha5' },
       patterns: ['plain/{room}/{id}/{metric}'],
