@@ -387,17 +387,29 @@ export class HomeAssistantConvention implements Convention {
     const ids = this.#devices.get(key);
     if (ids === undefined) return { kind: 'removed', key };
     const entities = [...ids].flatMap((id) => this.#entities.get(id) ?? []);
-    // The latest announcement's device block wins, as in Home Assistant's registry.
-    const info = entities.findLast((e) => e.device !== undefined)?.device;
+    // Entities add to the device's facts, the latest announcement winning, as in Home Assistant's registry.
+    const info: DeviceInfo = {
+      name: undefined,
+      manufacturer: undefined,
+      model: undefined,
+      attributes: {},
+    };
+    for (const e of entities) {
+      if (e.device === undefined) continue;
+      info.name = e.device.name ?? info.name;
+      info.manufacturer = e.device.manufacturer ?? info.manufacturer;
+      info.model = e.device.model ?? info.model;
+      Object.assign(info.attributes, e.device.attributes);
+    }
     const device: SensorDevice = {
       key,
-      attributes: { ...info?.attributes },
+      attributes: info.attributes,
       stateTopics: [...new Set(entities.flatMap((e) => e.stateTopic ?? []))],
       commands: [...new Set(entities.flatMap((e) => [...e.commands.keys()]))],
     };
-    if (info?.name !== undefined) device.name = info.name;
-    if (info?.manufacturer !== undefined) device.manufacturer = info.manufacturer;
-    if (info?.model !== undefined) device.model = info.model;
+    if (info.name !== undefined) device.name = info.name;
+    if (info.manufacturer !== undefined) device.manufacturer = info.manufacturer;
+    if (info.model !== undefined) device.model = info.model;
     return { kind: 'device', device };
   }
 
