@@ -31,6 +31,8 @@ const PROPERTY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const ACCESS_SET = 2;
 /** The command that forwards a pod's JSON unchanged to `<friendly_name>/set`. */
 const SET_ALL = 'set';
+/** A state seen before its device is listed is kept only up to this size. */
+const MAX_KEPT_READING_BYTES = 4096;
 
 interface Z2mDevice {
   device: SensorDevice;
@@ -50,6 +52,8 @@ export class Zigbee2MqttConvention implements Convention {
   readonly #byName = new Map<string, string>();
   /** Availability heard for names not (yet) in bridge/devices: retained topics arrive in any order. */
   readonly #pending = new Map<string, boolean>();
+  /** The last (retained) state of names not (yet) in bridge/devices, small ones only, for the same reason. */
+  readonly #pendingReadings = new Map<string, Record<string, unknown>>();
   #bridgeOnline: boolean | undefined;
 
   constructor(options: ConventionOptions) {
@@ -71,6 +75,20 @@ export class Zigbee2MqttConvention implements Convention {
     if (ieee !== undefined) return this.#reading(ieee, topic, payload);
     if (rest.endsWith('/availability')) {
       return this.#availability(rest.slice(0, -'/availability'.length), topic, payload);
+    }
+    return this.#earlyReading(rest, topic, payload);
+  }
+
+  /** A device's state before bridge/devices names it: kept (bounded) to be read once it does. */
+  #earlyReading(name: string, topic: string, payload: Buffer): ConventionUpdate[] {
+    if (payload.length === 0 || payload.length > MAX_KEPT_READING_BYTES || !isTopicSafe(name, true))
+      return [];
+    if (!this.#pendingReadings.has(name) && this.#pendingReadings.size >= this.#maxDevices)
+      return [];
+    try {
+      this.#pendingReadings.set(name, payloadObject('zigbee2mqtt', topic, payload));
+    } catch {
+      // Not a device state (attribute output, another tool's topic): nothing to say about it yet.
     }
     return [];
   }
@@ -125,6 +143,8 @@ export class Zigbee2MqttConvention implements Convention {
       // Availability may arrive before the list names the device; a renamed device keeps its own.
       fresh.available = this.#pending.get(fresh.friendlyName) ?? old?.available;
       this.#pending.delete(fresh.friendlyName);
+      const early = this.#pendingReadings.get(fresh.friendlyName);
+      this.#pendingReadings.delete(fresh.friendlyName);
       if (old === undefined || JSON.stringify(old.device) !== JSON.stringify(fresh.device)) {
         updates.push({ kind: 'device', device: fresh.device });
       }
@@ -132,6 +152,7 @@ export class Zigbee2MqttConvention implements Convention {
         const online = this.#online(fresh);
         if (online !== undefined) updates.push({ kind: 'availability', key, online });
       }
+      if (early !== undefined) updates.push({ kind: 'reading', key, values: early });
     }
     this.#devices.clear();
     for (const [key, value] of next) this.#devices.set(key, value);

@@ -161,6 +161,19 @@ describe('the Zigbee2MQTT convention', () => {
     );
   });
 
+  it('reads a retained state that arrives before bridge/devices names its device', () => {
+    const c = z2m();
+    assert.deepEqual(c.handle('zigbee2mqtt/living/temperature', json({ temperature: 19.5 })), []);
+    // Our own commands and other topics under names nobody lists stay unread.
+    assert.deepEqual(c.handle('zigbee2mqtt/nobody', json({ a: 1 })), []);
+    const updates = c.handle('zigbee2mqtt/bridge/devices', json([coordinator, sensor]));
+    assert.deepEqual(updates.at(-1), {
+      kind: 'reading',
+      key: '0x00158d0001dc2d3e',
+      values: { temperature: 19.5 },
+    });
+  });
+
   it('turns a device topic JSON into a reading and refuses what is not a JSON object', () => {
     const c = z2m();
     c.handle('zigbee2mqtt/bridge/devices', json([bulb, sensor]));
@@ -184,6 +197,7 @@ describe('the Zigbee2MQTT convention', () => {
     // Commands, gets and unknown names are not readings.
     assert.deepEqual(c.handle('zigbee2mqtt/my_bulb/set', json({ state: 'ON' })), []);
     assert.deepEqual(c.handle('zigbee2mqtt/unknown', json({ a: 1 })), []);
+    assert.deepEqual(c.handle('zigbee2mqtt/unknown/state', b('ON')), []);
   });
 
   it('sends commands to <friendly_name>/set: the whole JSON, or one settable property', () => {
