@@ -1,6 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { connectAsync, type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { checkedLists } from '../../discovery-handlers/checked-lists.ts';
@@ -235,6 +238,34 @@ describe('the mqtt handler against mosquitto', () => {
     assert.ok(got(), 'a reading after the restart');
     assert.equal(r.lists.length, listsBefore, 'no list since: nothing deleted, nothing added');
     await pub('ha4/sensor/keep/config', '');
+  });
+
+  it('serves `edgebridge scan mqtt`: the retained announcements, listed once', async () => {
+    await pub('ha6/sensor/scan/config', {
+      stat_t: 'scan/state',
+      dev: { ids: 'scan-1', mf: 'Acme' },
+    });
+    const cli = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
+    const details = JSON.stringify({ brokerUrl: broker.url, prefixes: { homeassistant: 'ha6' } });
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      cli,
+      'scan',
+      'mqtt',
+      '--details',
+      details,
+      '-o',
+      'json',
+      '--timeout',
+      '20',
+    ]);
+    const listed = JSON.parse(stdout) as {
+      items: { id: string; properties: Record<string, string> }[];
+    };
+    assert.deepEqual(
+      listed.items.map((d) => [d.id, d.properties.MQTT_MANUFACTURER]),
+      [['homeassistant:id:scan-1', 'Acme']],
+    );
+    await pub('ha6/sensor/scan/config', '');
   });
 
   it('turns pattern topics into devices and readings', async () => {
