@@ -17,7 +17,18 @@ export interface DevicePublisher {
   data(deviceId: string, payload: Buffer | string, stream?: string): void;
   state(deviceId: string, state: 'online' | 'offline'): void;
   event(deviceId: string, event: Record<string, unknown>): void;
+  /** The node broker's URL (no credentials), for handlers whose devices may talk MQTT there; absent without one. */
+  readonly brokerUrl?: string;
+  /**
+   * Calls `onCommand` with each command a client publishes on
+   * `.../<device>/commands/<name>` for a device this run has published for;
+   * resolves to a function that stops it. Absent without a node broker.
+   */
+  commands?(onCommand: CommandListener): Promise<() => Promise<void>>;
 }
+
+/** A command for one of the handler's devices (by its device id), as the access rules let it through. */
+export type CommandListener = (deviceId: string, name: string, payload: Buffer) => void;
 
 export interface HandlerContext {
   /** Aborted when the Discovery goes away or changes; discover() must then return. */

@@ -1,6 +1,7 @@
 import type { HandlerName } from '../src/api/types.ts';
 import type { DiscoveryHandler } from './handler.ts';
 import { mdnsHandler } from './mdns/index.ts';
+import { mqttHandler } from './mqtt/index.ts';
 import { onvifHandler } from './onvif/index.ts';
 import { simulatedHandler } from './simulated/index.ts';
 import { usbHandler } from './usb/index.ts';
@@ -11,6 +12,7 @@ import { usbHandler } from './usb/index.ts';
  */
 const handlers: { readonly [N in HandlerName]: DiscoveryHandler } = {
   mdns: mdnsHandler,
+  mqtt: mqttHandler,
   onvif: onvifHandler,
   simulated: simulatedHandler,
   usb: usbHandler,

@@ -48,7 +48,9 @@ export type ConventionUpdate =
   /** Availability from a last will, `$state`, LWT or a death certificate. */
   | { kind: 'availability'; key: string; online: boolean }
   /** Readings, by value name, to republish as `{ts, values}` on the device's data topic. */
-  | { kind: 'reading'; key: string; values: Record<string, unknown>; ts?: number };
+  | { kind: 'reading'; key: string; values: Record<string, unknown>; ts?: number }
+  /** A message the convention itself sends to the sensor broker (Sparkplug's rebirth request). */
+  | { kind: 'send'; topic: string; payload: Buffer };
 
 /** A protocol one family of sensors speaks; one instance per handler run (it keeps state). */
 export interface Convention {

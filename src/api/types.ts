@@ -11,7 +11,7 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
  * and the agent's handler map (discovery-handlers/registry.ts, typed by it) both come,
  * so the API accepts no name that the agent would answer with UnknownHandler.
  */
-export const HANDLER_NAMES = ['mdns', 'onvif', 'simulated', 'usb'] as const;
+export const HANDLER_NAMES = ['mdns', 'mqtt', 'onvif', 'simulated', 'usb'] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
 /** Labels every Device carries, so that label selectors work. */

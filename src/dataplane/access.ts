@@ -13,7 +13,7 @@ export interface DeviceGrant {
   names?: string[];
   /** Only Devices whose labels match; absent: any labels. */
   selector?: LabelSelector;
-  /** Publish to the devices' data and events topics (never state: that is the agent's). */
+  /** Publish to the devices' data, events and commands topics (never state: that is the agent's). */
   publish: boolean;
 }
 

@@ -3,12 +3,20 @@
 // Discovery's namespace. Handler input is checked; bad input is dropped,
 // counted and logged once per kind of problem, and never throws.
 import type { Logger } from 'pino';
-import type { DiscoveredDevice } from '../../discovery-handlers/handler.ts';
+import type { CommandListener, DiscoveredDevice } from '../../discovery-handlers/handler.ts';
 import type { DiscoveryPublisher } from '../agent/discovery-publisher.ts';
 import { deviceName } from '../api/names.ts';
 import type { AgentMetrics } from '../metrics.ts';
 import type { NodeBroker } from './node-broker.ts';
-import { dataTopic, eventsTopic, isStreamName, stateTopic } from './topics.ts';
+import { urlForLog } from '../util/url-for-log.ts';
+import {
+  dataTopic,
+  eventsTopic,
+  isStreamName,
+  stateTopic,
+  TOPIC_ROOT,
+  tryParseTopic,
+} from './topics.ts';
 
 export interface DevicePublisherOptions {
   broker: NodeBroker;
@@ -31,6 +39,8 @@ type Kind = 'data' | 'state' | 'event';
 export class BrokerDevicePublisher implements DiscoveryPublisher {
   readonly #opts: DevicePublisherOptions;
   readonly #names = new Map<string, string>();
+  /** Device name -> id, for the commands that arrive by name. */
+  readonly #ids = new Map<string, string>();
   /** Device ids this publisher last said were online. */
   readonly #online = new Set<string>();
   readonly #pending = new Set<Promise<void>>();
@@ -39,6 +49,21 @@ export class BrokerDevicePublisher implements DiscoveryPublisher {
 
   constructor(opts: DevicePublisherOptions) {
     this.#opts = opts;
+  }
+
+  get brokerUrl(): string {
+    return urlForLog(this.#opts.broker.url);
+  }
+
+  async commands(onCommand: CommandListener): Promise<() => Promise<void>> {
+    // Every device of the namespace: the filter cannot name only this run's, so the name map decides.
+    const filter = `${TOPIC_ROOT}/${this.#opts.namespace}/+/commands/#`;
+    return this.#opts.broker.subscribe(filter, (message) => {
+      const topic = tryParseTopic(message.topic);
+      const id = topic === undefined ? undefined : this.#ids.get(topic.device);
+      if (id === undefined || topic?.command === undefined || this.#closed) return;
+      onCommand(id, topic.command, message.payload);
+    });
   }
 
   data(deviceId: string, payload: Buffer | string, stream?: string): void {
@@ -118,6 +143,7 @@ export class BrokerDevicePublisher implements DiscoveryPublisher {
       const { discovery, shared, node } = this.#opts;
       name = deviceName(discovery, deviceId, shared, node);
       this.#names.set(deviceId, name);
+      this.#ids.set(name, deviceId);
     }
     return name;
   }

@@ -5,12 +5,8 @@ import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { BrokerClosedError, BrokerConfigError } from './errors.ts';
 import { mqttDebugOptions } from './mqtt-debug.ts';
-import {
-  topicMatches,
-  type BrokerMessage,
-  type NodeBroker,
-  type PublishOptions,
-} from './node-broker.ts';
+import type { BrokerMessage, NodeBroker, PublishOptions } from './node-broker.ts';
+import { topicMatches } from './topics.ts';
 import { LogLimiter } from '../util/log-limiter.ts';
 
 export interface ExternalBrokerOptions {

@@ -34,17 +34,3 @@ export interface NodeBroker {
 
 /** The clientId that in-agent publishes carry (e.g. in beforeAck); clients may not connect with it. */
 export const INTERNAL_CLIENT_ID = '$edgebridge/agent';
-
-/** Whether `topic` matches the MQTT filter `filter` (+ one level, # the rest). */
-export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  // [MQTT-4.7.2-1]: wildcards at the first level do not match $-topics.
-  if (t[0]?.startsWith('$') === true && (f[0] === '+' || f[0] === '#')) return false;
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
-}

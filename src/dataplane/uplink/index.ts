@@ -15,7 +15,8 @@ import { RegistryDeviceDirectory, type DeviceDirectory } from './device-director
 import { Downlink, type DownlinkStats, type NodePublisher } from './downlink.ts';
 import { NodeBrokerSource, type NodeBrokerSourceStats } from './node-broker-source.ts';
 import { createSelection } from './selection.ts';
-import { expandPrefix, TOPIC_ROOT } from './topics.ts';
+import { TOPIC_ROOT } from '../topics.ts';
+import { expandPrefix } from './topics.ts';
 import { Uplink, type UplinkCounters } from './uplink.ts';
 
 export * from './errors.ts';

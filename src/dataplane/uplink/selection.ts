@@ -2,7 +2,7 @@
 // time-to-live: the agent's configured topic filters first, then, for device
 // data topics, the uplink settings of the device's Discovery.
 import type { DeviceDirectory, UplinkSpec } from './device-directory.ts';
-import { matchesFilter, parseDeviceTopic } from './topics.ts';
+import { topicMatches, tryParseTopic } from '../topics.ts';
 
 /** How a selected message travels: its FIFO key, priority and time-to-live. */
 export interface UplinkRoute {
@@ -37,9 +37,9 @@ export function createSelection(opts: {
   });
   return {
     select(topic) {
-      const device = parseDeviceTopic(topic);
+      const device = tryParseTopic(topic);
       const key = device !== undefined ? `${device.namespace}/${device.device}` : topic;
-      for (const rule of rules) if (matchesFilter(rule.filter, topic)) return route(key, rule);
+      for (const rule of rules) if (topicMatches(rule.filter, topic)) return route(key, rule);
       if (directory === undefined || device?.kind !== 'data') return undefined;
       const spec = directory.uplinkOf(device.namespace, device.device);
       const decide = (s: UplinkSpec | undefined): UplinkRoute | undefined =>

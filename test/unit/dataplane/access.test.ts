@@ -77,6 +77,18 @@ describe('access to device topics', () => {
     assert.equal((await access.canPublish(writer, 'anything/else', false)).ok, false);
   });
 
+  it('lets a publish grant command its devices, and nobody else command them', async () => {
+    const command = (p: Principal, device: string, retain = false) =>
+      access.canPublish(p, `edgebridge/v1/apps/${device}/commands/light/set`, retain);
+    assert.deepEqual(await command(writer, 'cam-b'), { ok: true });
+    assert.equal((await command(writer, 'cam-a')).ok, false);
+    assert.equal((await command(reader, 'cam-a')).ok, false);
+    assert.equal((await command(writer, 'cam-b', true)).ok, false);
+    assert.deepEqual(await access.canSubscribe(writer, 'edgebridge/v1/apps/cam-b/commands/#'), {
+      ok: true,
+    });
+  });
+
   it('decides a publish at once (no Promise) when no selector needs labels', () => {
     // The broker's hot path: one decision per message.
     assert.deepEqual(access.canPublish(writer, 'edgebridge/v1/apps/cam-b/data', false), {

@@ -1,7 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TopicError } from '../../../src/dataplane/errors.ts';
-import { topicMatches } from '../../../src/dataplane/node-broker.ts';
 import {
   dataTopic,
   deviceTopicPrefix,
@@ -10,6 +9,7 @@ import {
   parseFilter,
   parseTopic,
   stateTopic,
+  topicMatches,
 } from '../../../src/dataplane/topics.ts';
 
 describe('device topics', () => {
@@ -41,11 +41,17 @@ describe('device topics', () => {
       { namespace: 'default', device: 'cam', kind: 'data' as const, stream: 's1' },
       { namespace: 'ns', device: 'a.b-c', kind: 'state' as const },
       { namespace: 'ns', device: 'a', kind: 'events' as const },
+      { namespace: 'ns', device: 'a', kind: 'commands' as const, command: 'reboot' },
+      { namespace: 'ns', device: 'a', kind: 'commands' as const, command: 'light/set' },
     ];
     for (const c of cases) assert.deepEqual(parseTopic(formatTopic(c)), c);
     for (const bad of [
       'edgebridge/v1/default/cam',
       'edgebridge/v1/default/cam/commands',
+      'edgebridge/v1/default/cam/commands/',
+      'edgebridge/v1/default/cam/commands/a//b',
+      'edgebridge/v1/default/cam/commands/../x',
+      `edgebridge/v1/default/cam/commands/${'a/'.repeat(9)}a`,
       'edgebridge/v1/default/cam/state/x',
       'edgebridge/v1/default/cam/data/a/b',
       'edgebridge/v2/default/cam/data',
@@ -71,6 +77,10 @@ describe('device topics', () => {
       device: undefined,
     });
     assert.deepEqual(parseFilter('edgebridge/v1/ns/#'), { namespace: 'ns', device: undefined });
+    assert.deepEqual(parseFilter('edgebridge/v1/ns/+/commands/#'), {
+      namespace: 'ns',
+      device: undefined,
+    });
     for (const bad of [
       '#',
       '+/v1/ns/cam/data',
@@ -80,7 +90,7 @@ describe('device topics', () => {
       'edgebridge/v1/ns/cam#',
       'edgebridge/v1/ns/#/data',
       'edgebridge/v1/ns/ca+/data',
-      'edgebridge/v1/ns/cam/commands',
+      'edgebridge/v1/ns/cam/commands/a+',
       'edgebridge/v1/ns/cam/state/x',
       '$SYS/#',
     ])
