@@ -5,6 +5,8 @@
 //   gracePeriodSeconds 1 (the grace period is in the figure). ROUNDS attach /
 //   detach cycles (default 20); the table gives median and max.
 //   ROUNDS=5 npm run bench -- discovery-local   (VERBOSE=1: each round; KEEP=1: keep the logs)
+// Then MQTT sensors (bench/discovery-mqtt.ts, which also runs on its own).
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -106,6 +108,10 @@ try {
 } finally {
   await tb.stop();
 }
+
+spawnSync(process.execPath, [path.join(import.meta.dirname, 'discovery-mqtt.ts')], {
+  stdio: 'inherit',
+});
 
 /** Polls `check` every 5 ms until it gives a value; fails after 30 s. */
 async function until<T>(

@@ -119,6 +119,8 @@ async function* discover(
           limiter.log(ctx.log, 'warn', 'subscribe', '', { err: err.message }, 'subscribe failed');
           return;
         }
+        // Retained announcements follow the SUBACK: the quiet period starts here.
+        if (!subscribed) lastMessage = Date.now();
         subscribed = true;
         wakeup.notify();
       });
