@@ -99,7 +99,7 @@ for (const n of SIZES) {
       `${n} devices`,
       `${total.toFixed(1)} s to register all (${writing} s from the first; last fifth: ${rate} devices/s); RSS ${mb(status, 'VmRSS')} MB, peak ${mb(status, 'VmHWM')} MB`,
     ]);
-    console.log(`${results[results.length - 1]?.join(': ') ?? ''}`);
+    console.log(results[results.length - 1]?.join(': ') ?? '');
   } finally {
     await agent.stop();
   }
