@@ -113,4 +113,72 @@ describe('edgebridge agent --standalone (embedded registry, no cluster)', () => 
     assert.match(stdout, /^NAME\s+HANDLER\s+SHARED\s+NODES\s+AGE/m);
     assert.match(stdout, /lab-[0-9a-f]{10}\s+simulated\s+true\s+edge-1/);
   });
+
+  it('registers a burst of 1,000 devices while another process reads the state directory: every read whole, the count true at the end', async () => {
+    const n = 1000;
+    const dir = scratchDir('standalone-burst');
+    const stateDir = path.join(dir, 'state');
+    const devicesFile = path.join(dir, 'devices.json');
+    const config = path.join(dir, 'edgebridge.yaml');
+    const ids = Array.from({ length: n }, (_, i) => `burst-${i}`);
+    writeDevicesFile(
+      devicesFile,
+      ids.map((id) => ({ id })),
+    );
+    writeFileSync(
+      config,
+      [
+        'apiVersion: edgebridge.io/v1alpha1',
+        'kind: Discovery',
+        'metadata: { name: burst, namespace: default }',
+        'spec:',
+        '  handler: { name: simulated, details: { file: ' + JSON.stringify(devicesFile) + ' } }',
+        '',
+      ].join('\n'),
+    );
+    const agent = await startAgent({
+      node: 'edge-2',
+      registryArgs: ['--standalone', '--config', config, '--state-dir', stateDir],
+      extraArgs: ['--log-level', 'info', '--no-broker'],
+    });
+    agents.push(agent);
+    // The CLI, another process, lists while the agent writes: each list is whole
+    // Devices, never fewer than before. Problems are collected (eventually retries on a throw).
+    const known = new Set(ids);
+    const problems: string[] = [];
+    let seen = 0;
+    let reads = 0;
+    await eventually(`${n} devices listed by the CLI`, async () => {
+      const { stdout } = await run(
+        process.execPath,
+        [CLI, 'devices', '--standalone', '--state-dir', stateDir, '-o', 'json'],
+        { maxBuffer: 64 * 1024 * 1024 },
+      );
+      const list = JSON.parse(stdout) as DeviceList;
+      reads++;
+      if (list.items.length < seen) problems.push(`${list.items.length} devices after ${seen}`);
+      seen = list.items.length;
+      for (const d of list.items) {
+        if (!known.has(d.spec.id)) problems.push(`unknown id ${d.spec.id}`);
+        if (d.status?.nodes?.[0]?.name !== 'edge-2') problems.push(`${d.metadata.name}: no node`);
+      }
+      return list.items.length === n ? true : undefined;
+    });
+    assert.deepEqual(problems, []);
+    assert.ok(reads > 0);
+    // status.devices, counted after bursts of writes, ends equal to the number of Devices.
+    await eventually('status.devices to say 1000', async () => {
+      const { stdout } = await run(process.execPath, [
+        CLI,
+        'discoveries',
+        '--standalone',
+        '--state-dir',
+        stateDir,
+        '-o',
+        'json',
+      ]);
+      const list = JSON.parse(stdout) as { items: { status?: { devices?: number } }[] };
+      return list.items[0]?.status?.devices === n ? true : undefined;
+    });
+  });
 });

@@ -318,6 +318,32 @@ describe('embedded registry: Discoveries from the config file', () => {
     await registry.close();
   });
 
+  it('counts Devices another process wrote and forgets a Device file removed by hand', async () => {
+    const f = await fixture();
+    // Two registries on one state directory keep two indexes, as two processes would.
+    const first = f.open();
+    const second = f.open();
+    const cams = byName(await discoveriesOf(first), 'cams');
+    const count = async () => byName(await discoveriesOf(first), 'cams').status?.devices;
+    await first.applyDevice(viewOf(cams, 'c1', 'node-a'));
+    await first.applyDevice(viewOf(cams, 'c2', 'node-a'));
+    await second.applyDevice(viewOf(cams, 'c3', 'node-b'));
+    assert.equal(await count(), 3);
+    // The first registry's next count must include the Device it did not write.
+    await first.applyDevice(viewOf(cams, 'c4', 'node-a'));
+    assert.equal(await count(), 4);
+
+    await rm(deviceFile(f.stateDir, 'default', 'cams-c1'));
+    await first.applyDevice(viewOf(cams, 'c5', 'node-a'));
+    assert.equal(await count(), 4);
+    // The removed file is not in the index either: applying c1 again creates it.
+    await first.applyDevice(viewOf(cams, 'c1', 'node-a'));
+    assert.equal(await count(), 5);
+    assert.equal((await first.listDevices({ namespace: 'default' })).length, 5);
+    await first.close();
+    await second.close();
+  });
+
   it('skips bad documents with one error each naming the file and document, and loads the rest', async () => {
     const good = CONFIG.split('---')[0] ?? '';
     const bad = [

@@ -2,12 +2,14 @@
 // API server would hold for the custom resource, at
 // <root>/<namespace>/<name>.json. Each read-modify-write holds the object's
 // lock, so two agents sharing the directory never lose each other's entry.
+// Which Discovery each file belongs to is kept in memory (it never changes
+// for a name), so that counting a Discovery's Devices after each write lists
+// the directory's names but reads only files this process has not seen.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { API_VERSION, type Device, type DeviceNodeStatus } from '../../api/types.ts';
-import { discoveryPart } from '../../api/names.ts';
 import type { DeviceView } from '../registry.ts';
 import { listDir, readObjectFile, removeFile, writeFileAtomic } from './atomic-file.ts';
 import { InvalidObjectError } from './errors.ts';
@@ -40,6 +42,8 @@ export class DeviceFiles {
   readonly #root: string;
   readonly #log: Logger;
   readonly #lock: LockOptions;
+  /** Per namespace: the Discovery of each Device file seen, by file name. */
+  readonly #index = new Map<string, Map<string, string>>();
 
   constructor(root: string, log: Logger, lock: LockOptions = {}) {
     this.#root = root;
@@ -53,6 +57,47 @@ export class DeviceFiles {
 
   #read(file: string): Promise<Device | undefined> {
     return readObjectFile(file, isDevice, 'Device', this.#log);
+  }
+
+  #indexOf(namespace: string): Map<string, string> {
+    let index = this.#index.get(namespace);
+    if (index === undefined) {
+      index = new Map();
+      this.#index.set(namespace, index);
+    }
+    return index;
+  }
+
+  /** Records what this process wrote or read at `namespace/name` (undefined: no Device there). */
+  #note(namespace: string, name: string, device: Device | undefined): void {
+    const index = this.#indexOf(namespace);
+    if (device === undefined) index.delete(`${name}.json`);
+    else index.set(`${name}.json`, device.spec.discovery);
+  }
+
+  /**
+   * Brings the namespace's index up to date with its directory: names gone are
+   * dropped, and only files not seen before are read (written by another
+   * process, or by hand).
+   */
+  async #refresh(namespace: string): Promise<Map<string, string>> {
+    const dir = path.join(this.#root, namespace);
+    const index = this.#indexOf(namespace);
+    const names = (await listDir(dir)).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
+    const present = new Set(names);
+    for (const f of index.keys()) if (!present.has(f)) index.delete(f);
+    const unseen = names.filter((f) => !index.has(f));
+    for (let i = 0; i < unseen.length; i += READ_CONCURRENCY) {
+      const slice = unseen.slice(i, i + READ_CONCURRENCY);
+      const read = await Promise.all(slice.map((f) => this.#read(path.join(dir, f))));
+      for (const [j, d] of read.entries()) {
+        const f = slice[j];
+        // A damaged or misplaced file counts for no Discovery (and is read again next time).
+        if (f === undefined || d === undefined || !placed(d, f, namespace)) continue;
+        index.set(f, d.spec.discovery);
+      }
+    }
+    return index;
   }
 
   /** Creates or updates the Device and sets view.node's entry; says which (unchanged: no write). */
@@ -77,6 +122,7 @@ export class DeviceFiles {
           Number(existing?.metadata.resourceVersion ?? '0') + 1,
         );
         await writeFileAtomic(file, JSON.stringify(desired, null, 2) + '\n');
+        this.#note(view.namespace, view.name, desired);
         return existing === undefined ? 'created' : 'updated';
       },
       this.#lock,
@@ -99,7 +145,9 @@ export class DeviceFiles {
         const left = nodes.filter((n) => n.name !== node);
         if (left.length === nodes.length && left.length > 0) return undefined;
         if (left.length === 0) {
-          return (await removeFile(file)) ? existing.spec.discovery : undefined;
+          const removed = await removeFile(file);
+          this.#note(namespace, name, undefined);
+          return removed ? existing.spec.discovery : undefined;
         }
         const updated: Device = {
           ...existing,
@@ -117,22 +165,14 @@ export class DeviceFiles {
   }
 
   /**
-   * How many Devices of the Discovery `discovery` there are in `namespace`.
-   * Only files named as its Devices are (the Discovery's name, a dash, ...)
-   * are read, so a count stays cheap beside other Discoveries' Devices.
+   * How many Devices of the Discovery `discovery` there are in `namespace`:
+   * from the index, after a refresh that lists the directory's names and reads
+   * only files it has not seen (so the cost of a count hardly grows with the
+   * number of Devices).
    */
   async count(namespace: string, discovery: string): Promise<number> {
-    const prefix = `${discoveryPart(discovery)}-`;
-    const dir = path.join(this.#root, namespace);
-    const files = (await listDir(dir)).filter(
-      (f) => f.startsWith(prefix) && f.endsWith('.json') && !f.startsWith('.'),
-    );
     let n = 0;
-    for (let i = 0; i < files.length; i += READ_CONCURRENCY) {
-      const slice = files.slice(i, i + READ_CONCURRENCY);
-      const read = await Promise.all(slice.map((f) => this.#read(path.join(dir, f))));
-      n += read.filter((d) => d?.spec.discovery === discovery).length;
-    }
+    for (const owner of (await this.#refresh(namespace)).values()) if (owner === discovery) n++;
     return n;
   }
 
@@ -145,7 +185,9 @@ export class DeviceFiles {
       async () => {
         const current = await this.#read(file);
         if (current === undefined || !stillDoomed(current)) return false;
-        return removeFile(file);
+        const removed = await removeFile(file);
+        this.#note(namespace, device.metadata.name, undefined);
+        return removed;
       },
       this.#lock,
     );
@@ -166,20 +208,29 @@ export class DeviceFiles {
         const slice = files.slice(i, i + READ_CONCURRENCY);
         read.push(...(await Promise.all(slice.map((f) => this.#read(path.join(dir, f))))));
       }
+      const index = new Map<string, string>();
       for (const [i, d] of read.entries()) {
         if (d === undefined) continue;
-        if (`${d.metadata.name}.json` !== files[i] || (d.metadata.namespace ?? 'default') !== ns) {
+        if (!placed(d, files[i] ?? '', ns)) {
           this.#log.warn(
             { file: path.join(dir, files[i] ?? '') },
             'ignoring a misplaced device file',
           );
           continue;
         }
+        index.set(`${d.metadata.name}.json`, d.spec.discovery);
         devices.push(d);
       }
+      // A full read is the truest index there is.
+      this.#index.set(ns, index);
     }
     return devices;
   }
+}
+
+/** Whether a Device read from file `f` in `namespace` is the one that belongs there. */
+function placed(d: Device, f: string, namespace: string): boolean {
+  return `${d.metadata.name}.json` === f && (d.metadata.namespace ?? 'default') === namespace;
 }
 
 /** The Device after applying one node's view to what is stored (other nodes' entries kept). */

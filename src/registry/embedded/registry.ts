@@ -77,6 +77,8 @@ export class EmbeddedRegistry implements Registry {
   readonly #records: DiscoveryRecords;
   readonly #root: string;
   readonly #counts = new KeyedRuns();
+  /** Counts asked for and not yet written: this registry's reads of Discoveries wait for them. */
+  readonly #pendingCounts = new Set<Promise<void>>();
   readonly #closing = new AbortController();
   readonly #watches = new Set<Promise<void>>();
   /**
@@ -209,6 +211,7 @@ export class EmbeddedRegistry implements Registry {
       // Without the config file (the CLI beside a running agent), the records
       // the agent keeps in the state directory say what it runs.
       if (this.#options.configFile === undefined) await this.#checkReadable();
+      await this.#countsWritten();
       const discoveries =
         this.#options.configFile === undefined
           ? await this.#records.list()
@@ -237,11 +240,13 @@ export class EmbeddedRegistry implements Registry {
 
   /**
    * Makes status.devices of the Discovery say how many Devices it has (after a
-   * Device was created or deleted). Runs one count per Discovery at a time; a
-   * failure is logged, and the next count or watch pass corrects it.
+   * Device was created or deleted). Runs one count per Discovery at a time, and
+   * requests made while one runs share the next, so a burst of writes costs a
+   * few record writes, not one each; a failure is logged, and the next count
+   * or watch pass corrects it.
    */
   #recount(namespace: string, discovery: string): Promise<void> {
-    return this.#counts.run(`${namespace}/${discovery}`, async () => {
+    const run = this.#counts.run(`${namespace}/${discovery}`, async () => {
       try {
         const n = await this.#devices.count(namespace, discovery);
         await this.#records.setDeviceCount(namespace, discovery, n);
@@ -252,6 +257,14 @@ export class EmbeddedRegistry implements Registry {
         );
       }
     });
+    this.#pendingCounts.add(run);
+    void run.then(() => this.#pendingCounts.delete(run));
+    return run;
+  }
+
+  /** Resolves once every count asked for so far is written. */
+  async #countsWritten(): Promise<void> {
+    await Promise.all(this.#pendingCounts);
   }
 
   readValue(ref: ValueRef): Promise<string | undefined> {
@@ -291,8 +304,9 @@ export class EmbeddedRegistry implements Registry {
         );
         return;
       }
+      // Not awaited: a Device write does not wait for its Discovery's count.
       if ((await this.#devices.apply(view)) === 'created') {
-        await this.#recount(view.namespace, view.discovery.name);
+        void this.#recount(view.namespace, view.discovery.name);
       }
     });
   }
@@ -300,7 +314,7 @@ export class EmbeddedRegistry implements Registry {
   removeDeviceNode(namespace: string, name: string, node: string): Promise<void> {
     return this.#guard(`remove node ${node} from device ${namespace}/${name}`, async () => {
       const deletedOf = await this.#devices.removeNode(namespace, name, node);
-      if (deletedOf !== undefined) await this.#recount(namespace, deletedOf);
+      if (deletedOf !== undefined) void this.#recount(namespace, deletedOf);
     });
   }
 
@@ -319,9 +333,13 @@ export class EmbeddedRegistry implements Registry {
     );
   }
 
-  /** Stops the watches and waits for them; later calls fail with RegistryClosedError. Idempotent. */
+  /**
+   * Stops the watches and waits for them and for the counts still to write;
+   * later calls fail with RegistryClosedError. Idempotent.
+   */
   async close(): Promise<void> {
     this.#closing.abort(new RegistryClosedError());
     await Promise.all(this.#watches);
+    await this.#countsWritten();
   }
 }
