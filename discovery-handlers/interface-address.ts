@@ -1,5 +1,18 @@
 // The IPv4 address of each interface a network handler (mdns, onvif) listens on.
 import { networkInterfaces } from 'node:os';
+import type { SchemaNode } from './details.ts';
+
+/** The `interfaces` field of a handler's details: Linux interface names (IFNAMSIZ - 1 characters). */
+export const INTERFACES_SCHEMA: SchemaNode = {
+  type: 'array',
+  minItems: 1,
+  maxItems: 32,
+  items: {
+    type: 'string',
+    pattern: '^[A-Za-z0-9_.:@-]{1,15}$',
+    'x-hint': 'a network interface name',
+  },
+};
 
 /** A configured interface has no IPv4 address on this node; `code` names the handler. */
 export class InterfaceNotFoundError extends Error {
