@@ -1,4 +1,5 @@
 import { validateDetails, type DetailsSchema, type SchemaNode } from '../details.ts';
+import { INTERFACES_SCHEMA } from '../interface-address.ts';
 
 export interface MdnsDetails {
   /** DNS-SD service types such as `_http._tcp`; empty: every type (via `_services._dns-sd._udp.local`). */
@@ -32,16 +33,7 @@ const schema: DetailsSchema<MdnsDetails> = {
         'x-hint': 'a DNS-SD service type such as _http._tcp',
       },
     },
-    interfaces: {
-      type: 'array',
-      minItems: 1,
-      maxItems: 32,
-      items: {
-        type: 'string',
-        pattern: '^[A-Za-z0-9_.:@-]{1,15}$',
-        'x-hint': 'a network interface name',
-      },
-    },
+    interfaces: INTERFACES_SCHEMA,
     nameFilter: {
       type: 'object',
       properties: {

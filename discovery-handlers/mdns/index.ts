@@ -1,10 +1,10 @@
 import type { DiscoveredDevice, DiscoveryHandler, HandlerContext } from '../handler.ts';
+import { interfaceAddresses } from '../interface-address.ts';
 import { Wakeup } from '../wakeup.ts';
 import { parseMdnsDetails, type MdnsDetails } from './details.ts';
 import { instanceFilter, toDevice } from './device.ts';
 import {
   defaultInterfaces,
-  interfaceAddress,
   openMdnsSocket,
   type MdnsSocket,
   type Question,
@@ -31,14 +31,6 @@ const MAX_QUERY_PERIOD_MS = 60_000;
 /** A burst of responses (a host announcing ten services) makes one list, not ten. */
 const BATCH_MS = 50;
 
-export class InterfaceNotFoundError extends Error {
-  readonly code = 'EDGEBRIDGE_MDNS_INTERFACE';
-  constructor(name: string) {
-    super(`network interface '${name}' has no IPv4 address on this node`);
-    this.name = 'InterfaceNotFoundError';
-  }
-}
-
 /**
  * mDNS / DNS-SD services on the node's links (shared: every node on a segment
  * sees them). Lists each instance that has a SRV record, with its TXT entries
@@ -57,11 +49,7 @@ async function* browse(
   ctx: HandlerContext,
 ): AsyncGenerator<DiscoveredDevice[]> {
   const names = details.interfaces ?? defaultInterfaces();
-  const addresses = names.map((name) => {
-    const address = interfaceAddress(name);
-    if (address === undefined) throw new InterfaceNotFoundError(name);
-    return address;
-  });
+  const addresses = interfaceAddresses(names, 'EDGEBRIDGE_MDNS_INTERFACE');
   const cache = new RecordCache(
     details.serviceTypes.map((t) => `${t}.local`),
     { ...DEFAULT_LIMITS, maxInstances: details.maxInstances },

@@ -39,11 +39,6 @@ interface MulticastDns {
   destroy(cb?: () => void): void;
 }
 
-/** The first IPv4 address of interface `name`, or undefined. */
-export function interfaceAddress(name: string): string | undefined {
-  return networkInterfaces()[name]?.find((a) => a.family === 'IPv4')?.address;
-}
-
 /** Interfaces that are containers' or overlays' links, not a segment that devices sit on. */
 const VIRTUAL =
   /^(lo|docker|br-|veth|cni|flannel|cali|cilium|lxc|kube-|vxlan|tunl|tun|wg|virbr|weave|genev|nodelocaldns)/;

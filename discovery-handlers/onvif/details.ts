@@ -1,5 +1,6 @@
 import { validateDetails, type DetailsSchema, type SchemaNode } from '../details.ts';
 import { InvalidDetailsError } from '../handler.ts';
+import { INTERFACES_SCHEMA } from '../interface-address.ts';
 import { expandTargets, IPV4_OR_CIDR_PATTERN, IPV4_PATTERN } from './ipv4.ts';
 
 /** Unicast probes go to at most this many addresses (one probe round must stay small). */
@@ -38,16 +39,7 @@ const filter = (item: SchemaNode): SchemaNode => ({
 const schema: DetailsSchema<OnvifDetails> = {
   type: 'object',
   properties: {
-    interfaces: {
-      type: 'array',
-      minItems: 1,
-      maxItems: 32,
-      items: {
-        type: 'string',
-        pattern: '^[A-Za-z0-9_.:@-]{1,15}$',
-        'x-hint': 'a network interface name',
-      },
-    },
+    interfaces: INTERFACES_SCHEMA,
     probeTimeoutSeconds: { type: 'number', minimum: 0.1, maximum: 60, default: 2 },
     unicastTargets: {
       type: 'array',

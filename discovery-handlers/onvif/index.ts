@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { sleep } from '../../src/util/backoff.ts';
 import { LogLimiter } from '../../src/util/log-limiter.ts';
 import type { DiscoveredDevice, DiscoveryHandler, HandlerContext } from '../handler.ts';
+import { interfaceAddresses } from '../interface-address.ts';
 import { Wakeup } from '../wakeup.ts';
 import { CameraSessions } from './camera-sessions.ts';
 import { CameraTable, type Refusal } from './camera-table.ts';
 import { credentialsBook } from './credentials.ts';
 import { MAX_UNICAST_ADDRESSES, parseOnvifDetails, type OnvifDetails } from './details.ts';
 import { cameraFilter } from './filter.ts';
-import { defaultInterfaces, interfaceAddress } from './interfaces.ts';
+import { defaultInterfaces } from './interfaces.ts';
 import { expandTargets } from './ipv4.ts';
 import { readNeighbours } from './neighbours.ts';
 import { toDevice } from './to-device.ts';
@@ -28,14 +29,6 @@ const BATCH_MS = 50;
 
 /** The first list waits at most this long for the cameras' SOAP descriptions. */
 const FIRST_DESCRIBE_WAIT_MS = 5000;
-
-export class InterfaceNotFoundError extends Error {
-  readonly code = 'EDGEBRIDGE_ONVIF_INTERFACE';
-  constructor(name: string) {
-    super(`network interface '${name}' has no IPv4 address on this node`);
-    this.name = 'InterfaceNotFoundError';
-  }
-}
 
 /**
  * ONVIF cameras found by WS-Discovery (shared: every node on a segment sees
@@ -64,11 +57,7 @@ async function* discover(
   ctx: HandlerContext,
 ): AsyncGenerator<DiscoveredDevice[]> {
   const names = details.interfaces ?? defaultInterfaces();
-  const addresses = names.map((name) => {
-    const address = interfaceAddress(name);
-    if (address === undefined) throw new InterfaceNotFoundError(name);
-    return address;
-  });
+  const addresses = interfaceAddresses(names, 'EDGEBRIDGE_ONVIF_INTERFACE');
   const targets = expandTargets(details.unicastTargets, MAX_UNICAST_ADDRESSES);
   const selected = cameraFilter(details);
   const table = new CameraTable();

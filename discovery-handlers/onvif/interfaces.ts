@@ -1,15 +1,10 @@
-// Which interfaces to probe on by default, and their addresses.
+// Which interfaces to probe on by default.
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 
 const IFF_UP = 0x1;
 const IFF_LOOPBACK = 0x8;
 const IFF_MULTICAST = 0x1000;
-
-/** The first IPv4 address of interface `name`, or undefined. */
-export function interfaceAddress(name: string): string | undefined {
-  return networkInterfaces()[name]?.find((a) => a.family === 'IPv4')?.address;
-}
 
 /** The interface's flags from sysfs, or undefined where they cannot be read. */
 function flags(name: string): number | undefined {

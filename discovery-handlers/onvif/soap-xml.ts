@@ -10,18 +10,41 @@ export const NS_SOAP = 'http://www.w3.org/2003/05/soap-envelope';
 /** Characters of one text value we keep from an answer (a URI, a model name). */
 export const MAX_TEXT = 2048;
 
-const parser = new XMLParser({
+/** Entity processing off (the five predefined entities are decoded by hand); values kept as text. */
+const SAFE = {
   removeNSPrefix: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '@',
   processEntities: false,
   htmlEntities: false,
   ignoreDeclaration: true,
   ignorePiTags: true,
   parseTagValue: false,
-  parseAttributeValue: false,
   trimValues: true,
+} as const;
+const withAttributes = new XMLParser({
+  ...SAFE,
+  ignoreAttributes: false,
+  attributeNamePrefix: '@',
+  parseAttributeValue: false,
 });
+const withoutAttributes = new XMLParser({ ...SAFE, ignoreAttributes: true });
+
+/**
+ * Untrusted XML (a SOAP answer, a WS-Discovery datagram) as a tree, or why
+ * not; never throws. Attributes are kept, prefixed '@', only if asked.
+ */
+export function parseXml(
+  xml: string,
+  attributes: boolean,
+): { ok: true; doc: unknown } | { ok: false; reason: string } {
+  // SOAP 1.2 forbids a DTD; refusing one up front rules out entity expansion whatever the parser does.
+  if (/<!(DOCTYPE|ENTITY)/i.test(xml)) return { ok: false, reason: 'a DTD (not allowed in SOAP)' };
+  try {
+    return { ok: true, doc: (attributes ? withAttributes : withoutAttributes).parse(xml) };
+  } catch (err) {
+    // A stack overflow on absurd nesting lands here too.
+    return { ok: false, reason: `not XML (${(err as Error).message.slice(0, 100)})` };
+  }
+}
 
 /** A SOAP answer's Body (children by local name), or a Fault, or why it is not one. */
 export type SoapParse =
@@ -37,15 +60,9 @@ export interface SoapFault {
 
 /** The Body or Fault of a SOAP answer; never throws. */
 export function parseSoap(xml: string): SoapParse {
-  if (/<!(DOCTYPE|ENTITY)/i.test(xml)) return { ok: false, reason: 'a DTD (not allowed in SOAP)' };
-  let doc: unknown;
-  try {
-    doc = parser.parse(xml);
-  } catch (err) {
-    // A stack overflow on absurd nesting lands here too.
-    return { ok: false, reason: `not XML (${(err as Error).message.slice(0, 100)})` };
-  }
-  const body = child(child(doc, 'Envelope'), 'Body');
+  const parsed = parseXml(xml, true);
+  if (!parsed.ok) return parsed;
+  const body = child(child(parsed.doc, 'Envelope'), 'Body');
   if (!isObject(body)) return { ok: false, reason: 'not a SOAP envelope' };
   const fault = child(body, 'Fault');
   if (fault !== undefined) {
@@ -75,14 +92,19 @@ export function children(node: unknown, name: string, max: number): unknown[] {
 
 /** An element's text (entities decoded, capped at MAX_TEXT), or '' when it has none. */
 export function text(node: unknown): string {
+  return decodeEntities(rawText(node).slice(0, MAX_TEXT));
+}
+
+/**
+ * The text of an element as the parser gives it (entities not decoded): a
+ * string, or the `#text` of an element that also has children or attributes.
+ * A repeated element counts once (the first).
+ */
+export function rawText(node: unknown): string {
   const first = Array.isArray(node) ? (node as unknown[])[0] : node;
-  const raw =
-    typeof first === 'string'
-      ? first
-      : isObject(first) && typeof first['#text'] === 'string'
-        ? first['#text']
-        : '';
-  return decodeEntities(raw.slice(0, MAX_TEXT));
+  if (typeof first === 'string') return first;
+  if (isObject(first) && typeof first['#text'] === 'string') return first['#text'];
+  return '';
 }
 
 /** An attribute's value (local name), entities decoded and capped, or ''. */
@@ -100,7 +122,7 @@ export function isObject(v: unknown): v is Record<string, unknown> {
 const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
 /** The five predefined entities and character references (the parser's entity processing is off). */
-function decodeEntities(s: string): string {
+export function decodeEntities(s: string): string {
   if (!s.includes('&')) return s;
   return s.replace(
     /&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|lt|gt|amp|quot|apos);/g,

@@ -4,7 +4,7 @@
 // carries a DTD (SOAP forbids them; that is where entity expansion lives),
 // parsed with entity processing off, and every list and string in the result
 // is capped, so a hostile peer costs bounded time and memory.
-import { XMLParser } from 'fast-xml-parser';
+import { child, children, decodeEntities, isObject, parseXml, rawText } from './soap-xml.ts';
 
 export const WSD_PORT = 3702;
 export const WSD_GROUP = '239.255.255.250';
@@ -48,40 +48,23 @@ export type WsdMessage =
 
 export type ParseResult = { ok: true; message: WsdMessage } | { ok: false; reason: string };
 
-const parser = new XMLParser({
-  removeNSPrefix: true,
-  ignoreAttributes: true,
-  processEntities: false,
-  htmlEntities: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  parseTagValue: false,
-  trimValues: true,
-});
-
 /** What a datagram from a peer says, or why it says nothing usable. */
 export function parseWsd(datagram: Buffer | string): ParseResult {
   if (datagram.length > MAX_DATAGRAM) return { ok: false, reason: 'datagram too large' };
   const text = typeof datagram === 'string' ? datagram : datagram.toString('utf8');
-  // SOAP 1.2 forbids a DTD; refusing one up front rules out entity expansion whatever the parser does.
-  if (/<!(DOCTYPE|ENTITY)/i.test(text)) return { ok: false, reason: 'a DTD (not allowed in SOAP)' };
-  let doc: unknown;
-  try {
-    doc = parser.parse(text);
-  } catch (err) {
-    return { ok: false, reason: `not XML (${(err as Error).message.slice(0, 100)})` };
-  }
-  const envelope = child(doc, 'Envelope');
+  const parsed = parseXml(text, false);
+  if (!parsed.ok) return parsed;
+  const envelope = child(parsed.doc, 'Envelope');
   const body = child(envelope, 'Body');
   if (!isObject(body)) return { ok: false, reason: 'not a SOAP envelope' };
   const header = child(envelope, 'Header');
-  const messageId = capped(text1(child(header, 'MessageID')));
-  const relatesTo = capped(text1(child(header, 'RelatesTo')));
+  const messageId = capped(rawText(child(header, 'MessageID')));
+  const relatesTo = capped(rawText(child(header, 'RelatesTo')));
   const ids = { ...(messageId ? { messageId } : {}) };
 
   const matches = child(body, 'ProbeMatches');
   if (matches !== undefined) {
-    const list = asArray(child(matches, 'ProbeMatch')).slice(0, LIMITS.matches);
+    const list = children(matches, 'ProbeMatch', LIMITS.matches);
     return {
       ok: true,
       message: {
@@ -144,7 +127,7 @@ export function probeMessage(messageId: string): string {
 function endpoint(node: unknown): WsdEndpoint | undefined {
   const address = endpointAddress(node);
   if (address === undefined) return undefined;
-  const version = Number(text1(child(node, 'MetadataVersion')));
+  const version = Number(rawText(child(node, 'MetadataVersion')));
   return {
     address,
     types: list(child(node, 'Types'), LIMITS.types),
@@ -155,12 +138,12 @@ function endpoint(node: unknown): WsdEndpoint | undefined {
 }
 
 function endpointAddress(node: unknown): string | undefined {
-  return capped(text1(child(child(node, 'EndpointReference'), 'Address'))) || undefined;
+  return capped(rawText(child(child(node, 'EndpointReference'), 'Address'))) || undefined;
 }
 
 /** A whitespace-separated list (Types, Scopes, XAddrs), entities decoded, capped. */
 function list(node: unknown, max: number): string[] {
-  return text1(node)
+  return rawText(node)
     .split(/\s+/)
     .filter((s) => s.length > 0 && s.length <= LIMITS.item)
     .slice(0, max)
@@ -169,44 +152,4 @@ function list(node: unknown, max: number): string[] {
 
 function capped(s: string): string {
   return decodeEntities(s.slice(0, LIMITS.item));
-}
-
-/**
- * The text of an element as the parser gives it: a string, or the `#text` of
- * an element that also has children. A repeated element counts once (the first).
- */
-function text1(node: unknown): string {
-  const first = Array.isArray(node) ? (node as unknown[])[0] : node;
-  if (typeof first === 'string') return first;
-  if (isObject(first) && typeof first['#text'] === 'string') return first['#text'];
-  return '';
-}
-
-function child(node: unknown, name: string): unknown {
-  const first = Array.isArray(node) ? (node as unknown[])[0] : node;
-  return isObject(first) && Object.hasOwn(first, name) ? first[name] : undefined;
-}
-
-function asArray(node: unknown): unknown[] {
-  if (node === undefined) return [];
-  return Array.isArray(node) ? node : [node];
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
-
-/** The five predefined entities and character references: the parser's entity processing is off. */
-function decodeEntities(s: string): string {
-  if (!s.includes('&')) return s;
-  return s.replace(
-    /&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|lt|gt|amp|quot|apos);/g,
-    (whole, ref: string) => {
-      if (!ref.startsWith('#')) return PREDEFINED[ref] ?? whole;
-      const code = ref[1] === 'x' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
-      return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
-    },
-  );
 }

@@ -2,19 +2,18 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
-import { isDeepStrictEqual, promisify } from 'node:util';
+import { isDeepStrictEqual } from 'node:util';
 import { startAvahi, type Avahi, type PublishedService } from '../harness/avahi.ts';
 import { createNetwork, type Network } from '../harness/netns.ts';
 import type { PeerProcess } from '../harness/processes.ts';
 import { scratchDir } from '../harness/workdir.ts';
+import { spawnStandaloneAgent, standaloneDevices } from './fixtures/standalone-agent.ts';
 
 // The mdns handler against avahi-daemon: avahi in one namespace, the handler
 // (the run-handler fixture, `edgebridge scan`, or an agent) in another, and a
 // fuzzer in a third, all on one bridge. The handler is always given the
 // namespace's interface: it never queries this machine's real interfaces.
 
-const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
 const CLI = path.join(root, 'src/cli/main.ts');
 const RUNNER = path.join(import.meta.dirname, 'fixtures', 'run-handler.ts');
@@ -277,48 +276,14 @@ describe('the mdns handler against avahi', () => {
         '',
       ].join('\n'),
     );
-    const agent = agentNs.spawn({
+    const agent = spawnStandaloneAgent(agentNs, {
       name: 'mdns-agent',
-      command: process.execPath,
-      args: [
-        CLI,
-        'agent',
-        '--node',
-        'node-a',
-        '--standalone',
-        '--config',
-        config,
-        '--state-dir',
-        stateDir,
-        '--http-port',
-        '0',
-        '--http-host',
-        '127.0.0.1',
-        '--no-broker',
-        '--log-level',
-        'debug',
-      ],
+      config,
+      stateDir,
       logDir: dir,
     });
     runners.push(agent);
-    const devices = async () => {
-      const { stdout } = await run(process.execPath, [
-        CLI,
-        'devices',
-        '--standalone',
-        '--state-dir',
-        stateDir,
-        '--config',
-        config,
-        '-o',
-        'json',
-      ]);
-      return (
-        JSON.parse(stdout) as {
-          items: { spec: { id: string; handler: string; properties: Record<string, string> } }[];
-        }
-      ).items;
-    };
+    const devices = () => standaloneDevices(config, stateDir);
     const service = await publish('Agent Printer', { rp: 'queue1' }, '_agent._tcp');
     const [device] = await agent.waitUntil(
       'the Device',

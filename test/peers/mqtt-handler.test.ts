@@ -2,95 +2,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { connectAsync, type MqttClient } from 'mqtt';
-import pino from 'pino';
-import { checkedLists } from '../../discovery-handlers/checked-lists.ts';
-import type {
-  CommandListener,
-  DevicePublisher,
-  DiscoveredDevice,
-} from '../../discovery-handlers/handler.ts';
-import { mqttHandler } from '../../discovery-handlers/mqtt/index.ts';
 import { startMosquitto, type Mosquitto } from '../harness/mosquitto.ts';
 import { waitFor } from '../harness/mqtt-peers.ts';
+import { runMqttHandler, type HandlerRun } from './fixtures/mqtt-handler-run.ts';
 
 // The mqtt handler in this process against a real mosquitto on loopback: a
 // sensor (an MQTT client of that broker) announces itself as Home
 // Assistant's documentation shows; the handler's lists, and what it hands the
 // agent's publisher, are what the test reads.
-
-interface Run {
-  lists: DiscoveredDevice[][];
-  data: { id: string; payload: string }[];
-  states: { id: string; state: string }[];
-  logs: Record<string, unknown>[];
-  command: (id: string, name: string, payload: string) => void;
-  last: () => DiscoveredDevice[];
-  stop: () => Promise<void>;
-}
-
-function run(details: object, brokerUrl?: string): Run {
-  const lists: DiscoveredDevice[][] = [];
-  const data: Run['data'] = [];
-  const states: Run['states'] = [];
-  const logs: Record<string, unknown>[] = [];
-  let listener: CommandListener | undefined;
-  const publish: DevicePublisher = {
-    data: (id, payload) => data.push({ id, payload: String(payload) }),
-    state: (id, state) => states.push({ id, state }),
-    event: () => undefined,
-    ...(brokerUrl === undefined ? {} : { brokerUrl }),
-    commands: (onCommand) => {
-      listener = onCommand;
-      return Promise.resolve(() => Promise.resolve());
-    },
-  };
-  const log = pino(
-    { level: 'info' },
-    new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString().split('\n'))
-          if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
-        done();
-      },
-    }),
-  );
-  const abort = new AbortController();
-  const validated = mqttHandler.validate(details);
-  const done = (async () => {
-    const lists$ = checkedLists(
-      mqttHandler.discover(validated, {
-        signal: abort.signal,
-        log,
-        node: 'node-1',
-        secrets: {},
-        intervalSeconds: 30,
-        publish,
-      }),
-      log,
-    );
-    for await (const list of lists$) {
-      lists.push(list);
-      // As the agent's publisher does: a listed device goes online.
-      for (const d of list)
-        if (!states.some((s) => s.id === d.id)) states.push({ id: d.id, state: 'online' });
-    }
-  })();
-  return {
-    lists,
-    data,
-    states,
-    logs,
-    command: (id, name, payload) => listener?.(id, name, Buffer.from(payload)),
-    last: () => lists.at(-1) ?? [],
-    stop: async () => {
-      abort.abort();
-      await done;
-    },
-  };
-}
 
 const kitchen = {
   '~': 'kitchen/light',
@@ -111,7 +32,7 @@ const kitchenTemp = {
 describe('the mqtt handler against mosquitto', () => {
   let broker: Mosquitto;
   let sensor: MqttClient;
-  const runs: Run[] = [];
+  const runs: HandlerRun[] = [];
   before(async () => {
     broker = await startMosquitto({ name: 'sensors' });
     sensor = await connectAsync(broker.url, { clientId: 'sensor', reconnectPeriod: 200 });
@@ -121,8 +42,8 @@ describe('the mqtt handler against mosquitto', () => {
     await sensor?.endAsync(true);
     await broker?.stop();
   });
-  const start = (details: object): Run => {
-    const r = run({ brokerUrl: broker.url, ...details });
+  const start = (details: object): HandlerRun => {
+    const r = runMqttHandler({ brokerUrl: broker.url, ...details });
     runs.push(r);
     return r;
   };

@@ -1,12 +1,12 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { isDeepStrictEqual, promisify } from 'node:util';
+import { isDeepStrictEqual } from 'node:util';
 import { createNetwork, type Namespace, type Network } from '../harness/netns.ts';
 import type { PeerProcess } from '../harness/processes.ts';
 import { scratchDir } from '../harness/workdir.ts';
+import { spawnStandaloneAgent, standaloneDevices } from './fixtures/standalone-agent.ts';
 import { UNSOLICITED, type CameraSpec } from './fixtures/onvif-camera/wsd-messages.ts';
 
 // The onvif handler's WS-Discovery side against the camera peer: cameras in
@@ -15,7 +15,6 @@ import { UNSOLICITED, type CameraSpec } from './fixtures/onvif-camera/wsd-messag
 // namespace that multicast does not cross. The handler is always given the
 // namespace's interface: it never probes this machine's real interfaces.
 
-const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
 const CLI = path.join(root, 'src/cli/main.ts');
 const RUNNER = path.join(import.meta.dirname, 'fixtures', 'run-handler.ts');
@@ -350,48 +349,14 @@ describe('the onvif handler against camera peers (WS-Discovery)', () => {
         '',
       ].join('\n'),
     );
-    const agent = agentNs.spawn({
+    const agent = spawnStandaloneAgent(agentNs, {
       name: 'onvif-agent',
-      command: process.execPath,
-      args: [
-        CLI,
-        'agent',
-        '--node',
-        'node-a',
-        '--standalone',
-        '--config',
-        config,
-        '--state-dir',
-        stateDir,
-        '--http-port',
-        '0',
-        '--http-host',
-        '127.0.0.1',
-        '--no-broker',
-        '--log-level',
-        'debug',
-      ],
+      config,
+      stateDir,
       logDir: dir,
     });
     processes.push(agent);
-    const devices = async () => {
-      const { stdout } = await run(process.execPath, [
-        CLI,
-        'devices',
-        '--standalone',
-        '--state-dir',
-        stateDir,
-        '--config',
-        config,
-        '-o',
-        'json',
-      ]);
-      return (
-        JSON.parse(stdout) as {
-          items: { spec: { id: string; handler: string; properties: Record<string, string> } }[];
-        }
-      ).items;
-    };
+    const devices = () => standaloneDevices(config, stateDir);
     await agent.waitUntil('the first probe round', () =>
       agent.tail(1000).includes('WS-Discovery probing') ? true : undefined,
     );

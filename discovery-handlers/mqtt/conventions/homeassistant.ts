@@ -16,6 +16,7 @@ import {
   ENTITY_ABBREVIATIONS,
   ORIGIN_ABBREVIATIONS,
 } from './homeassistant-abbreviations.ts';
+import { isObject } from './payload.ts';
 
 /** Home Assistant's MQTT platforms; a config topic under any other component is not discovery. */
 const COMPONENTS = new Set([
@@ -493,10 +494,6 @@ export class HomeAssistantConvention implements Convention {
   #error(message: string): ConventionPayloadError {
     return new ConventionPayloadError(this.name, message);
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Keys replaced by their long names; a long name given as well wins over its abbreviation. */

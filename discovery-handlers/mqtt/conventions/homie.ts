@@ -4,14 +4,13 @@
 // so one convention serves both; a device's key is its base topic below the
 // prefix (`5/<id>` or `<id>`), which no two devices share.
 import {
-  ConventionPayloadError,
   type CommandRoute,
   type Convention,
   type ConventionUpdate,
   type SensorDevice,
 } from '../convention.ts';
 import { DEFAULT_MAX_DEVICES, MAX_VALUES_PER_DEVICE, type ConventionOptions } from './options.ts';
-import { isObject, payloadObject, payloadText, shortTopic } from './payload.ts';
+import { isObject, payloadError, payloadObject, payloadText } from './payload.ts';
 
 /** Homie topic ids: lowercase letters, digits and hyphens (4.x also lets underscores through in practice). */
 const ID = /^[a-z0-9_][a-z0-9_-]{0,63}$/i;
@@ -114,10 +113,7 @@ export class HomieConvention implements Convention {
       // A value or a cleared topic of a device we do not know says nothing.
       if (payload.length === 0 || !rest.some((l) => l.startsWith('$'))) return [];
       if (this.#devices.size >= this.#maxDevices) {
-        throw new ConventionPayloadError(
-          'homie',
-          `${shortTopic(topic)}: over the cap of ${this.#maxDevices} Homie devices`,
-        );
+        throw payloadError('homie', topic, `over the cap of ${this.#maxDevices} Homie devices`);
       }
       device = {
         version,
@@ -151,8 +147,7 @@ export class HomieConvention implements Convention {
 
   #describe5(key: string, device: HomieDevice, topic: string, payload: Buffer): ConventionUpdate[] {
     const doc = payloadObject('homie', topic, payload);
-    const bad = (why: string) =>
-      new ConventionPayloadError('homie', `${shortTopic(topic)}: ${why}`);
+    const bad = (why: string) => payloadError('homie', topic, why);
     if (typeof doc.homie !== 'string' || !doc.homie.startsWith('5.'))
       throw bad('`homie` is not a 5.x version');
     if (typeof doc.name !== 'string') throw bad('`name` is not a string');
@@ -351,15 +346,14 @@ function entries(value: unknown): [string, unknown][] {
 function idList(text: string, topic: string): string[] {
   const ids = text === '' ? [] : text.split(',');
   if (ids.length > MAX_VALUES_PER_DEVICE || ids.some((id) => !ID.test(id.replace(/\[\]$/, '')))) {
-    throw new ConventionPayloadError('homie', `${shortTopic(topic)}: not a list of Homie ids`);
+    throw payloadError('homie', topic, 'not a list of Homie ids');
   }
   return ids;
 }
 
 /** A property value as JSON, by its Homie datatype. */
 function parseValue(datatype: string, text: string, topic: string): unknown {
-  const bad = () =>
-    new ConventionPayloadError('homie', `${shortTopic(topic)}: not a valid ${datatype} value`);
+  const bad = () => payloadError('homie', topic, `not a valid ${datatype} value`);
   switch (datatype) {
     case 'integer': {
       if (!/^-?\d{1,20}$/.test(text)) throw bad();

@@ -13,15 +13,16 @@ export function payloadText(
   maxBytes = MAX_PAYLOAD_BYTES,
 ): string {
   if (payload.length > maxBytes) {
-    throw new ConventionPayloadError(
+    throw payloadError(
       convention,
-      `${shortTopic(topic)}: payload of ${payload.length} bytes is over the ${maxBytes}-byte cap`,
+      topic,
+      `payload of ${payload.length} bytes is over the ${maxBytes}-byte cap`,
     );
   }
   try {
     return decoder.decode(payload);
   } catch {
-    throw new ConventionPayloadError(convention, `${shortTopic(topic)}: payload is not UTF-8`);
+    throw payloadError(convention, topic, 'payload is not UTF-8');
   }
 }
 
@@ -36,7 +37,7 @@ export function payloadJson(
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new ConventionPayloadError(convention, `${shortTopic(topic)}: payload is not JSON`);
+    throw payloadError(convention, topic, 'payload is not JSON');
   }
 }
 
@@ -49,10 +50,7 @@ export function payloadObject(
 ): Record<string, unknown> {
   const value = payloadJson(convention, topic, payload, maxBytes);
   if (!isObject(value)) {
-    throw new ConventionPayloadError(
-      convention,
-      `${shortTopic(topic)}: payload is not a JSON object`,
-    );
+    throw payloadError(convention, topic, 'payload is not a JSON object');
   }
   return value;
 }
@@ -79,6 +77,15 @@ export function isTopicSafe(name: string, allowSlash: boolean): boolean {
   const levels = name.split('/');
   if (!allowSlash && levels.length > 1) return false;
   return levels.every((l) => l.length > 0 && l !== '..' && l !== '.');
+}
+
+/** The one error for a bad payload on `topic`: the topic (shortened), then why. */
+export function payloadError(
+  convention: ConventionName,
+  topic: string,
+  why: string,
+): ConventionPayloadError {
+  return new ConventionPayloadError(convention, `${shortTopic(topic)}: ${why}`);
 }
 
 /** A topic shortened for an error message: a 10,000-character topic must not make a 10,000-character log line. */

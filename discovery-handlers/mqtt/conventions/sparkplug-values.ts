@@ -2,40 +2,34 @@
 // integers travel as unsigned protobuf fields, 64-bit ones as decimal strings
 // from protobufjs, arrays packed little-endian in bytes_value (3.0, 6.4.17).
 
-/** A Payload.Metric as protobufjs's toObject gives it (longs as strings, `value` naming the set field). */
-export interface MetricObject {
+/** The value fields a Metric and a DataSet element share, as protobufjs's toObject gives them (`value` names the set field). */
+interface ValueObject {
+  value?: string;
+  int_value?: number;
+  long_value?: string;
+  float_value?: number;
+  double_value?: number;
+  boolean_value?: boolean;
+  string_value?: string;
+}
+
+/** A Payload.Metric as protobufjs's toObject gives it (longs as strings). */
+export interface MetricObject extends ValueObject {
   name?: string;
   alias?: string;
   timestamp?: string;
   datatype?: number;
   is_historical?: boolean;
   is_null?: boolean;
-  value?: string;
-  int_value?: number;
-  long_value?: string;
-  float_value?: number;
-  double_value?: number;
-  boolean_value?: boolean;
-  string_value?: string;
   bytes_value?: Uint8Array;
   dataset_value?: DataSetObject;
   template_value?: TemplateObject;
 }
 
-interface DataSetValueObject {
-  value?: string;
-  int_value?: number;
-  long_value?: string;
-  float_value?: number;
-  double_value?: number;
-  boolean_value?: boolean;
-  string_value?: string;
-}
-
 interface DataSetObject {
   columns?: string[];
   types?: number[];
-  rows?: { elements?: DataSetValueObject[] }[];
+  rows?: { elements?: ValueObject[] }[];
 }
 
 interface TemplateObject {
@@ -141,12 +135,8 @@ export function toMetricFields(
     case DataType.UInt64:
     case DataType.DateTime: {
       if (typeof value !== 'number' && typeof value !== 'string') return undefined;
-      let big: bigint;
-      try {
-        big = BigInt(value);
-      } catch {
-        return undefined;
-      }
+      const big = toBigInt(value);
+      if (big === undefined) return undefined;
       const signed = datatype === DataType.Int64;
       if (signed ? BigInt.asIntN(64, big) !== big : BigInt.asUintN(64, big) !== big)
         return undefined;
@@ -195,14 +185,18 @@ function fromInt(v: number, datatype: number): number {
 
 /** A 64-bit value as a number when it fits exactly, else as its decimal string. */
 function fromLong(v: string, datatype: number): number | string | undefined {
-  let big: bigint;
+  const big = toBigInt(v);
+  if (big === undefined) return undefined;
+  return bigToJson(datatype === DataType.Int64 ? BigInt.asIntN(64, big) : big);
+}
+
+/** BigInt(v), or undefined where v is not an integer (BigInt throws). */
+function toBigInt(v: number | string): bigint | undefined {
   try {
-    big = BigInt(v);
+    return BigInt(v);
   } catch {
     return undefined;
   }
-  if (datatype === DataType.Int64) big = BigInt.asIntN(64, big);
-  return bigToJson(big);
 }
 
 function bigToJson(big: bigint): number | string {

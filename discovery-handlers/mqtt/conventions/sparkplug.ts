@@ -8,14 +8,13 @@
 // not retained) gets a rebirth request. `<prefix>/STATE/<host>` is not ours.
 import protobuf from 'protobufjs';
 import {
-  ConventionPayloadError,
   type CommandRoute,
   type Convention,
   type ConventionUpdate,
   type SensorDevice,
 } from '../convention.ts';
 import { DEFAULT_MAX_DEVICES, MAX_VALUES_PER_DEVICE, type ConventionOptions } from './options.ts';
-import { isTopicSafe, shortTopic } from './payload.ts';
+import { isTopicSafe, payloadError } from './payload.ts';
 import { DataType, metricValue, toMetricFields, type MetricObject } from './sparkplug-values.ts';
 import { SPARKPLUG_B_PROTO } from './sparkplug-b-proto.ts';
 
@@ -155,9 +154,10 @@ export class SparkplugConvention implements Convention {
     const count =
       this.#count - (old === undefined ? -1 : old.isDevice ? 1 : 0) + (isDevice ? 1 : 0);
     if (count > this.#maxDevices) {
-      throw new ConventionPayloadError(
+      throw payloadError(
         'sparkplug',
-        `${shortTopic(topic)}: over the cap of ${this.#maxDevices} Sparkplug nodes and devices`,
+        topic,
+        `over the cap of ${this.#maxDevices} Sparkplug nodes and devices`,
       );
     }
     this.#count = count;
@@ -245,9 +245,10 @@ export class SparkplugConvention implements Convention {
     const metrics = birthMetrics(decoded, topic);
     if (!edge.devices.has(device)) {
       if (this.#count >= this.#maxDevices) {
-        throw new ConventionPayloadError(
+        throw payloadError(
           'sparkplug',
-          `${shortTopic(topic)}: over the cap of ${this.#maxDevices} Sparkplug nodes and devices`,
+          topic,
+          `over the cap of ${this.#maxDevices} Sparkplug nodes and devices`,
         );
       }
       this.#count += 1;
@@ -293,9 +294,10 @@ export class SparkplugConvention implements Convention {
 
 function decode(topic: string, payload: Buffer): DecodedPayload {
   if (payload.length > MAX_SPARKPLUG_PAYLOAD_BYTES) {
-    throw new ConventionPayloadError(
+    throw payloadError(
       'sparkplug',
-      `${shortTopic(topic)}: payload of ${payload.length} bytes is over the ${MAX_SPARKPLUG_PAYLOAD_BYTES}-byte cap`,
+      topic,
+      `payload of ${payload.length} bytes is over the ${MAX_SPARKPLUG_PAYLOAD_BYTES}-byte cap`,
     );
   }
   try {
@@ -307,10 +309,7 @@ function decode(topic: string, payload: Buffer): DecodedPayload {
   } catch (err) {
     // protobufjs throws plain Errors (and a RangeError on absurd nesting) for bytes that are not a Payload.
     const why = err instanceof Error ? err.message : String(err);
-    throw new ConventionPayloadError(
-      'sparkplug',
-      `${shortTopic(topic)}: not a Sparkplug B payload (${why.slice(0, 120)})`,
-    );
+    throw payloadError('sparkplug', topic, `not a Sparkplug B payload (${why.slice(0, 120)})`);
   }
 }
 
@@ -327,10 +326,7 @@ function birthMetrics(decoded: DecodedPayload, topic: string): Metrics {
     )
       continue;
     if (byName.size >= MAX_VALUES_PER_DEVICE) {
-      throw new ConventionPayloadError(
-        'sparkplug',
-        `${shortTopic(topic)}: over ${MAX_VALUES_PER_DEVICE} metrics`,
-      );
+      throw payloadError('sparkplug', topic, `over ${MAX_VALUES_PER_DEVICE} metrics`);
     }
     const info = { name: m.name, datatype: m.datatype ?? 0 };
     byName.set(m.name, info);

@@ -7,7 +7,6 @@
 // `tele/<t>/SENSOR` and `STATE` and `stat/<t>/RESULT` readings, commands to
 // `cmnd/<t>/<command>`. An empty retained config removes the device.
 import {
-  ConventionPayloadError,
   type CommandRoute,
   type Convention,
   type ConventionUpdate,
@@ -19,7 +18,7 @@ import {
   isTopicSafe,
   payloadObject,
   payloadText,
-  shortTopic,
+  payloadError,
   stringField,
 } from './payload.ts';
 
@@ -79,8 +78,7 @@ export class TasmotaConvention implements Convention {
   #config(key: string, topic: string, payload: Buffer): ConventionUpdate[] {
     if (payload.length === 0) return this.#remove(key);
     const config = payloadObject('tasmota', topic, payload);
-    const bad = (why: string) =>
-      new ConventionPayloadError('tasmota', `${shortTopic(topic)}: ${why}`);
+    const bad = (why: string) => payloadError('tasmota', topic, why);
     const t = stringField(config, 't');
     const ft = stringField(config, 'ft');
     const hn = stringField(config, 'hn') ?? '';
@@ -163,8 +161,7 @@ export class TasmotaConvention implements Convention {
   #sensors(key: string, topic: string, payload: Buffer): ConventionUpdate[] {
     if (payload.length === 0 || !this.#devices.has(key)) return [];
     const doc = payloadObject('tasmota', topic, payload);
-    if (!isObject(doc.sn))
-      throw new ConventionPayloadError('tasmota', `${shortTopic(topic)}: \`sn\` is not an object`);
+    if (!isObject(doc.sn)) throw payloadError('tasmota', topic, `\`sn\` is not an object`);
     return [{ kind: 'reading', key, values: withoutTime(doc.sn) }];
   }
 
@@ -175,10 +172,7 @@ export class TasmotaConvention implements Convention {
       const text = payloadText('tasmota', topic, payload);
       if (text === known.online) return [{ kind: 'availability', key, online: true }];
       if (text === known.offline) return [{ kind: 'availability', key, online: false }];
-      throw new ConventionPayloadError(
-        'tasmota',
-        `${shortTopic(topic)}: LWT is neither online nor offline`,
-      );
+      throw payloadError('tasmota', topic, 'LWT is neither online nor offline');
     }
     return [
       { kind: 'reading', key, values: withoutTime(payloadObject('tasmota', topic, payload)) },

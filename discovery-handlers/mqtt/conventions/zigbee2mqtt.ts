@@ -5,7 +5,6 @@
 // `<prefix>/<friendly_name>`, commands to `<prefix>/<friendly_name>/set`.
 // The key is the IEEE address: a friendly name can be renamed, the address not.
 import {
-  ConventionPayloadError,
   type CommandRoute,
   type Convention,
   type ConventionUpdate,
@@ -18,7 +17,7 @@ import {
   payloadJson,
   payloadObject,
   payloadText,
-  shortTopic,
+  payloadError,
   stringField,
 } from './payload.ts';
 
@@ -116,10 +115,7 @@ export class Zigbee2MqttConvention implements Convention {
         ? []
         : payloadJson('zigbee2mqtt', topic, payload, MAX_DEVICES_PAYLOAD_BYTES);
     if (!Array.isArray(list)) {
-      throw new ConventionPayloadError(
-        'zigbee2mqtt',
-        `${shortTopic(topic)}: payload is not a JSON array`,
-      );
+      throw payloadError('zigbee2mqtt', topic, 'payload is not a JSON array');
     }
     const next = new Map<string, Z2mDevice>();
     const names = new Set<string>();
@@ -266,10 +262,7 @@ function parseAvailability(topic: string, payload: Buffer): boolean {
   }
   if (state === 'online') return true;
   if (state === 'offline') return false;
-  throw new ConventionPayloadError(
-    'zigbee2mqtt',
-    `${shortTopic(topic)}: availability is neither online nor offline`,
-  );
+  throw payloadError('zigbee2mqtt', topic, 'availability is neither online nor offline');
 }
 
 /** Settable expose properties, through composite and specific exposes' `features`. */
