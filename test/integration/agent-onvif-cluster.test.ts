@@ -144,7 +144,11 @@ describe('the onvif handler through an agent against a real API server', () => {
       'the described camera as a Device',
       async () => {
         const list = await objects.devices('cams');
-        return list[0]?.spec.properties?.ONVIF_AUTH === 'ok' ? list : undefined;
+        // A Device and its status.nodes are two writes: wait for both.
+        return list[0]?.spec.properties?.ONVIF_AUTH === 'ok' &&
+          (list[0].status?.nodes?.length ?? 0) > 0
+          ? list
+          : undefined;
       },
       90_000,
     );
