@@ -139,11 +139,15 @@ describe('a client’s publish inbox', () => {
 
   it('keeps the order when a decision needs a lookup, and turns a failed lookup into a refusal', async () => {
     const stores: string[][] = [];
+    // The slow lookup answers when the test says, not after a timer that a
+    // loaded machine may fire before the later publishes are even added.
+    let answerSlow = (): void => undefined;
+    const slow = new Promise<Decision>((resolve) => {
+      answerSlow = () => resolve({ ok: true });
+    });
     const r = recorded({
       decide: (p): Decision | Promise<Decision> => {
-        if (p.topic === 'slow') {
-          return new Promise((resolve) => setTimeout(() => resolve({ ok: true }), 20));
-        }
+        if (p.topic === 'slow') return slow;
         if (p.topic === 'broken') return Promise.reject(new Error('registry down'));
         return { ok: true };
       },
@@ -157,6 +161,8 @@ describe('a client’s publish inbox', () => {
     await new Promise((resolve) => setImmediate(resolve));
     r.add('b');
     r.add('broken');
+    await new Promise((resolve) => setImmediate(resolve));
+    answerSlow();
     await r.all();
     assert.deepEqual(stores, [['slow', 'a'], ['b']]);
     // Decisions run ahead of completions; completions keep the order.
