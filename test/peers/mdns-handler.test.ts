@@ -289,7 +289,10 @@ describe('the mdns handler against avahi', () => {
       'the Device',
       async () => {
         const items = await devices().catch(() => []);
-        return items.length > 0 ? items : undefined;
+        // SRV and A records may come in separate answers: wait for the address too.
+        return items.length > 0 && items[0]?.spec.properties.MDNS_ADDRESSES !== ''
+          ? items
+          : undefined;
       },
       30_000,
     );
