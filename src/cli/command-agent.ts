@@ -11,9 +11,10 @@ import {
   loadBrokerConfig,
 } from '../dataplane/broker-config.ts';
 import { DataPlane } from '../dataplane/data-plane.ts';
-import type { RunningUplink, UplinkConfig } from '../dataplane/uplink/index.ts';
+import type { RunningUplink, UplinkConfig } from '../uplink/index.ts';
 import { createLogger } from '../log.ts';
 import { AgentMetrics } from '../metrics.ts';
+import { observeUplink, uplinkOffGauge } from '../uplink/metrics.ts';
 import { openRegistry } from '../registry/open.ts';
 import { applyHeapPolicy } from '../util/heap-policy.ts';
 import { brokerFlagOptions, brokerModeFrom, PORT } from './broker-flags.ts';
@@ -73,9 +74,7 @@ export const agentCommand = {
 
     // Loaded only with an uplink: its MQTT client costs ~20 MB of memory.
     const uplinkModule =
-      values['uplink-config'] === undefined
-        ? undefined
-        : await import('../dataplane/uplink/index.ts');
+      values['uplink-config'] === undefined ? undefined : await import('../uplink/index.ts');
     let uplinkConfig: UplinkConfig | undefined;
     try {
       uplinkConfig = uplinkModule?.loadUplinkConfig(
@@ -154,7 +153,7 @@ export const agentCommand = {
           { code: err.code, spoolCode: err.spoolCode, err: err.message },
           'uplink off: its spool cannot be opened; discovery and the node broker run without it',
         );
-        metrics.uplinkOff.set({ code: err.spoolCode ?? err.code }, 1);
+        uplinkOffGauge(metrics.registry).set({ code: err.spoolCode ?? err.code }, 1);
       }
       const accept = uplink?.uplink;
       dataPlane =
@@ -177,7 +176,7 @@ export const agentCommand = {
     }
     if (uplink !== undefined) {
       const running = uplink;
-      metrics.observeUplink(() => running.stats());
+      observeUplink(metrics.registry, () => running.stats());
     }
     const agent = new Agent({
       node,

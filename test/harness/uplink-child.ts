@@ -3,7 +3,7 @@
 // and for the data-plane benchmark. Prints "ready" once started and a JSON
 // stats line on every SIGUSR2; SIGTERM closes it cleanly.
 import { pino } from 'pino';
-import { startUplink, uplinkConfigFrom } from '../../src/dataplane/uplink/index.ts';
+import { startUplink, uplinkConfigFrom } from '../../src/uplink/index.ts';
 import { applyHeapPolicy } from '../../src/util/heap-policy.ts';
 
 // As the agent runs the uplink.

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { UplinkStats } from '../../src/dataplane/uplink/index.ts';
+import type { UplinkStats } from '../../src/uplink/index.ts';
 
 const CHILD = path.join(import.meta.dirname, 'uplink-child.ts');
 

@@ -16,7 +16,7 @@ import {
   UplinkConfigError,
   UplinkRefusedError,
   type RunningUplink,
-} from '../../src/dataplane/uplink/index.ts';
+} from '../../src/uplink/index.ts';
 import { makeMqttTlsCerts } from '../harness/certs.ts';
 import { startMosquitto, type Mosquitto } from '../harness/mosquitto.ts';
 import {

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadBrokerConfig } from '../../src/dataplane/broker-config.ts';
-import { loadUplinkConfig } from '../../src/dataplane/uplink/config.ts';
+import { loadUplinkConfig } from '../../src/uplink/config.ts';
 import { parseConfig } from '../../src/registry/embedded/config-file.ts';
 import { readKubeConfigFile } from '../../src/registry/kubernetes/client/kubeconfig.ts';
 import { parseJsonOrYaml, parseJson, ParseError } from '../../src/util/yaml.ts';

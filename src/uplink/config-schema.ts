@@ -1,7 +1,7 @@
 // The shape of the uplink's configuration file, checked by the project's schema
 // module (src/util/schema-check.ts) with its defaults; config.ts adds what a
 // schema cannot say (URL schemes, topic filters, sizes with units).
-import type { SchemaNode } from '../../util/schema-check.ts';
+import type { SchemaNode } from '../util/schema-check.ts';
 
 const NON_EMPTY: SchemaNode = { type: 'string', minLength: 1 };
 

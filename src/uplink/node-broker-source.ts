@@ -6,9 +6,9 @@
 // hook instead and needs none of this.
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { Backoff, type BackoffOptions } from '../../util/backoff.ts';
-import { urlForLog } from '../../util/url-for-log.ts';
-import { publishPropertiesOf } from '../publish-properties.ts';
+import { Backoff, type BackoffOptions } from '../util/backoff.ts';
+import { urlForLog } from '../util/url-for-log.ts';
+import { publishPropertiesOf } from '../dataplane/publish-properties.ts';
 import { connectOnce } from './connect-once.ts';
 import { keepConnected } from './keep-connected.ts';
 import { pubacks } from './publish-encoder.ts';

@@ -9,8 +9,8 @@ import {
   type Spool,
   type SpoolInput,
   type SpoolStats,
-} from '../../spool/index.ts';
-import type { PublishProperties } from '../publish-properties.ts';
+} from '../spool/index.ts';
+import type { PublishProperties } from '../dataplane/publish-properties.ts';
 import { UplinkClosedError, UplinkRefusedError } from './errors.ts';
 import type { UplinkRoute, UplinkSelection } from './selection.ts';
 

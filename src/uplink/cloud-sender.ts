@@ -7,8 +7,8 @@
 // carry the same message id.
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { Spool, SpoolBatch, SpoolMessage } from '../../spool/index.ts';
-import type { BackoffOptions } from '../../util/backoff.ts';
+import type { Spool, SpoolBatch, SpoolMessage } from '../spool/index.ts';
+import type { BackoffOptions } from '../util/backoff.ts';
 import {
   NoStore,
   PACKET_TOO_LARGE,
@@ -16,8 +16,8 @@ import {
   TOPIC_NAME_INVALID,
   type OutgoingPublish,
 } from './batch-publisher.ts';
-import { LogLimiter } from '../../util/log-limiter.ts';
-import { urlForLog } from '../../util/url-for-log.ts';
+import { LogLimiter } from '../util/log-limiter.ts';
+import { urlForLog } from '../util/url-for-log.ts';
 import { connectOnce } from './connect-once.ts';
 import { keepConnected } from './keep-connected.ts';
 import { remoteTopic } from './topics.ts';

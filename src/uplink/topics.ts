@@ -1,7 +1,7 @@
 // The mapping of node topics to and from the cloud broker. Pure functions;
 // the node's own topic scheme and filter matching are ../topics.ts.
-import { TopicError } from '../errors.ts';
-import { commandsTopic, parseTopic, type DeviceTopic } from '../topics.ts';
+import { TopicError } from '../dataplane/errors.ts';
+import { commandsTopic, parseTopic, type DeviceTopic } from '../dataplane/topics.ts';
 
 /** Throws a message a user can act on unless `filter` is a valid MQTT topic filter. */
 export function checkFilter(filter: string): void {

@@ -2,7 +2,7 @@
 // time-to-live: the agent's configured topic filters first, then, for device
 // data topics, the uplink settings of the device's Discovery.
 import type { DeviceDirectory, UplinkSpec } from './device-directory.ts';
-import { topicMatches, tryParseTopic } from '../topics.ts';
+import { topicMatches, tryParseTopic } from '../dataplane/topics.ts';
 
 /** How a selected message travels: its FIFO key, priority and time-to-live. */
 export interface UplinkRoute {

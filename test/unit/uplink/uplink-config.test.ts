@@ -5,9 +5,9 @@ import {
   checkSpoolRoom,
   spoolBytesForOneMessage,
   uplinkConfigFrom,
-} from '../../../src/dataplane/uplink/config.ts';
+} from '../../../src/uplink/config.ts';
 import { recordSize } from '../../../src/spool/record.ts';
-import { UplinkConfigError } from '../../../src/dataplane/uplink/errors.ts';
+import { UplinkConfigError } from '../../../src/uplink/errors.ts';
 
 const cloud = { url: 'mqtt://127.0.0.1:1883' };
 const cluster = 'c1';

@@ -6,7 +6,7 @@ import {
   pubacks,
   writePublish,
   type PublishFields,
-} from '../../../src/dataplane/uplink/publish-encoder.ts';
+} from '../../../src/uplink/publish-encoder.ts';
 
 function encode(p: PublishFields, packetId: number): Buffer {
   const m = measurePublish(p);

@@ -3,9 +3,9 @@
 // readValue(), which works for both registry back ends; nothing resolved here
 // is ever logged.
 import type { IClientOptions } from 'mqtt';
-import type { ValueRef } from '../../registry/registry.ts';
+import type { ValueRef } from '../registry/registry.ts';
 import type { CloudConfig, ValueSource } from './config.ts';
-import { readBoundedFile } from '../../util/bounded-file.ts';
+import { readBoundedFile } from '../util/bounded-file.ts';
 import { UplinkConfigError } from './errors.ts';
 
 /** A certificate bundle, key or password file is far smaller. */

@@ -2,9 +2,9 @@
 // source: connect, use the connection until it is lost, wait a capped,
 // jittered delay, connect again. Bad configuration ends the loop instead.
 import type { Logger } from 'pino';
-import { Backoff, sleep, type BackoffOptions } from '../../util/backoff.ts';
-import { LogLimiter } from '../../util/log-limiter.ts';
-import { urlForLog } from '../../util/url-for-log.ts';
+import { Backoff, sleep, type BackoffOptions } from '../util/backoff.ts';
+import { LogLimiter } from '../util/log-limiter.ts';
+import { urlForLog } from '../util/url-for-log.ts';
 import { UplinkConfigError } from './errors.ts';
 
 /** How a used connection ended: why (logged), and the delay before the next, if not the usual backoff's. */

@@ -3,7 +3,7 @@
 // and resends what the lost connection left unacknowledged itself, from the
 // spool, in order (a client's own resend could overtake newer messages).
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
-import { mqttDebugOptions } from '../mqtt-debug.ts';
+import { mqttDebugOptions } from '../dataplane/mqtt-debug.ts';
 
 export interface Connection {
   client: MqttClient;

@@ -3,13 +3,13 @@
 // UplinkConfigError naming the field; secrets are referenced, never inlined in
 // what is logged.
 import path from 'node:path';
-import { RECORD_OVERHEAD, type SyncPolicy } from '../../spool/index.ts';
-import { readBoundedFileSync } from '../../util/bounded-file.ts';
+import { RECORD_OVERHEAD, type SyncPolicy } from '../spool/index.ts';
+import { readBoundedFileSync } from '../util/bounded-file.ts';
 import { UplinkConfigError } from './errors.ts';
 import type { TopicRule } from './selection.ts';
 import { checkFilter } from './topics.ts';
-import { parseJsonOrYaml } from '../../util/yaml.ts';
-import { checkSchema, SchemaError } from '../../util/schema-check.ts';
+import { parseJsonOrYaml } from '../util/yaml.ts';
+import { checkSchema, SchemaError } from '../util/schema-check.ts';
 import { SIZE_PATTERN, UPLINK_CONFIG_SCHEMA } from './config-schema.ts';
 
 /** Where a secret or a file's content comes from. */

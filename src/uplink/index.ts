@@ -4,9 +4,9 @@
 // broker, a bridge-like source. The embedded broker calls `uplink.accept()`
 // from its beforeAck hook.
 import type { Logger } from 'pino';
-import { openSpool, SpoolError, type Spool, type SpoolStats } from '../../spool/index.ts';
-import type { Registry } from '../../registry/registry.ts';
-import type { BackoffOptions } from '../../util/backoff.ts';
+import { openSpool, SpoolError, type Spool, type SpoolStats } from '../spool/index.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { BackoffOptions } from '../util/backoff.ts';
 import { CloudSender, type CloudSenderStats } from './cloud-sender.ts';
 import type { UplinkConfig } from './config.ts';
 import { UplinkSpoolError } from './errors.ts';
@@ -15,7 +15,7 @@ import { RegistryDeviceDirectory, type DeviceDirectory } from './device-director
 import { Downlink, type DownlinkStats, type NodePublisher } from './downlink.ts';
 import { NodeBrokerSource, type NodeBrokerSourceStats } from './node-broker-source.ts';
 import { createSelection } from './selection.ts';
-import { TOPIC_ROOT } from '../topics.ts';
+import { TOPIC_ROOT } from '../dataplane/topics.ts';
 import { expandPrefix } from './topics.ts';
 import { Uplink, type UplinkCounters } from './uplink.ts';
 

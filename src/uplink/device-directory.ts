@@ -4,11 +4,11 @@
 // Discovery from the Device's name (`<discovery>-<hash>`), so a device seen
 // for the first time needs no lookup and no cache can be stale.
 import type { Logger } from 'pino';
-import { discoveryPart, discoveryPartOf } from '../../api/names.ts';
-import type { Discovery } from '../../api/types.ts';
-import type { Registry } from '../../registry/registry.ts';
-import { Backoff, sleep } from '../../util/backoff.ts';
-import { LogLimiter } from '../../util/log-limiter.ts';
+import { discoveryPart, discoveryPartOf } from '../api/names.ts';
+import type { Discovery } from '../api/types.ts';
+import type { Registry } from '../registry/registry.ts';
+import { Backoff, sleep } from '../util/backoff.ts';
+import { LogLimiter } from '../util/log-limiter.ts';
 
 export interface UplinkSpec {
   enabled: boolean;

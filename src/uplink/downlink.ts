@@ -6,7 +6,7 @@ import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { DownlinkRejectedError } from './errors.ts';
 import { commandTopic } from './topics.ts';
-import { LogLimiter } from '../../util/log-limiter.ts';
+import { LogLimiter } from '../util/log-limiter.ts';
 
 /** Where commands go: the node broker (an MQTT client of it, or the embedded broker). */
 export interface NodePublisher {
