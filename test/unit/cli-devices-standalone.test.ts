@@ -105,8 +105,14 @@ describe('edgebridge devices --standalone', () => {
     assert.equal(code, 0, stderr);
     const lines = stdout.trimEnd().split('\n');
     assert.match(lines[0] ?? '', /^NAME\s{3,}HANDLER\s{3,}SHARED\s{3}NODES\s{3,}AGE$/);
-    assert.match(lines[1] ?? '', /^cams-c1\s{3,}simulated\s{3,}true\s{3,}node-a,node-b\s{3,}\d+s$/);
-    assert.match(lines[2] ?? '', /^cams-c2\s{3,}simulated\s{3,}true\s{3,}node-b\s{3,}\d+s$/);
+    assert.match(
+      lines[1] ?? '',
+      /^cams-c1\s{3,}simulated\s{3,}true\s{3,}node-a,node-b\s{3,}(?:\d+[dhms])+$/,
+    );
+    assert.match(
+      lines[2] ?? '',
+      /^cams-c2\s{3,}simulated\s{3,}true\s{3,}node-b\s{3,}(?:\d+[dhms])+$/,
+    );
     assert.equal(lines.length, 3);
   });
 
@@ -234,9 +240,9 @@ describe('edgebridge devices --standalone', () => {
     try {
       await waitFor(/^NAME .*\nsticks-s1 .*\n$/);
       await registry.applyDevice(viewOf('sticks', 's2', 'node-b'));
-      await waitFor(/\nsticks-s2 +simulated +false +node-b +\d+s\n$/);
+      await waitFor(/\nsticks-s2 +simulated +false +node-b +(?:\d+[dhms])+\n$/);
       await registry.applyDevice(viewOf('sticks', 's1', 'node-c'));
-      await waitFor(/\nsticks-s1 +simulated +false +node-a,node-c +\d+s\n$/);
+      await waitFor(/\nsticks-s1 +simulated +false +node-a,node-c +(?:\d+[dhms])+\n$/);
       assert.equal(stdout.match(/^NAME /gm)?.length, 1, 'the header is printed once');
       child.kill('SIGINT');
       assert.equal(await exited, 0);
@@ -267,7 +273,7 @@ describe('edgebridge discoveries --standalone', () => {
     assert.equal(code, 0);
     const [header, row, extra] = stdout.trimEnd().split('\n');
     assert.match(header ?? '', /^NAME\s{3}HANDLER\s{3,}DEVICES\s{3}AGE$/);
-    assert.match(row ?? '', /^cams\s{3}simulated\s{3}2\s{9}\d+s$/);
+    assert.match(row ?? '', /^cams\s{3}simulated\s{3}2\s{9}(?:\d+[dhms])+$/);
     assert.equal(extra, undefined);
   });
 
