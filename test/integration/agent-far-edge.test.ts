@@ -130,7 +130,7 @@ describe('an agent behind a far-edge link (Toxiproxy between it and the API serv
     const { objects } = await setup();
     const want = [...expected].sort().join(',');
     return eventually(
-      `Devices ${want.slice(0, 60)}... (${expected.length}) listing ${node}`,
+      `the Devices to be the node's ${expected.length} devices, each listing ${node}`,
       async () => {
         const list = await objects.devices('far');
         const onNode = list.filter((d) => d.status?.nodes?.some((n) => n.name === node));
