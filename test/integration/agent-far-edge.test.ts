@@ -43,6 +43,9 @@ const DEVICES = 200;
 const EACH_WAY_MS = 150;
 const CUT_MS = 120_000;
 const GRACE_SECONDS = 20;
+// After the link returns: the agent's retry backoff (capped at 30 s, plus
+// jitter) and a few writes at 300 ms each; the issue aims at 10 s.
+const CATCH_UP_MS = 60_000;
 const ids = (from: number, to: number, prefix = 'dev'): string[] =>
   Array.from({ length: to - from }, (_, i) => `${prefix}-${from + i}`);
 
@@ -222,7 +225,7 @@ describe('an agent behind a far-edge link (Toxiproxy between it and the API serv
 
       await link.restore();
       const restoredAt = Date.now();
-      await devicesMatch(afterCut, 120_000);
+      await devicesMatch(afterCut, CATCH_UP_MS);
       t.diagnostic(
         `Devices matched the node's view ${Date.now() - restoredAt} ms after the link returned`,
       );
