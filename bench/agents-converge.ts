@@ -5,9 +5,11 @@
 //   shared: every node sees the same M devices (network cameras on one LAN):
 //           M Devices, each listing N nodes, each node applying its own entry;
 //   local:  each node has M devices of its own (USB, serial): N x M Devices
-//           with one node each (one Discovery per node, by nodeSelector).
-// AGENTS, DEVICES, STEADY_SECONDS and RSS_DEVICES set the sizes; FLEETS picks
-// the fleets (default "shared,local").
+//           with one node each (one Discovery per node, by nodeSelector);
+//   far-edge: one agent with M devices whose API traffic crosses Toxiproxy
+//           with 150 ms added each way (a 300 ms round trip).
+// AGENTS, DEVICES, STEADY_SECONDS and RSS_DEVICES set the sizes (RSS_DEVICES=0
+// skips the RSS runs); FLEETS picks the fleets (default "shared,local").
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -29,6 +31,7 @@ import { installCrds } from '../test/harness/crds.ts';
 import { edgeObjects, writeDevicesFile } from '../test/harness/devices.ts';
 import { createReadyNode, testNamespace } from '../test/harness/kube.ts';
 import { installAgentRbac } from '../test/harness/rbac.ts';
+import { proxyApiServer, startToxiproxy } from '../test/harness/toxiproxy.ts';
 import { scratchDir } from '../test/harness/workdir.ts';
 
 const AGENTS = Number(process.env.AGENTS ?? '50');
@@ -44,12 +47,39 @@ const dir = scratchDir('bench-devices');
 const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'error' });
 
 type Info = Awaited<ReturnType<ControlPlane['ensure']>>;
+type Fleet = 'shared' | 'local' | 'far-edge';
+const FAR_EDGE_EACH_WAY_MS = 150;
 
-/** Runs AGENTS agents until every expected Device lists its nodes, then STEADY_SECONDS more. */
-async function fleet(info: Info, kind: 'shared' | 'local'): Promise<void> {
+/**
+ * Runs the fleet's agents (AGENTS, or one for far-edge, whose kubeconfig goes
+ * through Toxiproxy) until every expected Device lists its nodes, then
+ * STEADY_SECONDS more.
+ */
+async function fleet(info: Info, kind: Fleet): Promise<void> {
+  if (kind === 'far-edge') {
+    const toxiproxy = await startToxiproxy();
+    try {
+      const { link, kubeconfig } = await proxyApiServer(toxiproxy, info, 'agent');
+      await link.addLatency(FAR_EDGE_EACH_WAY_MS);
+      await runFleet(info, kind, 1, kubeconfig);
+    } finally {
+      await toxiproxy.stop();
+    }
+    return;
+  }
+  await runFleet(info, kind, AGENTS, info.kubeconfigs.agent);
+}
+
+/** Runs `agents` agents in this process, whose API traffic uses `kubeconfig`. */
+async function runFleet(
+  info: Info,
+  kind: Fleet,
+  agents: number,
+  kubeconfig: string,
+): Promise<void> {
   const ns = await testNamespace(info, `bench-${kind}`);
   const objects = edgeObjects(info, ns.name);
-  const nodes = Array.from({ length: AGENTS }, (_, i) => `bench-${kind}-${i}`);
+  const nodes = Array.from({ length: agents }, (_, i) => `bench-${kind}-${i}`);
   const devicesFile = (name: string, prefix: string): string => {
     const file = path.join(dir, `${name}.json`);
     writeDevicesFile(
@@ -61,7 +91,7 @@ async function fleet(info: Info, kind: 'shared' | 'local'): Promise<void> {
     );
     return file;
   };
-  if (kind === 'shared') {
+  if (kind !== 'local') {
     await objects.createDiscovery('fleet', {
       handler: { name: 'simulated', details: { file: devicesFile('shared', '') } },
       intervalSeconds: 5,
@@ -76,8 +106,8 @@ async function fleet(info: Info, kind: 'shared' | 'local'): Promise<void> {
       });
     }
   }
-  const expected = kind === 'shared' ? DEVICES : AGENTS * DEVICES;
-  const nodesEach = kind === 'shared' ? AGENTS : 1;
+  const expected = kind === 'local' ? agents * DEVICES : DEVICES;
+  const nodesEach = kind === 'local' ? 1 : agents;
 
   // The measuring side watches Devices (a list every second would cost the API server more than the fleet's writes).
   const stop = new AbortController();
@@ -110,7 +140,7 @@ async function fleet(info: Info, kind: 'shared' | 'local'): Promise<void> {
     const m = new AgentMetrics({ processMetrics: false });
     metrics.push(m);
     const registry = new KubernetesRegistry({
-      connection: loadKubeConfigFiles([info.kubeconfigs.agent]),
+      connection: loadKubeConfigFiles([kubeconfig]),
       fieldManager: node,
       log,
       onRequest: (verb, resource, code) => m.apiRequests.inc({ verb, resource, code }),
@@ -156,14 +186,16 @@ async function fleet(info: Info, kind: 'shared' | 'local'): Promise<void> {
     // agents, which count a write on its response: let those arrive first.
     await sleep(2000);
     const writesAtConvergence = await writes();
-    const what =
-      kind === 'shared'
-        ? `${AGENTS} agents x the same ${DEVICES} devices (${DEVICES} Devices)`
-        : `${AGENTS} agents x ${DEVICES} devices each (${expected} Devices)`;
-    results.push([`${what}: time to converge`, `${convergeS.toFixed(1)} s (target < 30 s)`]);
+    const what = {
+      shared: `${agents} agents x the same ${DEVICES} devices (${DEVICES} Devices)`,
+      local: `${agents} agents x ${DEVICES} devices each (${expected} Devices)`,
+      'far-edge': `1 agent x ${DEVICES} devices, 300 ms round trip (Toxiproxy)`,
+    }[kind];
+    const target = kind === 'far-edge' ? '< 5 s' : '< 30 s';
+    results.push([`${what}: time to converge`, `${convergeS.toFixed(1)} s (target ${target})`]);
     results.push([
       '  API writes per device',
-      `${(writesAtConvergence / expected).toFixed(2)} (${writesAtConvergence} writes; ${(writesAtConvergence / (DEVICES * AGENTS)).toFixed(2)} per device per node)`,
+      `${(writesAtConvergence / expected).toFixed(2)} (${writesAtConvergence} writes; ${(writesAtConvergence / (DEVICES * agents)).toFixed(2)} per device per node)`,
     ]);
     await sleep(STEADY_SECONDS * 1000);
     const steady = (await writes()) - writesAtConvergence;
@@ -180,7 +212,7 @@ async function fleet(info: Info, kind: 'shared' | 'local'): Promise<void> {
     client.close();
     await Promise.all(registries.map((r) => r.close()));
     // Later agents must not run this fleet's Discoveries (its Devices stay: no garbage collector runs here).
-    if (kind === 'shared') await objects.deleteDiscovery('fleet');
+    if (kind !== 'local') await objects.deleteDiscovery('fleet');
     else for (const i of nodes.keys()) await objects.deleteDiscovery(`local-${i}`);
   }
 }
@@ -190,9 +222,19 @@ try {
   await installCrds(info);
   await installAgentRbac(info);
   for (const kind of FLEETS) {
-    if (kind !== 'shared' && kind !== 'local') throw new Error(`FLEETS: unknown fleet '${kind}'`);
+    if (kind !== 'shared' && kind !== 'local' && kind !== 'far-edge')
+      throw new Error(`FLEETS: unknown fleet '${kind}'`);
     await fleet(info, kind);
   }
+  if (RSS_DEVICES > 0) await rss(info);
+} finally {
+  await cp.stop();
+}
+console.log('\nedgebridge agent convergence benchmark');
+for (const [k, v] of results) console.log(`${k.padEnd(64)} ${v}`);
+
+/** Real agent processes, one after the other, each alone on its node with RSS_DEVICES devices. */
+async function rss(info: Info): Promise<void> {
   const ns = await testNamespace(info, 'bench');
   const objects = edgeObjects(info, ns.name);
 
@@ -267,8 +309,4 @@ try {
     // Its Devices stay (no garbage collector here); the next agent has its own Discovery.
     await objects.deleteDiscovery(discovery);
   }
-} finally {
-  await cp.stop();
 }
-console.log('\nedgebridge agent convergence benchmark');
-for (const [k, v] of results) console.log(`${k.padEnd(64)} ${v}`);
