@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a Debian machine (Debian packages, Node
-# 24, npm dependencies, the Kubernetes control plane built from its Go modules)
-# and runs the checks and the whole test suite. Run as root: the tests create
+# 24, npm dependencies, the Kubernetes control plane and helm built from their
+# Go modules) and runs the checks and the whole test suite. Run as root: the tests create
 # network namespaces and start avahi, mosquitto and umockdev.
 # Extra arguments are test files to run instead of the whole suite.
 set -euo pipefail
@@ -28,6 +28,8 @@ ensure_node_modules
 
 log "control plane (cached after the first build)"
 bash "$REPO_ROOT/scripts/build-control-plane.sh"
+log "helm, for the chart's tests (cached after the first build)"
+bash "$REPO_ROOT/scripts/build-helm.sh"
 
 cd "$REPO_ROOT"
 log "typecheck, lint, build"
