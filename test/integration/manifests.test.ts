@@ -109,7 +109,8 @@ const keyOf = (o: K8sObject): string =>
 function objectsOf(text: string): Map<string, K8sObject> {
   const out = new Map<string, K8sObject>();
   for (const doc of parseAllDocuments(text)) {
-    if (doc.errors.length > 0) throw doc.errors[0];
+    const [error] = doc.errors;
+    if (error !== undefined) throw new Error(`a rendering is not YAML: ${error.message}`);
     const o = doc.toJS() as K8sObject | null;
     if (o === null) continue;
     assert.ok(!out.has(keyOf(o)), `${keyOf(o)} is rendered twice`);
@@ -135,11 +136,11 @@ function ruleSet(rules: PolicyRule[] = []): Set<string> {
 /** An object as both renderings must agree on it: no Helm labels, RBAC rules apart, config data parsed. */
 function comparable(o: K8sObject): unknown {
   const copy = structuredClone(o);
-  const labels = copy.metadata.labels;
-  if (labels !== undefined) {
-    for (const l of HELM_LABELS) delete labels[l];
-    if (Object.keys(labels).length === 0) delete copy.metadata.labels;
-  }
+  const labels = Object.entries(copy.metadata.labels ?? {}).filter(
+    ([k]) => !HELM_LABELS.includes(k),
+  );
+  if (labels.length > 0) copy.metadata.labels = Object.fromEntries(labels);
+  else delete copy.metadata.labels;
   if (copy.kind === 'ClusterRole' || copy.kind === 'Role') delete copy.rules;
   // Comments and key order in a config file do not matter; its content does.
   if (copy.kind === 'ConfigMap' && copy.data !== undefined) {
