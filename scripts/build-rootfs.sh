@@ -56,8 +56,10 @@ log "edgebridge version, in the root, as uid 1000, with the image's node flags"
 entrypoint=$(sed -n 's/^ENTRYPOINT \[\(.*\)\]$/\1/p' "$REPO_ROOT/Dockerfile" | tr -d '",')
 options=$(sed -n 's/^ENV NODE_OPTIONS=//p' "$REPO_ROOT/Dockerfile")
 [[ -n $entrypoint ]] || die "no ENTRYPOINT in the Dockerfile"
+chroot=$(command -v chroot)
+# shellcheck disable=SC2086 # the entrypoint's words
 env -i PATH=/usr/local/bin:/usr/bin:/bin NODE_ENV=production NODE_OPTIONS="$options" \
-  chroot --userspec=1000:1000 "$ROOT" $entrypoint version
+  "$chroot" --userspec=1000:1000 "$ROOT" $entrypoint version
 
 tar -C "$ROOT" --numeric-owner -cf "$OUT/rootfs.tar" .
 log "rootfs: $(du -sh "$ROOT" | cut -f1) on disk, layer tar $(du -h "$OUT/rootfs.tar" | cut -f1) (app $(du -sh "$APP" | cut -f1), node_modules $(du -sh "$APP/node_modules" | cut -f1))"
