@@ -8,8 +8,9 @@
 #   - /opt/edgebridge: package.json, `npm ci --omit=dev` node_modules, dist/.
 # Output: ${EDGEBRIDGE_CACHE:-~/.cache/edgebridge}/image-<version>/rootfs and
 # rootfs.tar (one layer's content). Needs root (chroot) and mmdebstrap.
-# What it does not do: produce an OCI image (no umoci/crane here) or check the
-# Dockerfile's HEALTHCHECK, which needs a running container.
+# Then the Dockerfile's HEALTHCHECK command against the agent run in it.
+# What it does not do: produce an OCI image (no umoci/crane here) or run the
+# Dockerfile itself (its base image comes from a registry out of reach).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -60,6 +61,31 @@ chroot=$(command -v chroot)
 # shellcheck disable=SC2086 # the entrypoint's words
 env -i PATH=/usr/local/bin:/usr/bin:/bin NODE_ENV=production NODE_OPTIONS="$options" \
   "$chroot" --userspec=1000:1000 "$ROOT" $entrypoint version
+
+log "the HEALTHCHECK's command against the agent (standalone, uid 1000, own network namespace)"
+# The command of the Dockerfile's HEALTHCHECK, an exec-form array.
+mapfile -d '' -t check < <(node -e '
+  const text = require("fs").readFileSync(process.argv[1], "utf8");
+  const m = /^HEALTHCHECK[^]*?CMD (\[.*\])$/m.exec(text);
+  if (m === null) process.exit(1);
+  process.stdout.write(JSON.parse(m[1]).join("\0"));' "$REPO_ROOT/Dockerfile") ||
+  die "no exec-form HEALTHCHECK in the Dockerfile"
+in_root=(env -i PATH=/usr/local/bin:/usr/bin:/bin NODE_ENV=production NODE_OPTIONS="$options"
+  "$chroot" --userspec=1000:1000 "$ROOT")
+# A network namespace with only loopback: the agent's ports (1883, 8181) clash
+# with nothing on the machine, and nothing leaves it.
+unshare --net --fork bash -c '
+  ip link set lo up
+  "${@:2:$1}" '"$entrypoint"' agent --standalone --state-dir /var/lib/edgebridge >"'"$OUT"'/agent.log" 2>&1 &
+  agent=$!
+  shift $(( $1 + 1 ))
+  for _ in $(seq 60); do
+    if "$@"; then kill "$agent"; wait "$agent"; exit 0; fi
+    sleep 1
+  done
+  kill "$agent"; wait "$agent"; exit 1' _ "${#in_root[@]}" "${in_root[@]}" "${in_root[@]}" "${check[@]}" ||
+  die "the HEALTHCHECK failed for 60 s; the agent's log: $OUT/agent.log"
+log "healthy"
 
 tar -C "$ROOT" --numeric-owner -cf "$OUT/rootfs.tar" .
 log "rootfs: $(du -sh "$ROOT" | cut -f1) on disk, layer tar $(du -h "$OUT/rootfs.tar" | cut -f1) (app $(du -sh "$APP" | cut -f1), node_modules $(du -sh "$APP/node_modules" | cut -f1))"
