@@ -262,12 +262,16 @@ async function waitForRight(
   }
 }
 
-/** The HTTP status of a refused API call; fails if the call succeeds. */
-async function refusedWith(call: Promise<unknown>): Promise<number> {
+/** The HTTP status and body of a refused API call; fails if the call succeeds. */
+async function refusal(call: Promise<unknown>): Promise<{ code: number; body: string }> {
   try {
     await call;
   } catch (err) {
-    if (err instanceof ApiException) return err.code;
+    if (err instanceof ApiException)
+      return {
+        code: err.code,
+        body: typeof err.body === 'string' ? err.body : JSON.stringify(err.body),
+      };
     throw err;
   }
   assert.fail('the API server accepted the request');
@@ -509,19 +513,21 @@ describe('the Helm chart and the kustomize manifests', () => {
       'usb-cameras',
     ]);
     // The admission policy is loaded asynchronously; until then a foreign slice might pass.
-    const foreign = slice('some-other-node');
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const code = await refusedWith(
+      const refused = await refusal(
         mine.createNamespacedCustomObject({
           ...kind,
           plural: DEVICE_SLICE_PLURAL,
-          body: foreign,
+          body: slice('some-other-node'),
           dryRun: 'All',
         }),
-      ).catch(() => 0);
-      if (code === 403) break;
-      if (Date.now() > deadline) assert.fail(`a slice of another node got ${code}, not 403`);
+      ).catch(() => undefined);
+      if (refused?.code === 422 && refused.body.includes('edgebridge-agent-own-node-slices')) break;
+      if (Date.now() > deadline)
+        assert.fail(
+          `a slice of another node was not refused by the policy: ${JSON.stringify(refused)}`,
+        );
       await sleep(200);
     }
     await mine.createNamespacedCustomObject({
@@ -537,9 +543,11 @@ describe('the Helm chart and the kustomize manifests', () => {
 
     // And no more: Devices are the controller's.
     assert.equal(
-      await refusedWith(
-        mine.createNamespacedCustomObject({ ...kind, plural: DEVICE_PLURAL, body: device }),
-      ),
+      (
+        await refusal(
+          mine.createNamespacedCustomObject({ ...kind, plural: DEVICE_PLURAL, body: device }),
+        )
+      ).code,
       403,
     );
 
@@ -562,13 +570,15 @@ describe('the Helm chart and the kustomize manifests', () => {
       name: device.metadata.name ?? '',
     });
     assert.equal(
-      await refusedWith(
-        controller.createNamespacedCustomObject({
-          ...kind,
-          plural: DEVICE_SLICE_PLURAL,
-          body: slice(agent.node),
-        }),
-      ),
+      (
+        await refusal(
+          controller.createNamespacedCustomObject({
+            ...kind,
+            plural: DEVICE_SLICE_PLURAL,
+            body: slice(agent.node),
+          }),
+        )
+      ).code,
       403,
     );
   });
