@@ -94,6 +94,18 @@ type K8sObject = {
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   [field: string]: unknown;
 };
+type AgentPod = {
+  hostNetwork?: boolean;
+  dnsPolicy?: string;
+  volumes: { name: string; hostPath?: { path: string } }[];
+  containers: {
+    volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+    readinessProbe?: unknown;
+    livenessProbe?: unknown;
+    resources: { requests?: { memory?: string }; limits?: { memory?: string } };
+    securityContext: { privileged?: boolean; capabilities?: unknown };
+  }[];
+};
 type PolicyRule = {
   apiGroups?: string[];
   resources?: string[];
@@ -374,8 +386,34 @@ describe('the Helm chart and the kustomize manifests', () => {
       );
     }
     // Helm's own labels are on the chart's objects, so that `helm` can tell its objects.
-    const agent = chart.get('DaemonSet/edgebridge-system/edgebridge-agent');
+    const agent = chart.get('DaemonSet/edgebridge-system/edgebridge-agent') as
+      (K8sObject & { spec: { template: { spec: AgentPod } } }) | undefined;
     assert.equal(agent?.metadata.labels?.['app.kubernetes.io/managed-by'], 'Helm');
+    // And what issue 14 asks of the agent's pod, in both (they are equal above).
+    const pod = agent?.spec.template.spec;
+    assert.ok(pod !== undefined);
+    assert.equal(pod.hostNetwork, true, 'multicast discovery needs the host network');
+    assert.equal(pod.dnsPolicy, 'ClusterFirstWithHostNet');
+    const container = pod.containers[0];
+    assert.ok(container !== undefined);
+    const mounts = new Map(container.volumeMounts.map((m) => [m.mountPath, m]));
+    const hostPaths = new Map(pod.volumes.map((v) => [v.name, v.hostPath?.path]));
+    for (const dir of [
+      '/var/lib/edgebridge',
+      '/var/lib/kubelet/device-plugins',
+      '/var/lib/kubelet/plugins_registry',
+      '/var/lib/kubelet/pod-resources',
+      '/dev',
+    ]) {
+      const mount = mounts.get(dir);
+      assert.ok(mount !== undefined, `nothing mounted at ${dir}`);
+      assert.equal(hostPaths.get(mount.name), dir, `${dir} is not the node's`);
+    }
+    assert.equal(mounts.get('/dev')?.readOnly, true);
+    assert.ok(container.readinessProbe && container.livenessProbe);
+    assert.ok(container.resources.requests?.memory && container.resources.limits?.memory);
+    assert.deepEqual(container.securityContext.capabilities, { drop: ['ALL'] });
+    assert.notEqual(container.securityContext.privileged, true);
   });
 
   it('render no Namespace and no sample Discovery by default', async () => {
