@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the tests need on a Debian machine (Debian packages, Node
-# 24, npm dependencies, the Kubernetes control plane and Toxiproxy built from
-# their Go modules) and runs the checks and the whole test suite. Run as root:
-# the tests create network namespaces and start avahi, mosquitto and umockdev.
+# 24, npm dependencies, the Kubernetes control plane, Toxiproxy and helm built
+# from their Go modules) and runs the checks and the whole test suite. Run as
+# root: the tests create network namespaces and start avahi, mosquitto and umockdev.
 # Extra arguments are test files to run instead of the whole suite.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -30,6 +30,8 @@ log "control plane (cached after the first build)"
 bash "$REPO_ROOT/scripts/build-control-plane.sh"
 log "toxiproxy for the far-edge link tests (cached after the first build)"
 bash "$REPO_ROOT/scripts/build-toxiproxy.sh"
+log "helm, for the chart's tests (cached after the first build)"
+bash "$REPO_ROOT/scripts/build-helm.sh"
 
 cd "$REPO_ROOT"
 log "typecheck, lint, build"
