@@ -62,9 +62,9 @@ function shown(name: string): string {
 }
 
 /**
- * The attributes of a device: in the driver's domain its identity
- * (namespace, discovery, device, handler, shared) and the well-known
- * manufacturer/model/vendorId/productId/serial; then its labels under their
+ * The attributes of a device: in the driver's domain, always present, its
+ * identity (namespace, discovery, device, handler, shared) and the well-known
+ * manufacturer/model/vendorId/productId/serial ("" when unknown); then its labels under their
  * own prefix; then every property under `property.edgebridge.io`, by name, up
  * to the API's 32 per device.
  */
@@ -87,15 +87,27 @@ export function attributesOf(device: NodeDevice): Attributes {
     if (problem !== undefined) skipped.push(`${what}: ${problem}`);
     else add(name, { string: value as string }, what);
   };
+  // Always set, "" when unknown or unusable: a selector such as
+  // `.manufacturer == "Acme"` must not fail on a device without one, since a
+  // CEL error on any device aborts the whole allocation.
+  const addAlways = (name: string, value: unknown, what: string): void => {
+    const problem = value === undefined ? undefined : valueProblem(value);
+    if (problem !== undefined) skipped.push(`${what}: ${problem}`);
+    add(
+      name,
+      { string: problem === undefined && value !== undefined ? (value as string) : '' },
+      what,
+    );
+  };
   const properties = device.spec.properties ?? {};
-  addString('namespace', device.namespace, 'namespace');
-  addString('discovery', device.spec.discovery, 'discovery');
-  addString('device', device.name, 'device name');
-  addString('handler', device.spec.handler, 'handler');
+  addAlways('namespace', device.namespace, 'namespace');
+  addAlways('discovery', device.spec.discovery, 'discovery');
+  addAlways('device', device.name, 'device name');
+  addAlways('handler', device.spec.handler, 'handler');
   add('shared', { bool: device.spec.shared }, 'shared');
   for (const [name, keys] of WELL_KNOWN) {
     const key = keys.find((k) => Object.hasOwn(properties, k));
-    if (key !== undefined) addString(name, properties[key], `property ${key}`);
+    addAlways(name, key === undefined ? undefined : properties[key], `property ${key ?? keys[0]}`);
   }
   for (const key of Object.keys(device.labels ?? {}).sort()) {
     const name = labelAttribute(key);
@@ -107,7 +119,7 @@ export function attributesOf(device: NodeDevice): Attributes {
     if (id === undefined) skipped.push(`property ${shown(key)}: not usable as an attribute name`);
     else addString(`${PROPERTY_DOMAIN}/${id}`, properties[key], `property ${key}`);
   }
-  return { attributes, skipped };
+  return { attributes, skipped: [...new Set(skipped)] };
 }
 
 /**

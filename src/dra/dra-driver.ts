@@ -77,6 +77,11 @@ export class DraDriver implements DraDevices {
     return this.#publisher.writes;
   }
 
+  /** Resolves once every update() so far is published. */
+  settled(): Promise<void> {
+    return this.#publisher.settled();
+  }
+
   update(devices: readonly NodeDevice[]): void {
     if (this.#closing !== undefined) return;
     const pool = wantedPool(this.#opts.node, devices);

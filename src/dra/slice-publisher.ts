@@ -55,6 +55,8 @@ export class SlicePublisher {
   #wanted: WantedSlice[] | undefined;
   #dirty = false;
   #wake: (() => void) | undefined;
+  /** Callers of settled() waiting for the loop to have nothing left to write. */
+  #idleWaiters: (() => void)[] = [];
   #loop: Promise<void> | undefined;
   /** What the API server holds, by slice name; undefined until listed (or after a conflict). */
   #known: Map<string, ResourceSlice> | undefined;
@@ -80,6 +82,13 @@ export class SlicePublisher {
     this.#loop ??= this.#run();
   }
 
+  /** Resolves once every set() so far is written (or the publisher is closed). */
+  settled(): Promise<void> {
+    if ((!this.#dirty && this.#wake !== undefined) || this.#loop === undefined)
+      return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
   /** Stops after the write under way; the slices stay (they go with the Node). Idempotent. */
   async close(): Promise<void> {
     this.#stop.abort(new Error('slice publisher closed'));
@@ -92,6 +101,7 @@ export class SlicePublisher {
     const coalesce = this.#opts.coalesceMs ?? DEFAULT_COALESCE_MS;
     while (!signal.aborted) {
       if (!this.#dirty) {
+        for (const resolve of this.#idleWaiters.splice(0)) resolve();
         await new Promise<void>((resolve) => (this.#wake = resolve));
         this.#wake = undefined;
         continue;
@@ -114,6 +124,7 @@ export class SlicePublisher {
         await sleep(delay, signal).catch(() => undefined);
       }
     }
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
   }
 
   async #sync(wanted: WantedSlice[], signal: AbortSignal): Promise<void> {

@@ -33,6 +33,13 @@ describe('DRA attributes of a device', () => {
     assert.deepEqual(attributes['property.edgebridge.io/ONVIF_MODEL'], { string: 'X100' });
   });
 
+  it('always sets the well-known attributes, "" when the device has none, so that selectors on them never fail', () => {
+    const { attributes, skipped } = attributesOf(camera({}));
+    for (const name of ['manufacturer', 'model', 'vendorId', 'productId', 'serial'])
+      assert.deepEqual(attributes[name], { string: '' }, name);
+    assert.deepEqual(skipped, []);
+  });
+
   it('keeps a label prefix as the attribute domain and leaves out the driver’s own labels', () => {
     const { attributes } = attributesOf(
       camera({}, { 'onvif.edgebridge.io/manufacturer': 'Acme', zone: 'north-door' }),
@@ -52,8 +59,8 @@ describe('DRA attributes of a device', () => {
         FINE: 'ok',
       }),
     );
-    assert.equal(attributes.manufacturer, undefined);
-    assert.equal(attributes.model, undefined);
+    assert.deepEqual(attributes.manufacturer, { string: '' });
+    assert.deepEqual(attributes.model, { string: '' });
     assert.equal(attributes['property.edgebridge.io/ODD'], undefined);
     assert.deepEqual(attributes['property.edgebridge.io/FINE'], { string: 'ok' });
     assert.ok(
