@@ -3,13 +3,21 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
-import { CoreV1Api, ResourceV1Api, type V1ResourceSlice } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  ResourceV1Api,
+  type V1ResourceSlice,
+} from '@kubernetes/client-node';
+import { deviceName } from '../../src/api/names.ts';
 import { ensureDeviceClass, deviceClassName } from '../../src/dra/device-class.ts';
 import { DraDriver } from '../../src/dra/dra-driver.ts';
+import { startDra } from '../../src/dra/start-dra.ts';
 import type { NodeDevice } from '../../src/dra/node-device.ts';
 import { draDeviceName } from '../../src/dra/resource-slices.ts';
 import { KubeClient } from '../../src/registry/kubernetes/client/kube-client.ts';
 import { loadKubeConfigFiles } from '../../src/registry/kubernetes/client/kubeconfig.ts';
+import { installCrds } from '../harness/crds.ts';
 import { eventually } from '../harness/devices.ts';
 import { createReadyNode, kubeConfigFor, testNamespace, useControlPlane } from '../harness/kube.ts';
 import { lazy, settled } from '../harness/lazy.ts';
@@ -362,6 +370,112 @@ describe('Dynamic Resource Allocation: ResourceSlices, the real kube-scheduler, 
     await core.deleteNode({ name: nodeName });
     await eventually('the node’s ResourceSlices to be collected', async () =>
       (await slicesOf(resource)).length === 0 ? true : undefined,
+    );
+  });
+});
+
+describe('DRA fed from the node’s DeviceSlices (what `edgebridge agent --dra` runs)', () => {
+  const node = `dra-feed-${process.pid}`;
+  let started: ReturnType<typeof make> | undefined;
+  const make = async () => {
+    const info = await useControlPlane();
+    await installCrds(info);
+    const ns = await testNamespace(info, 'dra-feed');
+    const client = new KubeClient(loadKubeConfigFiles([info.kubeconfigs.admin]));
+    const dir = scratchDir('dra-feed');
+    const dra = await startDra({
+      node,
+      log: pino({ level: 'warn' }),
+      kubeconfig: info.kubeconfigs.admin,
+      cdiDir: path.join(dir, 'cdi'),
+      registryDir: path.join(dir, 'plugins_registry'),
+      pluginDir: path.join(dir, 'plugins'),
+    });
+    const kc = kubeConfigFor(info, 'admin');
+    return {
+      ns,
+      client,
+      dra,
+      custom: kc.makeApiClient(CustomObjectsApi),
+      resource: kc.makeApiClient(ResourceV1Api),
+    };
+  };
+  const setup = lazy(() => (started = make()));
+  after(async () => {
+    const s = await settled(started);
+    if (s === undefined) return;
+    await s.dra.close();
+    for (const slice of (
+      await s.resource.listResourceSlice({ fieldSelector: `spec.nodeName=${node}` })
+    ).items)
+      await s.resource.deleteResourceSlice({ name: slice.metadata?.name ?? '' });
+    s.client.close();
+    await s.ns.remove();
+  });
+
+  it('publishes the devices of this node’s DeviceSlices, and follows them when a slice changes', async () => {
+    const { ns, custom, resource } = await setup();
+    const deviceSlice = (name: string, forNode: string, ids: string[]) => ({
+      apiVersion: 'edgebridge.io/v1alpha1',
+      kind: 'DeviceSlice',
+      metadata: {
+        name,
+        labels: { 'edgebridge.io/node': forNode, 'edgebridge.io/discovery': 'sticks' },
+      },
+      spec: {
+        node: forNode,
+        discovery: 'sticks',
+        shared: false,
+        deviceCount: ids.length,
+        devices: ids.map((id) => ({ id, properties: { USB_VENDOR_ID: '1d6b', USB_SERIAL: id } })),
+      },
+    });
+    const create = (body: object) =>
+      custom.createNamespacedCustomObject({
+        group: 'edgebridge.io',
+        version: 'v1alpha1',
+        namespace: ns.name,
+        plural: 'deviceslices',
+        body,
+      });
+    await create(deviceSlice('mine', node, ['SER1', 'SER2']));
+    await create(deviceSlice('theirs', `${node}-other`, ['SER3']));
+    const names = async () =>
+      (await resource.listResourceSlice({ fieldSelector: `spec.nodeName=${node}` })).items
+        .flatMap((s) => s.spec.devices ?? [])
+        .map((d) => d.name)
+        .sort();
+    const expected = (ids: string[]) =>
+      ids.map((id) => draDeviceName(ns.name, deviceName('sticks', id, false, node))).sort();
+    await eventually('the two devices to be published', async () =>
+      JSON.stringify(await names()) === JSON.stringify(expected(['SER1', 'SER2']))
+        ? true
+        : undefined,
+    );
+    await custom.replaceNamespacedCustomObject({
+      group: 'edgebridge.io',
+      version: 'v1alpha1',
+      namespace: ns.name,
+      plural: 'deviceslices',
+      name: 'mine',
+      body: {
+        ...deviceSlice('mine', node, ['SER2']),
+        metadata: {
+          ...deviceSlice('mine', node, ['SER2']).metadata,
+          resourceVersion: (
+            (await custom.getNamespacedCustomObject({
+              group: 'edgebridge.io',
+              version: 'v1alpha1',
+              namespace: ns.name,
+              plural: 'deviceslices',
+              name: 'mine',
+            })) as { metadata: { resourceVersion: string } }
+          ).metadata.resourceVersion,
+        },
+      },
+    });
+    await eventually('SER1 to leave the pool', async () =>
+      JSON.stringify(await names()) === JSON.stringify(expected(['SER2'])) ? true : undefined,
     );
   });
 });
