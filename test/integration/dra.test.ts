@@ -19,6 +19,7 @@ import { KubeClient } from '../../src/registry/kubernetes/client/kube-client.ts'
 import { loadKubeConfigFiles } from '../../src/registry/kubernetes/client/kubeconfig.ts';
 import { installCrds } from '../harness/crds.ts';
 import { eventually } from '../harness/devices.ts';
+import { kubectlAsAdmin } from '../harness/kubectl.ts';
 import { createReadyNode, kubeConfigFor, testNamespace, useControlPlane } from '../harness/kube.ts';
 import { lazy, settled } from '../harness/lazy.ts';
 import { scratchDir } from '../harness/workdir.ts';
@@ -362,6 +363,16 @@ describe('Dynamic Resource Allocation: ResourceSlices, the real kube-scheduler, 
     } finally {
       kubelet.close();
     }
+  });
+
+  it('accepts manifests/samples/dra.yaml (server-side dry run)', async () => {
+    const { info } = await setup();
+    const sample = path.resolve(import.meta.dirname, '../../manifests/samples/dra.yaml');
+    const { stdout: out } = await kubectlAsAdmin(info, 'apply', '--dry-run=server', '-f', sample);
+    assert.match(
+      out,
+      /deviceclass.resource.k8s.io\/demo.default.edgebridge.io created \(server dry run\)/,
+    );
   });
 
   it('has its slices garbage-collected with the Node', async () => {
