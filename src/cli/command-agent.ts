@@ -12,6 +12,7 @@ import {
 } from '../dataplane/broker-config.ts';
 import { DataPlane } from '../dataplane/data-plane.ts';
 import type { RunningUplink, UplinkConfig } from '../uplink/index.ts';
+import type { RunningDra } from '../dra/start-dra.ts';
 import { createLogger } from '../log.ts';
 import { AgentMetrics } from '../metrics.ts';
 import { observeUplink, uplinkOffGauge } from '../uplink/metrics.ts';
@@ -54,6 +55,9 @@ export const agentCommand = {
         'log-level': { type: 'string', default: 'info' },
         'uplink-config': { type: 'string' },
         'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_S) },
+        dra: { type: 'boolean', default: false },
+        'dra-broker-url': { type: 'string' },
+        'cdi-dir': { type: 'string' },
       },
     });
     const level = LOG_LEVELS.find((l) => l === values['log-level']);
@@ -69,6 +73,8 @@ export const agentCommand = {
       tokens.some((t) => t.kind === 'option' && t.name === flag),
     );
     const node = values.node;
+    if (values.dra && values.standalone)
+      throw new UsageError('--dra needs a cluster; it cannot run with --standalone');
     if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(node))
       throw new UsageError(`--node '${node}' is not a valid node name`);
 
@@ -202,14 +208,29 @@ export const agentCommand = {
     const onSignal = (sig: NodeJS.Signals): void => shutdown.begin(`received ${sig}`, sig);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    let dra: RunningDra | undefined;
     try {
       await http.listen();
+      // DRA (off by default): ResourceSlices from this node's DeviceSlices, and the kubelet
+      // plugin; loaded only then, as gRPC costs memory.
+      if (values.dra && registry.kind === 'kubernetes')
+        dra = await (
+          await import('../dra/start-dra.ts')
+        ).startDra({
+          node,
+          log,
+          kubeconfig: values.kubeconfig,
+          brokerUrl: values['dra-broker-url'],
+          cdiDir: values['cdi-dir'],
+        });
+      else if (values.dra) log.warn('--dra is off: no cluster is configured');
       log.info({ registry: registry.kind }, 'agent started');
       await shutdown.step('discovery runs', agent.run(shutdown.signal));
     } finally {
       shutdown.begin('the agent ended');
       health.close();
       await shutdown.step('http endpoint', http.close());
+      await shutdown.step('DRA driver', dra?.close() ?? Promise.resolve());
       await shutdown.step('node broker', dataPlane?.close() ?? Promise.resolve());
       await shutdown.step('uplink', uplink?.close() ?? Promise.resolve());
       await shutdown.step('registry', registry.close());

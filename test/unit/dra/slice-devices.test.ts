@@ -1,0 +1,46 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { deviceName } from '../../../src/api/names.ts';
+import { API_VERSION, type DeviceSlice } from '../../../src/api/types.ts';
+import { sliceDevices } from '../../../src/dra/slice-devices.ts';
+
+function slice(node: string, shared: boolean, ids: string[]): DeviceSlice {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'DeviceSlice',
+    metadata: { name: `s-${node}`, namespace: 'lab', labels: { 'edgebridge.io/handler': 'usb' } },
+    spec: {
+      node,
+      discovery: 'sticks',
+      shared,
+      deviceCount: ids.length,
+      devices: ids.map((id) => ({
+        id,
+        properties: { USB_SERIAL: id },
+        deviceNodes: [{ hostPath: `/dev/${id}` }],
+      })),
+    },
+  };
+}
+
+describe('the devices of a node’s DeviceSlices', () => {
+  it('names each device as its Device is named and keeps its properties and device nodes', () => {
+    const [d] = sliceDevices('edge-1', [slice('edge-1', false, ['SER1'])]);
+    assert.equal(d?.name, deviceName('sticks', 'SER1', false, 'edge-1'));
+    assert.equal(d?.namespace, 'lab');
+    assert.equal(d?.spec.handler, 'usb');
+    assert.deepEqual(d?.spec.properties, { USB_SERIAL: 'SER1' });
+    assert.deepEqual(d?.node.deviceNodes, [{ hostPath: '/dev/SER1' }]);
+  });
+
+  it('ignores other nodes’ slices', () => {
+    const got = sliceDevices('edge-1', [
+      slice('edge-1', true, ['a', 'b']),
+      slice('edge-2', true, ['c']),
+    ]);
+    assert.deepEqual(
+      got.map((d) => d.spec.id),
+      ['a', 'b'],
+    );
+  });
+});
