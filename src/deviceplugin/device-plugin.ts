@@ -58,8 +58,8 @@ interface Resource {
   name: string;
   devices: VisibleDevice[];
   server: PluginServer;
-  /** The kubelet socket inode it was registered with. */
-  registeredWith: number | undefined;
+  /** The kubelet socket (socketIdentity) it was registered with. */
+  registeredWith: string | undefined;
   /** Left this node: its list is all Unhealthy until its server closes. */
   gone: boolean;
 }
@@ -110,7 +110,7 @@ export class DevicePlugin implements DevicePluginFeed {
     );
     plugin.#timer.unref();
     plugin.#log.info(
-      { dir: cfg.dir, kubelet: plugin.#kubelet.inode !== undefined },
+      { dir: cfg.dir, kubelet: plugin.#kubelet.identity !== undefined },
       'device plugin started',
     );
     return plugin;
@@ -231,8 +231,8 @@ export class DevicePlugin implements DevicePluginFeed {
   }
 
   async #register(r: Resource): Promise<void> {
-    const kubelet = this.#kubelet.inode;
-    if (kubelet === undefined || kubelet === -1 || r.registeredWith === kubelet) return;
+    const kubelet = this.#kubelet.identity;
+    if (kubelet === undefined || r.registeredWith === kubelet) return;
     try {
       await register(this.#kubelet.socket, r.name, r.server.endpoint, this.#abort.signal);
       r.registeredWith = kubelet;

@@ -1,15 +1,16 @@
-// Notices a kubelet (re)start: its kubelet.sock appears with a new inode. A
+// Notices a kubelet (re)start: its kubelet.sock appears anew. A
 // restarting kubelet also clears the directory, so this is when plugins must
 // listen again and register. fs.watch can miss events (and does not work on
 // every file system), so a slow poll backs it up.
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { socketInode } from './unix-socket.ts';
+import { socketIdentity } from './unix-socket.ts';
 
 export const KUBELET_SOCKET = 'kubelet.sock';
 const POLL_MS = 5_000;
 const SETTLE_MS = 100;
+const NOT_A_SOCKET = 'not a socket';
 
 export class KubeletWatch {
   readonly socket: string;
@@ -18,7 +19,7 @@ export class KubeletWatch {
   #watcher: FSWatcher | undefined;
   #poll: NodeJS.Timeout | undefined;
   #settle: NodeJS.Timeout | undefined;
-  #inode: number | undefined;
+  #identity: string | undefined;
   #closed = false;
 
   /** `onChange` is called (never synchronously) whenever kubelet.sock in `dir` changes. */
@@ -28,13 +29,13 @@ export class KubeletWatch {
     this.#log = log;
   }
 
-  /** The inode of the kubelet socket last seen; undefined while there is none, -1 if the path is not a socket. */
-  get inode(): number | undefined {
-    return this.#inode;
+  /** The kubelet socket last seen (socketIdentity); undefined while there is none or the path is not a socket. */
+  get identity(): string | undefined {
+    return this.#identity === NOT_A_SOCKET ? undefined : this.#identity;
   }
 
   async start(): Promise<void> {
-    this.#inode = await this.#read();
+    this.#identity = await this.#read();
     try {
       this.#watcher = watch(path.dirname(this.socket), (_event, file) => {
         if (file === null || file === KUBELET_SOCKET) this.#schedule();
@@ -72,21 +73,22 @@ export class KubeletWatch {
   }
 
   async #check(): Promise<void> {
-    const ino = await this.#read();
-    if (this.#closed || ino === this.#inode) return;
-    this.#inode = ino;
-    if (ino !== -1)
-      this.#log.info(ino === undefined ? 'kubelet socket gone' : 'kubelet socket appeared');
+    const now = await this.#read();
+    if (this.#closed || now === this.#identity) return;
+    this.#identity = now;
+    if (now !== NOT_A_SOCKET)
+      this.#log.info(now === undefined ? 'kubelet socket gone' : 'kubelet socket appeared');
     this.#onChange();
   }
 
-  async #read(): Promise<number | undefined> {
+  async #read(): Promise<string | undefined> {
     try {
-      return await socketInode(this.socket);
+      return await socketIdentity(this.socket);
     } catch (err) {
       // Something that is not a socket: as good as no kubelet, said once per change.
-      if (this.#inode !== -1) this.#log.error({ err }, 'the kubelet socket path is not a socket');
-      return -1;
+      if (this.#identity !== NOT_A_SOCKET)
+        this.#log.error({ err }, 'the kubelet socket path is not a socket');
+      return NOT_A_SOCKET;
     }
   }
 }

@@ -16,7 +16,7 @@ import {
   type PreferredAllocationRequest,
   type PreferredAllocationResponse,
 } from './protos.ts';
-import { grpcAddress, removeStaleSocket, socketInode } from './unix-socket.ts';
+import { grpcAddress, removeStaleSocket, socketIdentity } from './unix-socket.ts';
 
 /** What a resource offers and how its devices are given out. */
 export interface ResourceSource {
@@ -38,7 +38,7 @@ export class PluginServer {
   readonly #source: ResourceSource;
   readonly #log: Logger;
   #server: grpc.Server | undefined;
-  #inode: number | undefined;
+  #identity: string | undefined;
   readonly #streams = new Set<grpc.ServerWritableStream<object, ListAndWatchResponse>>();
   #last = '';
   #closed = false;
@@ -73,15 +73,15 @@ export class PluginServer {
       );
     });
     this.#server = server;
-    this.#inode = await socketInode(this.socket);
+    this.#identity = await socketIdentity(this.socket);
     this.#last = JSON.stringify(this.#source.list());
   }
 
   /** True when the socket file is gone or is another server's (a restarting kubelet clears its directory). */
   async lost(): Promise<boolean> {
     if (this.#server === undefined) return true;
-    const ino = await socketInode(this.socket).catch(() => undefined);
-    return ino === undefined || ino !== this.#inode;
+    const now = await socketIdentity(this.socket).catch(() => undefined);
+    return now === undefined || now !== this.#identity;
   }
 
   /** Serves again on a fresh socket, ending the old server's streams. */
@@ -130,7 +130,10 @@ export class PluginServer {
         });
       });
     }
-    if (unlinkSocket && (await socketInode(this.socket).catch(() => undefined)) === this.#inode) {
+    if (
+      unlinkSocket &&
+      (await socketIdentity(this.socket).catch(() => undefined)) === this.#identity
+    ) {
       await unlink(this.socket).catch(() => undefined);
     }
   }

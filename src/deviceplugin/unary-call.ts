@@ -3,7 +3,7 @@
 // so nothing is kept open between calls.
 import * as grpc from '@grpc/grpc-js';
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { grpcAddress, socketInode } from './unix-socket.ts';
+import { grpcAddress, socketIdentity } from './unix-socket.ts';
 
 const DEFAULT_DEADLINE_MS = 10_000;
 
@@ -24,7 +24,7 @@ export async function unaryCall<Res>(
   opts.signal?.throwIfAborted();
   // A clear error for a path that is missing or is not a socket, before grpc-js
   // reports it as a generic UNAVAILABLE.
-  if ((await socketInode(socket)) === undefined) {
+  if ((await socketIdentity(socket)) === undefined) {
     throw new Error(`no socket at ${socket}`);
   }
   const def = service[method];

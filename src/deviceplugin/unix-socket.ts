@@ -3,12 +3,16 @@
 import { lstat, unlink } from 'node:fs/promises';
 import { NotASocketError } from './errors.ts';
 
-/** The socket's inode (it changes when its server restarts), or undefined when the path is empty. */
-export async function socketInode(file: string): Promise<number | undefined> {
+/**
+ * Which socket is at `file`: its inode and change time (a socket made again
+ * may get the inode of the one removed before it), or undefined when the path
+ * is empty.
+ */
+export async function socketIdentity(file: string): Promise<string | undefined> {
   try {
-    const st = await lstat(file);
+    const st = await lstat(file, { bigint: true });
     if (!st.isSocket()) throw new NotASocketError(file);
-    return st.ino;
+    return `${st.ino}:${st.ctimeNs}`;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
@@ -17,7 +21,7 @@ export async function socketInode(file: string): Promise<number | undefined> {
 
 /** Removes a socket left by an earlier run; refuses to remove anything else. */
 export async function removeStaleSocket(file: string): Promise<void> {
-  if ((await socketInode(file)) === undefined) return;
+  if ((await socketIdentity(file)) === undefined) return;
   await unlink(file).catch((err: unknown) => {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   });
