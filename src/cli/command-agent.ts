@@ -20,6 +20,8 @@ import { brokerFlagOptions, brokerModeFrom, PORT } from './broker-flags.ts';
 import { integerFlag } from './integer-flag.ts';
 import { UsageError } from './errors.ts';
 import { registryFlagOptions, registryOptionsFrom } from './registry-flags.ts';
+import { openDevicePlugin } from '../deviceplugin/open.ts';
+import { tapNodeDevices } from '../deviceplugin/node-devices-tap.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -53,6 +55,10 @@ export const agentCommand = {
         'log-level': { type: 'string', default: 'info' },
         'uplink-config': { type: 'string' },
         'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_S) },
+        // The kubelet device plugin: off unless its directory is given.
+        'device-plugin-dir': { type: 'string' },
+        'pod-resources-socket': { type: 'string' },
+        'pod-broker-url': { type: 'string' },
       },
     });
     const level = LOG_LEVELS.find((l) => l === values['log-level']);
@@ -179,9 +185,24 @@ export const agentCommand = {
       const running = uplink;
       metrics.observeUplink(() => running.stats());
     }
+    if (values['device-plugin-dir'] !== undefined && registry.kind !== 'kubernetes')
+      log.warn('--device-plugin-dir ignored: without a cluster there is no kubelet to serve');
+    const devicePlugin =
+      values['device-plugin-dir'] === undefined || registry.kind !== 'kubernetes'
+        ? undefined
+        : await openDevicePlugin({
+            dir: values['device-plugin-dir'],
+            node,
+            brokerUrl:
+              values['pod-broker-url'] ??
+              `mqtt://${process.env.NODE_IP ?? node}:${values['broker-port']}`,
+            kubeconfig: values.kubeconfig,
+            podResourcesSocket: values['pod-resources-socket'],
+            log,
+          });
     const agent = new Agent({
       node,
-      registry,
+      registry: devicePlugin ? tapNodeDevices(registry, node, devicePlugin.plugin) : registry,
       log,
       metrics,
       publishers: (discovery, shared) =>
@@ -211,6 +232,7 @@ export const agentCommand = {
       shutdown.begin('the agent ended');
       health.close();
       await shutdown.step('http endpoint', http.close());
+      await shutdown.step('device plugin', devicePlugin?.close() ?? Promise.resolve());
       await shutdown.step('node broker', dataPlane?.close() ?? Promise.resolve());
       await shutdown.step('uplink', uplink?.close() ?? Promise.resolve());
       await shutdown.step('registry', registry.close());
