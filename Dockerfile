@@ -19,6 +19,8 @@ WORKDIR /opt/edgebridge
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# tsc does not copy the device plugin's .proto files, which it reads at run time.
+COPY --from=build /src/src/deviceplugin/proto ./dist/src/deviceplugin/proto
 # The agent keeps its spool and embedded registry here; the DaemonSet mounts a hostPath.
 VOLUME ["/var/lib/edgebridge"]
 USER 1000:1000

@@ -20,8 +20,8 @@ import { brokerFlagOptions, brokerModeFrom, PORT } from './broker-flags.ts';
 import { integerFlag } from './integer-flag.ts';
 import { UsageError } from './errors.ts';
 import { registryFlagOptions, registryOptionsFrom } from './registry-flags.ts';
-import { openDevicePlugin } from '../deviceplugin/open.ts';
 import { tapNodeDevices } from '../deviceplugin/node-devices-tap.ts';
+import type { openDevicePlugin as openDevicePluginType } from '../deviceplugin/open.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -187,19 +187,21 @@ export const agentCommand = {
     }
     if (values['device-plugin-dir'] !== undefined && registry.kind !== 'kubernetes')
       log.warn('--device-plugin-dir ignored: without a cluster there is no kubelet to serve');
-    const devicePlugin =
-      values['device-plugin-dir'] === undefined || registry.kind !== 'kubernetes'
-        ? undefined
-        : await openDevicePlugin({
-            dir: values['device-plugin-dir'],
-            node,
-            brokerUrl:
-              values['pod-broker-url'] ??
-              `mqtt://${process.env.NODE_IP ?? node}:${values['broker-port']}`,
-            kubeconfig: values.kubeconfig,
-            podResourcesSocket: values['pod-resources-socket'],
-            log,
-          });
+    let devicePlugin: Awaited<ReturnType<typeof openDevicePluginType>>;
+    if (values['device-plugin-dir'] !== undefined && registry.kind === 'kubernetes') {
+      // Loaded only when asked for: it reads its .proto files when loaded.
+      const { openDevicePlugin } = await import('../deviceplugin/open.ts');
+      devicePlugin = await openDevicePlugin({
+        dir: values['device-plugin-dir'],
+        node,
+        brokerUrl:
+          values['pod-broker-url'] ??
+          `mqtt://${process.env.NODE_IP ?? node}:${values['broker-port']}`,
+        kubeconfig: values.kubeconfig,
+        podResourcesSocket: values['pod-resources-socket'],
+        log,
+      });
+    }
     const agent = new Agent({
       node,
       registry: devicePlugin ? tapNodeDevices(registry, node, devicePlugin.plugin) : registry,
