@@ -282,6 +282,10 @@ export class DevicePlugin implements DevicePluginFeed {
     for (const r of this.#resources.values()) await this.#register(r);
     const held = await this.#held();
     const visible = new Map(this.#visible.map((d) => [key(d), d]));
+    // Slot bookkeeping of devices that left the node goes with them.
+    for (const times of [this.#unheldSince, this.#allocatedAt]) {
+      for (const sk of times.keys()) if (!visible.has(sk.split(' ')[0] ?? '')) times.delete(sk);
+    }
     const discoveries = new Set(this.#visible.map((d) => `${d.namespace}/${d.discovery}`));
     this.#devices.clear();
     for (const nd of discoveries) {

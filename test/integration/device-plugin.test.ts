@@ -243,6 +243,9 @@ describe('the kubelet device plugin', () => {
         { hostPath: '/run/udev', containerPath: '/run/udev', readOnly: true },
       ]);
       assert.deepEqual(await usage(usb), { '1': `n1:${resourceName(usb.name)}` });
+      // Asked to choose, the plugin prefers the slot nobody holds.
+      const preferred = await client.preferred([slotId(usb.name, 1), slotId(usb.name, 0)], 1);
+      assert.deepEqual(preferred.containerResponses[0]?.deviceIDs, [slotId(usb.name, 0)]);
       // The same slot through the Discovery's resource is now taken on this node too.
       const any = (await kubelet.plugin('edgebridge.io/alloc-usb')).watch();
       const list = await any.until((l) => l.length === 2);
