@@ -258,15 +258,22 @@ export class DevicePlugin implements DevicePluginFeed {
 
   /** Reads the Devices not read yet, so that the first list shows other nodes' claims. */
   async #readMissingDevices(): Promise<void> {
+    // One list per Discovery rather than a read per device: a node may see thousands.
+    const missing = new Set<string>();
     for (const d of this.#visible) {
-      if (this.#devices.has(key(d))) continue;
+      if (!this.#devices.has(key(d))) missing.add(`${d.namespace}/${d.discovery}`);
+    }
+    for (const nd of missing) {
+      const [namespace = '', discovery = ''] = nd.split('/');
       try {
-        const device = await this.#cfg.store.get(d.namespace, d.name, this.#abort.signal);
-        if (device !== undefined) this.#devices.set(key(d), device);
+        for (const device of await this.#cfg.store.list(namespace, discovery, this.#abort.signal)) {
+          const k = key({ namespace, name: device.metadata.name });
+          if (!this.#devices.has(k)) this.#devices.set(k, device);
+        }
       } catch (err) {
         this.#log.warn(
-          { err, device: key(d) },
-          'cannot read Device; its slots show as free until the next resync',
+          { err, discovery: nd },
+          'cannot read Devices; their slots show as free until the next resync',
         );
         return;
       }
