@@ -54,14 +54,18 @@ export interface DevicePluginFeed {
   close(): Promise<void>;
 }
 
-interface Resource {
+/** What a resource's source reads when the kubelet asks. */
+interface Offer {
   name: string;
   devices: VisibleDevice[];
+  /** Left this node: its list is all Unhealthy until its server closes. */
+  gone: boolean;
+}
+
+interface Resource extends Offer {
   server: PluginServer;
   /** The kubelet socket (socketIdentity) it was registered with. */
   registeredWith: string | undefined;
-  /** Left this node: its list is all Unhealthy until its server closes. */
-  gone: boolean;
 }
 
 const key = (d: { namespace: string; name: string }): string => `${d.namespace}/${d.name}`;
@@ -199,20 +203,15 @@ export class DevicePlugin implements DevicePluginFeed {
   }
 
   async #open(name: string, devices: VisibleDevice[]): Promise<void> {
-    const resource: Resource = {
-      name,
-      devices,
-      registeredWith: undefined,
-      gone: false,
-      server: undefined as unknown as PluginServer,
-    };
-    resource.server = new PluginServer(
+    const offer: Offer = { name, devices, gone: false };
+    const server = new PluginServer(
       this.#cfg.dir,
       name,
       socketName(name),
-      this.#source(resource),
+      this.#source(offer),
       this.#log,
     );
+    const resource: Resource = Object.assign(offer, { server, registeredWith: undefined });
     try {
       await resource.server.start();
     } catch (err) {
@@ -381,7 +380,7 @@ export class DevicePlugin implements DevicePluginFeed {
   }
 
   /** The ResourceSource of one resource: reads the plugin's state when the kubelet asks. */
-  #source(r: Resource): ResourceSource {
+  #source(r: Offer): ResourceSource {
     const slots = () => {
       const map = new Map<string, { device: VisibleDevice; slot: number }>();
       for (const device of r.devices) {
@@ -423,7 +422,7 @@ export class DevicePlugin implements DevicePluginFeed {
   }
 
   async #allocate(
-    r: Resource,
+    r: Offer,
     slots: Map<string, { device: VisibleDevice; slot: number }>,
     req: AllocateRequest,
   ): Promise<AllocateResponse> {
