@@ -22,6 +22,8 @@ import { brokerFlagOptions, brokerModeFrom, PORT } from './broker-flags.ts';
 import { integerFlag } from './integer-flag.ts';
 import { UsageError } from './errors.ts';
 import { registryFlagOptions, registryOptionsFrom } from './registry-flags.ts';
+import { tapNodeDevices } from '../deviceplugin/node-devices-tap.ts';
+import type { openDevicePlugin as openDevicePluginType } from '../deviceplugin/open.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -58,6 +60,10 @@ export const agentCommand = {
         dra: { type: 'boolean', default: false },
         'dra-broker-url': { type: 'string' },
         'cdi-dir': { type: 'string' },
+        // The kubelet device plugin: off unless its directory is given.
+        'device-plugin-dir': { type: 'string' },
+        'pod-resources-socket': { type: 'string' },
+        'pod-broker-url': { type: 'string' },
       },
     });
     const level = LOG_LEVELS.find((l) => l === values['log-level']);
@@ -184,9 +190,26 @@ export const agentCommand = {
       const running = uplink;
       observeUplink(metrics.registry, () => running.stats());
     }
+    if (values['device-plugin-dir'] !== undefined && registry.kind !== 'kubernetes')
+      log.warn('--device-plugin-dir ignored: without a cluster there is no kubelet to serve');
+    let devicePlugin: Awaited<ReturnType<typeof openDevicePluginType>>;
+    if (values['device-plugin-dir'] !== undefined && registry.kind === 'kubernetes') {
+      // Loaded only when asked for: it reads its .proto files when loaded.
+      const { openDevicePlugin } = await import('../deviceplugin/open.ts');
+      devicePlugin = await openDevicePlugin({
+        dir: values['device-plugin-dir'],
+        node,
+        brokerUrl:
+          values['pod-broker-url'] ??
+          `mqtt://${process.env.NODE_IP ?? node}:${values['broker-port']}`,
+        kubeconfig: values.kubeconfig,
+        podResourcesSocket: values['pod-resources-socket'],
+        log,
+      });
+    }
     const agent = new Agent({
       node,
-      registry,
+      registry: devicePlugin ? tapNodeDevices(registry, node, devicePlugin.plugin) : registry,
       log,
       metrics,
       publishers: (discovery, shared) =>
@@ -231,6 +254,7 @@ export const agentCommand = {
       health.close();
       await shutdown.step('http endpoint', http.close());
       await shutdown.step('DRA driver', dra?.close() ?? Promise.resolve());
+      await shutdown.step('device plugin', devicePlugin?.close() ?? Promise.resolve());
       await shutdown.step('node broker', dataPlane?.close() ?? Promise.resolve());
       await shutdown.step('uplink', uplink?.close() ?? Promise.resolve());
       await shutdown.step('registry', registry.close());
