@@ -43,7 +43,9 @@ export class BrokerDevicePublisher implements DiscoveryPublisher {
   readonly #ids = new Map<string, string>();
   /** Device ids this publisher last said were online. */
   readonly #online = new Set<string>();
-  readonly #pending = new Set<Promise<void>>();
+  /** Publishes not yet taken by the broker; close() waits for them. */
+  #inFlight = 0;
+  #drained: PromiseWithResolvers<undefined> | undefined;
   readonly #reported = new Set<string>();
   #closed = false;
 
@@ -124,7 +126,9 @@ export class BrokerDevicePublisher implements DiscoveryPublisher {
       for (const id of [...this.#online]) this.state(id, 'offline');
       this.#closed = true;
     }
-    await Promise.all([...this.#pending]);
+    if (this.#inFlight === 0) return;
+    this.#drained ??= Promise.withResolvers<undefined>();
+    await this.#drained.promise;
   }
 
   /** `deviceId` comes from handler code: checked, not trusted to be a string. */
@@ -155,13 +159,23 @@ export class BrokerDevicePublisher implements DiscoveryPublisher {
   }
 
   #publish(kind: Kind, topic: string, payload: Buffer, retain: boolean): void {
-    const p = this.#opts.broker
-      .publish(topic, payload, { qos: 1, retain })
-      .catch((err: unknown) =>
-        this.#report(kind, `publish failed: ${(err as Error).message}`, { topic }),
-      );
-    this.#pending.add(p);
-    void p.finally(() => this.#pending.delete(p));
+    // A count, not a set of promises: a sensor fleet publishes thousands a second.
+    this.#inFlight += 1;
+    this.#opts.broker.publish(topic, payload, { qos: 1, retain }).then(
+      () => this.#settled(),
+      (err: unknown) => {
+        this.#report(kind, `publish failed: ${(err as Error).message}`, { topic });
+        this.#settled();
+      },
+    );
+  }
+
+  #settled(): void {
+    this.#inFlight -= 1;
+    if (this.#inFlight === 0 && this.#drained !== undefined) {
+      this.#drained.resolve(undefined);
+      this.#drained = undefined;
+    }
   }
 
   #reject(kind: Kind, deviceId: string, problem: string): void {

@@ -30,6 +30,7 @@ import {
   type SharedPacketsOptions,
 } from './shared-packets.ts';
 import { SharedSubscriptions } from './shared-subscriptions.ts';
+import { TOPIC_ROOT } from './topics.ts';
 
 /** A message on its way into the broker, before anyone has it or is told it was taken. */
 export interface BeforeAckMessage extends PublishProperties {
@@ -117,6 +118,16 @@ const CONNACK_SERVER_UNAVAILABLE = Buffer.from([0x20, 0x02, 0x00, 0x03]);
 /** The MQTT 5 CONNACK with reason 0x88, server unavailable (no properties). */
 const CONNACK_SERVER_UNAVAILABLE_V5 = Buffer.from([0x20, 0x03, 0x00, 0x88, 0x00]);
 
+/** What the agent's publishes are ordered by: a device's topics (`edgebridge/v1/<ns>/<device>`), else the topic. */
+function orderKey(topic: string): string {
+  let at = -1;
+  for (let level = 0; level < 4; level++) {
+    at = topic.indexOf('/', at + 1);
+    if (at === -1) return topic;
+  }
+  return topic.startsWith(`${TOPIC_ROOT}/`) ? topic.slice(0, at) : topic;
+}
+
 /** Client-supplied text for a log line: bounded. */
 function shown(text: string): string {
   return text.length > MAX_LOGGED ? `${text.slice(0, MAX_LOGGED)}…` : text;
@@ -133,8 +144,13 @@ export class EmbeddedBroker implements NodeBroker {
   readonly #beforeAck: BeforeAck | undefined;
   readonly #metrics: AgentMetrics | undefined;
   #closing: Promise<void> | undefined;
-  /** The agent's latest publish into aedes; the next waits for it. */
-  #publishTail: Promise<unknown> = Promise.resolve();
+  /**
+   * Per device (or per topic outside the device scheme), the agent's latest
+   * publish into aedes; the next one for it waits. Not one chain for all:
+   * aedes calls back once a message is delivered, so one chain paces every
+   * device by a round trip to the slowest subscriber (about 1,000 a second).
+   */
+  readonly #publishTails = new Map<string, Promise<unknown>>();
 
   /**
    * Starts aedes and the listener; rejects (nothing left running) if the port
@@ -413,10 +429,12 @@ export class EmbeddedBroker implements NodeBroker {
       retain: options.retain ?? false,
     };
     // beforeAck is called before any await, so the agent's messages reach it in the
-    // order it publishes them; and they enter aedes in that order too (a retained
+    // order it publishes them; and a device's enter aedes in that order too (a retained
     // message takes longer to store than a plain one would to overtake it).
     const acked = this.#beforeAck === undefined ? Promise.resolve() : this.#beforeAck([message]);
-    const published = Promise.all([this.#publishTail, acked]).then(
+    const key = orderKey(topic);
+    const tail = this.#publishTails.get(key);
+    const published = (tail === undefined ? acked : Promise.all([tail, acked])).then(
       () =>
         new Promise<void>((resolve, reject) => {
           const packet: PublishPacket = {
@@ -430,7 +448,11 @@ export class EmbeddedBroker implements NodeBroker {
           this.#aedes.publish(packet, (err) => (err ? reject(err) : resolve()));
         }),
     );
-    this.#publishTail = published.catch(() => undefined);
+    const settled = published.catch(() => undefined);
+    this.#publishTails.set(key, settled);
+    void settled.then(() => {
+      if (this.#publishTails.get(key) === settled) this.#publishTails.delete(key);
+    });
     await published;
     this.#metrics?.brokerMessagesIn.inc({ source: 'agent' });
   }
