@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { connect, MqttClient, type IClientOptions } from 'mqtt';
 import { LogLimiter } from '../../src/util/log-limiter.ts';
 import { urlForLog } from '../../src/util/url-for-log.ts';
 import type { DiscoveredDevice, DiscoveryHandler, HandlerContext } from '../handler.ts';
@@ -86,6 +86,8 @@ async function* discover(
 ): AsyncGenerator<DiscoveredDevice[]> {
   const url = details.brokerUrl ?? ctx.publish.brokerUrl;
   if (url === undefined) throw new NoSensorBrokerError();
+  // The embedded node broker is reached in-process, as the agent, which may read the sensors' topics.
+  const inProcess = details.brokerUrl === undefined ? ctx.publish.sensorConnection : undefined;
   const sources = sourcesFor(details);
   const limiter = new LogLimiter({ perKind: 20 });
   const wakeup = new Wakeup();
@@ -118,7 +120,10 @@ async function* discover(
   let lastMessage = 0;
   let subscribed = false;
 
-  const client: MqttClient = connect(url, clientOptions(ctx.secrets));
+  const client: MqttClient =
+    inProcess === undefined
+      ? connect(url, clientOptions(ctx.secrets))
+      : new MqttClient(() => inProcess(), clientOptions({}));
   const sync = (): void => {
     const { add, remove } = subscriptions.sync();
     if (add.length > 0)

@@ -2,6 +2,7 @@
 // the id becomes the Device name (as the registry names it) in the
 // Discovery's namespace. Handler input is checked; bad input is dropped,
 // counted and logged once per kind of problem, and never throws.
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { CommandListener, DiscoveredDevice } from '../../discovery-handlers/handler.ts';
 import type { DiscoveryPublisher } from '../agent/discovery-publisher.ts';
@@ -48,9 +49,12 @@ export class BrokerDevicePublisher implements DiscoveryPublisher {
   #drained: PromiseWithResolvers<undefined> | undefined;
   readonly #reported = new Set<string>();
   #closed = false;
+  readonly sensorConnection?: () => Duplex;
 
   constructor(opts: DevicePublisherOptions) {
     this.#opts = opts;
+    if (opts.broker.connectSensorClient !== undefined)
+      this.sensorConnection = opts.broker.connectSensorClient;
   }
 
   get brokerUrl(): string {

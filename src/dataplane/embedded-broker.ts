@@ -5,6 +5,7 @@
 // see shared-subscriptions.ts), and the beforeAck hook that lets the uplink
 // make a message durable before the client gets its PUBACK.
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { duplexPair, type Duplex } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import mqttPacket from 'mqtt-packet';
@@ -128,6 +129,13 @@ function orderKey(topic: string): string {
   return topic.startsWith(`${TOPIC_ROOT}/`) ? topic.slice(0, at) : topic;
 }
 
+/** Who the agent's own sensor client is: every topic outside edgebridge/, no device's. */
+const SENSOR_CLIENT: Principal = {
+  name: 'agent:sensors',
+  grants: [],
+  sensorTopics: { publish: ['#'], subscribe: ['#'] },
+};
+
 /** Client-supplied text for a log line: bounded. */
 function shown(text: string): string {
   return text.length > MAX_LOGGED ? `${text.slice(0, MAX_LOGGED)}…` : text;
@@ -143,6 +151,8 @@ export class EmbeddedBroker implements NodeBroker {
   readonly #log: Logger;
   readonly #beforeAck: BeforeAck | undefined;
   readonly #metrics: AgentMetrics | undefined;
+  /** The broker's ends of the agent's own sensor connections. */
+  readonly #sensorConnections: WeakSet<Duplex>;
   #closing: Promise<void> | undefined;
   /**
    * Per device (or per topic outside the device scheme), the agent's latest
@@ -161,6 +171,7 @@ export class EmbeddedBroker implements NodeBroker {
     const inboxes = new WeakMap<Client, PublishInbox>();
     /** Clients that sent an empty client id without a clean session: aedes would make one up. */
     const noClientId = new WeakSet<Client>();
+    const sensorConnections = new WeakSet<Duplex>();
     const { log, metrics, access } = opts;
     const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     // The cap per kind holds against clients that change their names too.
@@ -216,6 +227,17 @@ export class EmbeddedBroker implements NodeBroker {
         done(null, true);
       },
       authenticate(client, username, password, done) {
+        if (sensorConnections.has(client.conn)) {
+          // In-process: no password, and no socket anyone else can reach. Its id is held like any other.
+          claimSession(client, SENSOR_CLIENT).then(
+            (ok) => {
+              if (ok) principals.set(client, SENSOR_CLIENT);
+              done(ok ? null : authError(2, 'client id in use by another principal'), ok);
+            },
+            (err: unknown) => done(authError(3, (err as Error).message), false),
+          );
+          return;
+        }
         if (client.id.startsWith('$edgebridge')) {
           done(authError(2, 'client id reserved'), false);
           return;
@@ -392,7 +414,16 @@ export class EmbeddedBroker implements NodeBroker {
     const scheme = opts.tls === undefined ? 'mqtt' : 'mqtts';
     const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     log.info({ host: opts.host, port, tls: opts.tls !== undefined }, 'node broker listening');
-    return new EmbeddedBroker({ aedes, shared, server, sockets, url, port, opts });
+    return new EmbeddedBroker({
+      aedes,
+      shared,
+      server,
+      sockets,
+      sensorConnections,
+      url,
+      port,
+      opts,
+    });
   }
 
   private constructor(parts: {
@@ -400,10 +431,12 @@ export class EmbeddedBroker implements NodeBroker {
     shared: SharedSubscriptions;
     server: Server;
     sockets: Set<Socket>;
+    sensorConnections: WeakSet<Duplex>;
     url: string;
     port: number;
     opts: EmbeddedBrokerOptions;
   }) {
+    this.#sensorConnections = parts.sensorConnections;
     this.#aedes = parts.aedes;
     this.#shared = parts.shared;
     this.#server = parts.server;
@@ -456,6 +489,14 @@ export class EmbeddedBroker implements NodeBroker {
     await published;
     this.#metrics?.brokerMessagesIn.inc({ source: 'agent' });
   }
+
+  readonly connectSensorClient = (): Duplex => {
+    if (this.#closing !== undefined) throw new BrokerClosedError();
+    const [client, broker] = duplexPair();
+    this.#sensorConnections.add(broker);
+    this.#aedes.handle(broker);
+    return client;
+  };
 
   async subscribe(
     filter: string,
