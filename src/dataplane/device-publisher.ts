@@ -40,6 +40,8 @@ type Kind = 'data' | 'state' | 'event';
 export class BrokerDevicePublisher implements DiscoveryPublisher {
   readonly #opts: DevicePublisherOptions;
   readonly #names = new Map<string, string>();
+  /** Device id -> its data topic (without a stream): made once, not checked again per reading. */
+  readonly #dataTopics = new Map<string, string>();
   /** Device name -> id, for the commands that arrive by name. */
   readonly #ids = new Map<string, string>();
   /** Device ids this publisher last said were online. */
@@ -85,7 +87,12 @@ export class BrokerDevicePublisher implements DiscoveryPublisher {
     }
     const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
     if (!this.#fits('data', deviceId, bytes)) return;
-    this.#publish('data', dataTopic(this.#opts.namespace, name, stream), bytes, false);
+    let topic = stream === undefined ? this.#dataTopics.get(deviceId) : undefined;
+    if (topic === undefined) {
+      topic = dataTopic(this.#opts.namespace, name, stream);
+      if (stream === undefined) this.#dataTopics.set(deviceId, topic);
+    }
+    this.#publish('data', topic, bytes, false);
   }
 
   state(deviceId: string, state: 'online' | 'offline'): void {
