@@ -43,6 +43,12 @@ const stateDir =
     ? path.join(work, 'state')
     : mkdtempSync('/dev/shm/edgebridge-bench-state-');
 
+const agentArgs =
+  process.env.AGENT_NODE_ARGS !== undefined
+    ? process.env.AGENT_NODE_ARGS.split(' ').filter((a) => a !== '')
+    : process.env.SOURCES === '1'
+      ? []
+      : AGENT_NODE_ARGS;
 const BUILT = path.resolve(import.meta.dirname, '../dist/src/cli/main.js');
 if (process.env.SOURCES !== '1') {
   const build = spawnSync('npm', ['run', 'build'], {
@@ -98,12 +104,7 @@ try {
     extraArgs: ['--broker-config', brokerConfig, '--log-level', 'info'],
     // As the image runs it (built JavaScript, V8's lite mode), unless SOURCES=1.
     ...(process.env.SOURCES === '1' ? {} : { cli: BUILT }),
-    nodeArgs:
-      process.env.AGENT_NODE_ARGS !== undefined
-        ? process.env.AGENT_NODE_ARGS.split(' ').filter((a) => a !== '')
-        : process.env.SOURCES === '1'
-          ? []
-          : AGENT_NODE_ARGS,
+    nodeArgs: agentArgs,
   });
   const running = agent;
   /** A metric of the agent, scraped again if a busy agent does not answer in time. */
@@ -225,7 +226,7 @@ try {
       `  handler alone: ${SENSORS} sensors in one burst listed in ${(alone.listedMs / 1000).toFixed(1)} s (RSS of that process ${alone.rss} MB); ${alone.perSecond.toFixed(0)} readings/s of ${SENSORS}/s sent`,
     );
   console.log(
-    `discovery-mqtt (load ${loadavg()[0]?.toFixed(1)}, mosquitto on loopback, state dir ${stateDir.startsWith('/dev/shm') ? 'tmpfs' : 'disk'}, agent ${process.env.SOURCES === '1' ? 'from the sources' : 'built, as the image runs it'})`,
+    `discovery-mqtt (load ${loadavg()[0]?.toFixed(1)}, mosquitto on loopback, state dir ${stateDir.startsWith('/dev/shm') ? 'tmpfs' : 'disk'}, agent ${process.env.SOURCES === '1' ? 'from the sources' : 'built'}, node flags: ${agentArgs.join(' ') || 'none'})`,
   );
   const s = [...announced].sort((a, b) => a - b);
   console.log(
