@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 
 /** One device as a handler sees it. */
@@ -25,6 +26,12 @@ export interface DevicePublisher {
    * resolves to a function that stops it. Absent without a node broker.
    */
   commands?(onCommand: CommandListener): Promise<() => Promise<void>>;
+  /**
+   * A new in-process MQTT connection to the node broker that may use the
+   * sensors' own topics (everything outside edgebridge/); absent unless the
+   * node broker is the agent's embedded one.
+   */
+  readonly sensorConnection?: () => Duplex;
 }
 
 /** A command for one of the handler's devices (by its device id), as the access rules let it through. */

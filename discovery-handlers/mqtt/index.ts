@@ -1,4 +1,5 @@
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect, MqttClient, type IClientOptions } from 'mqtt';
 import { LogLimiter } from '../../src/util/log-limiter.ts';
 import { urlForLog } from '../../src/util/url-for-log.ts';
 import type { DiscoveredDevice, DiscoveryHandler, HandlerContext } from '../handler.ts';
@@ -15,6 +16,13 @@ const QUIET_MS = 200;
 const MAX_SETTLE_MS = 3000;
 /** A burst of announcements makes one list, not one per message. */
 const BATCH_MS = 50;
+/**
+ * Lists wait at least this many times as long as the last one took to make
+ * and take in (the agent checks and compares every device of each): with
+ * thousands of sensors announcing at once, lists then take at most a third of
+ * the agent's time, not all of it, and readings keep flowing.
+ */
+const LIST_COST_FACTOR = 2;
 const RECONNECT_MS = 1000;
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -78,6 +86,8 @@ async function* discover(
 ): AsyncGenerator<DiscoveredDevice[]> {
   const url = details.brokerUrl ?? ctx.publish.brokerUrl;
   if (url === undefined) throw new NoSensorBrokerError();
+  // The embedded node broker is reached in-process, as the agent, which may read the sensors' topics.
+  const inProcess = details.brokerUrl === undefined ? ctx.publish.sensorConnection : undefined;
   const sources = sourcesFor(details);
   const limiter = new LogLimiter({ perKind: 20 });
   const wakeup = new Wakeup();
@@ -110,7 +120,10 @@ async function* discover(
   let lastMessage = 0;
   let subscribed = false;
 
-  const client: MqttClient = connect(url, clientOptions(ctx.secrets));
+  const client: MqttClient =
+    inProcess === undefined
+      ? connect(url, clientOptions(ctx.secrets))
+      : new MqttClient(() => inProcess(), clientOptions({}));
   const sync = (): void => {
     const { add, remove } = subscriptions.sync();
     if (add.length > 0)
@@ -221,6 +234,7 @@ async function* discover(
     const start = Date.now();
     let first = true;
     let listed = -1;
+    let listCostMs = 0;
     while (!ctx.signal.aborted) {
       if (subscriptions.dirty) sync();
       const now = Date.now();
@@ -231,14 +245,17 @@ async function* discover(
       if (settled && (first || table.version !== listed)) {
         first = false;
         listed = table.version;
+        const t = performance.now();
         yield table.devices();
+        listCostMs = performance.now() - t;
         // The agent has marked new devices online; what their availability said since wins.
         table.listed();
         continue;
       }
       const wait = !settled && subscribed ? QUIET_MS : 60_000;
       await wakeup.wait(wait, ctx.signal);
-      if (!ctx.signal.aborted) await new Promise((r) => setTimeout(r, BATCH_MS).unref());
+      const batchMs = Math.max(BATCH_MS, LIST_COST_FACTOR * listCostMs);
+      await sleep(batchMs, undefined, { signal: ctx.signal, ref: false }).catch(() => undefined);
     }
   } finally {
     await stopCommands?.().catch(() => undefined);

@@ -1,6 +1,7 @@
 // The sensors one handler run knows, one entry per physical device: the
 // sources' updates applied, readings and availability sent to the node
 // broker, and the device list the handler yields.
+import { createHash } from 'node:crypto';
 import type { DevicePublisher, DiscoveredDevice } from '../handler.ts';
 import type { CommandRoute, ConventionUpdate, SensorDevice } from './convention.ts';
 import { sensorDeviceId } from './device-id.ts';
@@ -13,8 +14,10 @@ interface Entry {
   id: string;
   source: Source;
   device: SensorDevice;
-  /** The device as last applied, to tell a repeated announcement from a change. */
-  json: string;
+  /** A digest of the device as last applied, to tell a repeated announcement from a change. */
+  digest: string;
+  /** The device as listed, made once per change: every list holds all devices, and there may be thousands. */
+  discovered: DiscoveredDevice;
   /** Last availability the sensor gave; undefined: it has said nothing. */
   online: boolean | undefined;
   /** In a list the handler has yielded (so the agent has marked it online). */
@@ -82,11 +85,13 @@ export class SensorTable {
   }
 
   #announce(slot: string, entry: Entry | undefined, source: Source, device: SensorDevice): void {
-    const json = JSON.stringify(device);
+    // Not the JSON itself: a digest is what thousands of retained announcements leave behind.
+    const digest = createHash('sha1').update(JSON.stringify(device)).digest('base64');
     if (entry !== undefined) {
-      if (entry.json === json) return;
+      if (entry.digest === digest) return;
       entry.device = device;
-      entry.json = json;
+      entry.digest = digest;
+      entry.discovered = this.#discovered(entry.id, source, device);
       this.#version++;
       return;
     }
@@ -95,7 +100,15 @@ export class SensorTable {
       this.#opts.onLimit(source.name);
       return;
     }
-    const added: Entry = { id, source, device, json, online: undefined, listed: false };
+    const added: Entry = {
+      id,
+      source,
+      device,
+      digest,
+      discovered: this.#discovered(id, source, device),
+      online: undefined,
+      listed: false,
+    };
     this.#entries.set(slot, added);
     this.#byId.set(id, added);
     this.#version++;
@@ -103,7 +116,7 @@ export class SensorTable {
 
   /** The current device list. */
   devices(): DiscoveredDevice[] {
-    return [...this.#entries.values()].map((e) => this.#discovered(e));
+    return Array.from(this.#entries.values(), (e) => e.discovered);
   }
 
   /** The list just yielded has been applied: availability known before it now goes out. */
@@ -121,10 +134,9 @@ export class SensorTable {
     return entry?.source.command(entry.device.key, name, payload);
   }
 
-  #discovered(e: Entry): DiscoveredDevice {
-    const d = e.device;
+  #discovered(id: string, source: Source, d: SensorDevice): DiscoveredDevice {
     const properties: Record<string, string> = {
-      MQTT_CONVENTION: e.source.name,
+      MQTT_CONVENTION: source.name,
       MQTT_BROKER_URL: this.#opts.brokerUrl,
       MQTT_DEVICE_KEY: clean(d.key),
       MQTT_STATE_TOPICS: capped(JSON.stringify(d.stateTopics)),
@@ -138,9 +150,9 @@ export class SensorTable {
       if (typeof v === 'string') properties[name] = clean(v);
     }
     return {
-      id: e.id,
+      id,
       properties,
-      labels: { 'edgebridge.io/mqtt-convention': e.source.name },
+      labels: { 'edgebridge.io/mqtt-convention': source.name },
     };
   }
 }

@@ -5,7 +5,13 @@
 import type { LabelSelector } from '../api/types.ts';
 import { matchLabelSelector } from '../registry/selectors.ts';
 import { TopicError } from './errors.ts';
-import { parseFilter, parseTopic } from './topics.ts';
+import {
+  filterCovers,
+  isSensorTopic,
+  sensorFilterProblem,
+  type SensorTopicGrant,
+} from './sensor-topics.ts';
+import { parseFilter, parseTopic, topicMatches } from './topics.ts';
 
 export interface DeviceGrant {
   namespace: string;
@@ -22,6 +28,8 @@ export interface Principal {
   /** For logs and metrics: "user:NAME", "serviceaccount:NS/NAME" or "anonymous"; never a secret. */
   readonly name: string;
   readonly grants: readonly DeviceGrant[];
+  /** Sensor topics outside edgebridge/ (a sensor's own convention); absent: none. */
+  readonly sensorTopics?: SensorTopicGrant;
 }
 
 /** The labels of a Device; undefined if there is no such Device. */
@@ -44,6 +52,7 @@ export class AccessControl {
 
   /** A filter whose device level is a wildcard needs a grant for every device of the namespace. */
   async canSubscribe(principal: Principal, filter: string): Promise<Decision> {
+    if (isSensorTopic(filter)) return sensorSubscribe(principal, filter);
     let parsed;
     try {
       parsed = parseFilter(filter);
@@ -67,6 +76,7 @@ export class AccessControl {
    * publish grant. Decided at once unless a grant's selector needs the Device's labels.
    */
   canPublish(principal: Principal, topic: string, retain: boolean): Decision | Promise<Decision> {
+    if (isSensorTopic(topic)) return sensorPublish(principal, topic);
     let parsed;
     try {
       parsed = parseTopic(topic);
@@ -113,6 +123,24 @@ export class AccessControl {
         : withSelectors.find((g) => matchLabelSelector(g.selector, labels)),
     );
   }
+}
+
+/** A subscription outside edgebridge/: only within a sensor grant's subscribe filters. */
+function sensorSubscribe(principal: Principal, filter: string): Decision {
+  const problem = sensorFilterProblem(filter);
+  if (problem !== undefined) return { ok: false, reason: `topic filter ${problem}` };
+  return principal.sensorTopics?.subscribe.some((g) => filterCovers(g, filter)) === true
+    ? ALLOWED
+    : { ok: false, reason: 'no sensor grant to subscribe to this topic filter' };
+}
+
+/** A publish outside edgebridge/ (retained too: sensors' announcements are): only within a sensor grant's publish filters. */
+function sensorPublish(principal: Principal, topic: string): Decision {
+  if (/[+#]/.test(topic) || topic.includes('\u0000'))
+    return { ok: false, reason: 'a topic has no wildcards or NUL' };
+  return principal.sensorTopics?.publish.some((g) => topicMatches(g, topic)) === true
+    ? ALLOWED
+    : { ok: false, reason: 'no sensor grant to publish to this topic' };
 }
 
 function coversAll(g: DeviceGrant): boolean {

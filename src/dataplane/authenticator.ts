@@ -12,6 +12,7 @@ import {
   type BrokerUser,
   type PasswordSource,
 } from './broker-config.ts';
+import type { SensorTopicGrant } from './sensor-topics.ts';
 import type { TokenReviewer } from './token-review.ts';
 
 /** MQTT 3.1.1 CONNACK return codes a refusal uses. */
@@ -54,7 +55,7 @@ export class Authenticator {
     const { config } = this.#opts;
     if (username === undefined && password === undefined) {
       return config.anonymous !== undefined
-        ? { ok: true, principal: { name: 'anonymous', grants: config.anonymous.grants } }
+        ? { ok: true, principal: principal('anonymous', config.anonymous) }
         : refuse(CONNACK.NOT_AUTHORIZED, 'anonymous clients are not allowed');
     }
     if (username === undefined || password === undefined || password.length === 0)
@@ -77,7 +78,7 @@ export class Authenticator {
     if (user === undefined || expected === undefined || !match) {
       return refuse(CONNACK.BAD_USERNAME_OR_PASSWORD, 'unknown user or wrong password');
     }
-    return { ok: true, principal: { name: `user:${user.name}`, grants: user.grants } };
+    return { ok: true, principal: principal(`user:${user.name}`, user) };
   }
 
   async #serviceAccount(token: string): Promise<AuthResult> {
@@ -131,6 +132,16 @@ export class Authenticator {
       'utf8',
     );
   }
+}
+
+/** A principal with its device grants and, where it has one, its sensor grant. */
+function principal(
+  name: string,
+  from: { grants: DeviceGrant[]; sensorTopics: SensorTopicGrant | undefined },
+): Principal {
+  return from.sensorTopics === undefined
+    ? { name, grants: from.grants }
+    : { name, grants: from.grants, sensorTopics: from.sensorTopics };
 }
 
 function sha256(b: Buffer): Buffer {

@@ -43,6 +43,20 @@ function grantList(namespaceRequired: boolean): SchemaNode {
   };
 }
 
+/** Topic filters outside edgebridge/ (broker-config.ts checks each one's syntax and first level). */
+const FILTERS: SchemaNode = {
+  type: 'array',
+  maxItems: 256,
+  items: { type: 'string', minLength: 1, maxLength: 1024 },
+  default: [],
+};
+
+/** The sensor topics a principal may publish (announcements, readings, wills) and subscribe to (its commands). */
+const SENSOR_TOPICS: SchemaNode = {
+  type: 'object',
+  properties: { publish: FILTERS, subscribe: FILTERS },
+};
+
 const KEY_REF: SchemaNode = {
   type: 'object',
   required: ['namespace', 'name', 'key'],
@@ -60,7 +74,10 @@ const KEY_REF: SchemaNode = {
 export const BROKER_CONFIG_SCHEMA: SchemaNode = {
   type: 'object',
   properties: {
-    anonymous: { type: 'object', properties: { devices: grantList(true) } },
+    anonymous: {
+      type: 'object',
+      properties: { devices: grantList(true), sensorTopics: SENSOR_TOPICS },
+    },
     maxPacketBytes: { type: 'integer', minimum: 1024, maximum: 256 * 1024 * 1024 },
     tls: {
       type: 'object',
@@ -84,6 +101,7 @@ export const BROKER_CONFIG_SCHEMA: SchemaNode = {
             properties: { secretKeyRef: KEY_REF, configMapKeyRef: KEY_REF, file: ABSOLUTE_PATH },
           },
           devices: grantList(true),
+          sensorTopics: SENSOR_TOPICS,
         },
       },
       default: [],

@@ -9,6 +9,7 @@ import { BROKER_CONFIG_SCHEMA } from './broker-config-schema.ts';
 import { labelSelectorRequirements } from '../registry/selectors.ts';
 import type { ValueRef } from '../registry/registry.ts';
 import type { DeviceGrant } from './access.ts';
+import { sensorFilterProblem, type SensorTopicGrant } from './sensor-topics.ts';
 import { BrokerConfigError } from './errors.ts';
 
 /** Where a password comes from: a Secret or ConfigMap key (through the registry), or a file. */
@@ -18,6 +19,8 @@ export interface BrokerUser {
   name: string;
   password: PasswordSource;
   grants: DeviceGrant[];
+  /** Sensor topics outside edgebridge/ (an MQTT sensor's own convention); undefined: none. */
+  sensorTopics: SensorTopicGrant | undefined;
 }
 
 /** Grants for a pod's ServiceAccount (name undefined: every ServiceAccount of the namespace). */
@@ -29,7 +32,7 @@ export interface ServiceAccountGrant {
 
 export interface BrokerConfig {
   /** Undefined: anonymous clients are refused. */
-  anonymous: { grants: DeviceGrant[] } | undefined;
+  anonymous: { grants: DeviceGrant[]; sensorTopics: SensorTopicGrant | undefined } | undefined;
   /** The largest MQTT packet a client may send; larger ones close its connection. */
   maxPacketBytes: number;
   tls: { certFile: string; keyFile: string; clientCaFile?: string } | undefined;
@@ -93,13 +96,14 @@ type GrantDoc = Omit<DeviceGrant, 'namespace'> & { namespace?: string };
 
 /** The file as BROKER_CONFIG_SCHEMA describes it, defaults filled in. */
 interface BrokerDoc {
-  anonymous?: { devices?: GrantDoc[] };
+  anonymous?: { devices?: GrantDoc[]; sensorTopics?: SensorTopicGrant };
   maxPacketBytes?: number;
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
   users: {
     name: string;
     passwordFrom: { secretKeyRef?: KeyRef; configMapKeyRef?: KeyRef; file?: string };
     devices: GrantDoc[];
+    sensorTopics?: SensorTopicGrant;
   }[];
   serviceAccounts?: {
     audiences?: string[];
@@ -119,7 +123,10 @@ export function parseBrokerConfig(doc: unknown): BrokerConfig {
   }
   const config = defaultBrokerConfig();
   if (top.anonymous !== undefined)
-    config.anonymous = { grants: grants(top.anonymous.devices ?? [], 'anonymous.devices', '') };
+    config.anonymous = {
+      grants: grants(top.anonymous.devices ?? [], 'anonymous.devices', ''),
+      sensorTopics: sensorTopics(top.anonymous.sensorTopics, 'anonymous.sensorTopics'),
+    };
   config.maxPacketBytes = top.maxPacketBytes ?? config.maxPacketBytes;
   config.tls = top.tls;
   const names = new Set<string>();
@@ -133,6 +140,7 @@ export function parseBrokerConfig(doc: unknown): BrokerConfig {
       name: u.name,
       password: passwordSource(u.passwordFrom),
       grants: grants(u.devices, `${where}.devices`, ''),
+      sensorTopics: sensorTopics(u.sensorTopics, `${where}.sensorTopics`),
     };
   });
   const s = top.serviceAccounts;
@@ -148,6 +156,21 @@ export function parseBrokerConfig(doc: unknown): BrokerConfig {
     };
   }
   return config;
+}
+
+/** A sensor grant with each filter checked; undefined when it grants nothing. */
+function sensorTopics(
+  doc: SensorTopicGrant | undefined,
+  where: string,
+): SensorTopicGrant | undefined {
+  if (doc === undefined) return undefined;
+  for (const kind of ['publish', 'subscribe'] as const)
+    doc[kind].forEach((filter, i) => {
+      const problem = sensorFilterProblem(filter);
+      if (problem !== undefined)
+        fail(`${where}.${kind}[${i}]`, `${JSON.stringify(filter.slice(0, 64))} ${problem}`);
+    });
+  return doc.publish.length + doc.subscribe.length === 0 ? undefined : doc;
 }
 
 function passwordSource(from: BrokerDoc['users'][number]['passwordFrom']): PasswordSource {

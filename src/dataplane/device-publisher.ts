@@ -2,6 +2,7 @@
 // the id becomes the Device name (as the registry names it) in the
 // Discovery's namespace. Handler input is checked; bad input is dropped,
 // counted and logged once per kind of problem, and never throws.
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { CommandListener, DiscoveredDevice } from '../../discovery-handlers/handler.ts';
 import type { DiscoveryPublisher } from '../agent/discovery-publisher.ts';
@@ -39,16 +40,23 @@ type Kind = 'data' | 'state' | 'event';
 export class BrokerDevicePublisher implements DiscoveryPublisher {
   readonly #opts: DevicePublisherOptions;
   readonly #names = new Map<string, string>();
+  /** Device id -> its data topic (without a stream): made once, not checked again per reading. */
+  readonly #dataTopics = new Map<string, string>();
   /** Device name -> id, for the commands that arrive by name. */
   readonly #ids = new Map<string, string>();
   /** Device ids this publisher last said were online. */
   readonly #online = new Set<string>();
-  readonly #pending = new Set<Promise<void>>();
+  /** Publishes not yet taken by the broker; close() waits for them. */
+  #inFlight = 0;
+  #drained: PromiseWithResolvers<undefined> | undefined;
   readonly #reported = new Set<string>();
   #closed = false;
+  readonly sensorConnection?: () => Duplex;
 
   constructor(opts: DevicePublisherOptions) {
     this.#opts = opts;
+    if (opts.broker.connectSensorClient !== undefined)
+      this.sensorConnection = opts.broker.connectSensorClient;
   }
 
   get brokerUrl(): string {
@@ -79,7 +87,12 @@ export class BrokerDevicePublisher implements DiscoveryPublisher {
     }
     const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
     if (!this.#fits('data', deviceId, bytes)) return;
-    this.#publish('data', dataTopic(this.#opts.namespace, name, stream), bytes, false);
+    let topic = stream === undefined ? this.#dataTopics.get(deviceId) : undefined;
+    if (topic === undefined) {
+      topic = dataTopic(this.#opts.namespace, name, stream);
+      if (stream === undefined) this.#dataTopics.set(deviceId, topic);
+    }
+    this.#publish('data', topic, bytes, false);
   }
 
   state(deviceId: string, state: 'online' | 'offline'): void {
@@ -124,7 +137,9 @@ export class BrokerDevicePublisher implements DiscoveryPublisher {
       for (const id of [...this.#online]) this.state(id, 'offline');
       this.#closed = true;
     }
-    await Promise.all([...this.#pending]);
+    if (this.#inFlight === 0) return;
+    this.#drained ??= Promise.withResolvers<undefined>();
+    await this.#drained.promise;
   }
 
   /** `deviceId` comes from handler code: checked, not trusted to be a string. */
@@ -155,13 +170,23 @@ export class BrokerDevicePublisher implements DiscoveryPublisher {
   }
 
   #publish(kind: Kind, topic: string, payload: Buffer, retain: boolean): void {
-    const p = this.#opts.broker
-      .publish(topic, payload, { qos: 1, retain })
-      .catch((err: unknown) =>
-        this.#report(kind, `publish failed: ${(err as Error).message}`, { topic }),
-      );
-    this.#pending.add(p);
-    void p.finally(() => this.#pending.delete(p));
+    // A count, not a set of promises: a sensor fleet publishes thousands a second.
+    this.#inFlight += 1;
+    this.#opts.broker.publish(topic, payload, { qos: 1, retain }).then(
+      () => this.#settled(),
+      (err: unknown) => {
+        this.#report(kind, `publish failed: ${(err as Error).message}`, { topic });
+        this.#settled();
+      },
+    );
+  }
+
+  #settled(): void {
+    this.#inFlight -= 1;
+    if (this.#inFlight === 0 && this.#drained !== undefined) {
+      this.#drained.resolve(undefined);
+      this.#drained = undefined;
+    }
   }
 
   #reject(kind: Kind, deviceId: string, problem: string): void {

@@ -5,6 +5,7 @@
 // see shared-subscriptions.ts), and the beforeAck hook that lets the uplink
 // make a message durable before the client gets its PUBACK.
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { duplexPair, type Duplex } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import mqttPacket from 'mqtt-packet';
@@ -30,6 +31,7 @@ import {
   type SharedPacketsOptions,
 } from './shared-packets.ts';
 import { SharedSubscriptions } from './shared-subscriptions.ts';
+import { TOPIC_ROOT } from './topics.ts';
 
 /** A message on its way into the broker, before anyone has it or is told it was taken. */
 export interface BeforeAckMessage extends PublishProperties {
@@ -117,6 +119,23 @@ const CONNACK_SERVER_UNAVAILABLE = Buffer.from([0x20, 0x02, 0x00, 0x03]);
 /** The MQTT 5 CONNACK with reason 0x88, server unavailable (no properties). */
 const CONNACK_SERVER_UNAVAILABLE_V5 = Buffer.from([0x20, 0x03, 0x00, 0x88, 0x00]);
 
+/** What the agent's publishes are ordered by: a device's topics (`edgebridge/v1/<ns>/<device>`), else the topic. */
+function orderKey(topic: string): string {
+  let at = -1;
+  for (let level = 0; level < 4; level++) {
+    at = topic.indexOf('/', at + 1);
+    if (at === -1) return topic;
+  }
+  return topic.startsWith(`${TOPIC_ROOT}/`) ? topic.slice(0, at) : topic;
+}
+
+/** Who the agent's own sensor client is: every topic outside edgebridge/, no device's. */
+const SENSOR_CLIENT: Principal = {
+  name: 'agent:sensors',
+  grants: [],
+  sensorTopics: { publish: ['#'], subscribe: ['#'] },
+};
+
 /** Client-supplied text for a log line: bounded. */
 function shown(text: string): string {
   return text.length > MAX_LOGGED ? `${text.slice(0, MAX_LOGGED)}…` : text;
@@ -132,9 +151,16 @@ export class EmbeddedBroker implements NodeBroker {
   readonly #log: Logger;
   readonly #beforeAck: BeforeAck | undefined;
   readonly #metrics: AgentMetrics | undefined;
+  /** The broker's ends of the agent's own sensor connections. */
+  readonly #sensorConnections: WeakSet<Duplex>;
   #closing: Promise<void> | undefined;
-  /** The agent's latest publish into aedes; the next waits for it. */
-  #publishTail: Promise<unknown> = Promise.resolve();
+  /**
+   * Per device (or per topic outside the device scheme), the agent's latest
+   * publish into aedes; the next one for it waits. Not one chain for all:
+   * aedes calls back once a message is delivered, so one chain paces every
+   * device by a round trip to the slowest subscriber (about 1,000 a second).
+   */
+  readonly #publishTails = new Map<string, Promise<unknown>>();
 
   /**
    * Starts aedes and the listener; rejects (nothing left running) if the port
@@ -145,6 +171,7 @@ export class EmbeddedBroker implements NodeBroker {
     const inboxes = new WeakMap<Client, PublishInbox>();
     /** Clients that sent an empty client id without a clean session: aedes would make one up. */
     const noClientId = new WeakSet<Client>();
+    const sensorConnections = new WeakSet<Duplex>();
     const { log, metrics, access } = opts;
     const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     // The cap per kind holds against clients that change their names too.
@@ -200,6 +227,17 @@ export class EmbeddedBroker implements NodeBroker {
         done(null, true);
       },
       authenticate(client, username, password, done) {
+        if (sensorConnections.has(client.conn)) {
+          // In-process: no password, and no socket anyone else can reach. Its id is held like any other.
+          claimSession(client, SENSOR_CLIENT).then(
+            (ok) => {
+              if (ok) principals.set(client, SENSOR_CLIENT);
+              done(ok ? null : authError(2, 'client id in use by another principal'), ok);
+            },
+            (err: unknown) => done(authError(3, (err as Error).message), false),
+          );
+          return;
+        }
         if (client.id.startsWith('$edgebridge')) {
           done(authError(2, 'client id reserved'), false);
           return;
@@ -376,7 +414,16 @@ export class EmbeddedBroker implements NodeBroker {
     const scheme = opts.tls === undefined ? 'mqtt' : 'mqtts';
     const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     log.info({ host: opts.host, port, tls: opts.tls !== undefined }, 'node broker listening');
-    return new EmbeddedBroker({ aedes, shared, server, sockets, url, port, opts });
+    return new EmbeddedBroker({
+      aedes,
+      shared,
+      server,
+      sockets,
+      sensorConnections,
+      url,
+      port,
+      opts,
+    });
   }
 
   private constructor(parts: {
@@ -384,10 +431,12 @@ export class EmbeddedBroker implements NodeBroker {
     shared: SharedSubscriptions;
     server: Server;
     sockets: Set<Socket>;
+    sensorConnections: WeakSet<Duplex>;
     url: string;
     port: number;
     opts: EmbeddedBrokerOptions;
   }) {
+    this.#sensorConnections = parts.sensorConnections;
     this.#aedes = parts.aedes;
     this.#shared = parts.shared;
     this.#server = parts.server;
@@ -413,27 +462,43 @@ export class EmbeddedBroker implements NodeBroker {
       retain: options.retain ?? false,
     };
     // beforeAck is called before any await, so the agent's messages reach it in the
-    // order it publishes them; and they enter aedes in that order too (a retained
+    // order it publishes them; and a device's enter aedes in that order too (a retained
     // message takes longer to store than a plain one would to overtake it).
-    const acked = this.#beforeAck === undefined ? Promise.resolve() : this.#beforeAck([message]);
-    const published = Promise.all([this.#publishTail, acked]).then(
-      () =>
-        new Promise<void>((resolve, reject) => {
-          const packet: PublishPacket = {
-            cmd: 'publish',
-            topic: message.topic,
-            payload: message.payload,
-            qos: message.qos,
-            retain: message.retain,
-            dup: false,
-          };
-          this.#aedes.publish(packet, (err) => (err ? reject(err) : resolve()));
-        }),
-    );
-    this.#publishTail = published.catch(() => undefined);
+    const acked = this.#beforeAck?.([message]);
+    const key = orderKey(topic);
+    const tail = this.#publishTails.get(key);
+    const enter = (): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        const packet: PublishPacket = {
+          cmd: 'publish',
+          topic: message.topic,
+          payload: message.payload,
+          qos: message.qos,
+          retain: message.retain,
+          dup: false,
+        };
+        this.#aedes.publish(packet, (err) => (err ? reject(err) : resolve()));
+      });
+    // Nothing to wait for (the usual case, thousands a second): no promises in between.
+    const published =
+      tail === undefined && acked === undefined ? enter() : Promise.all([tail, acked]).then(enter);
+    const tails = this.#publishTails;
+    const forget = (): void => {
+      if (tails.get(key) === settled) tails.delete(key);
+    };
+    const settled: Promise<void> = published.then(forget, forget);
+    tails.set(key, settled);
     await published;
     this.#metrics?.brokerMessagesIn.inc({ source: 'agent' });
   }
+
+  readonly connectSensorClient = (): Duplex => {
+    if (this.#closing !== undefined) throw new BrokerClosedError();
+    const [client, broker] = duplexPair();
+    this.#sensorConnections.add(broker);
+    this.#aedes.handle(broker);
+    return client;
+  };
 
   async subscribe(
     filter: string,

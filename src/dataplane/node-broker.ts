@@ -1,3 +1,5 @@
+import type { Duplex } from 'node:stream';
+
 /** A message on the node broker. */
 export interface BrokerMessage {
   topic: string;
@@ -26,6 +28,12 @@ export interface NodeBroker {
     filter: string,
     onMessage: (message: BrokerMessage) => void,
   ): Promise<() => Promise<void>>;
+  /**
+   * An in-process MQTT connection for the agent's own sensor client (the mqtt
+   * handler's): it may use every topic outside edgebridge/ and none under it.
+   * Absent where the broker is not the agent's (an external one).
+   */
+  readonly connectSensorClient?: () => Duplex;
   /** Stops accepting clients and work, lets queued work finish, then disconnects everyone. Idempotent. */
   close(): Promise<void>;
   /** Drops everything now. Idempotent. */

@@ -166,3 +166,172 @@ describe('the mqtt handler in a standalone agent', () => {
     );
   });
 });
+
+// The default: no brokerUrl, so the sensors publish to the agent's embedded
+// node broker, as the broker config's sensor grant allows; the handler reads
+// them in-process. A sensor may publish only what its grant names, and a pod
+// granted the Device still reads neither the sensors' topics nor another device.
+describe('the mqtt handler on the embedded node broker (the default)', () => {
+  let agent: AgentProcess | undefined;
+  const clients: MqttClient[] = [];
+  after(async () => {
+    await Promise.all(clients.map((c) => c.endAsync(true)));
+    await agent?.stop();
+  });
+
+  it('registers a granted sensor and republishes its readings; refuses what no grant allows', async () => {
+    const dir = scratchDir('agent-mqtt-embedded');
+    const stateDir = path.join(dir, 'state');
+    const config = path.join(dir, 'edgebridge.yaml');
+    writeStandaloneConfig(config, {
+      discoveries: [
+        {
+          namespace: 'default',
+          name: 'sensors',
+          spec: {
+            handler: { name: 'mqtt', details: { conventions: ['homeassistant'] } },
+            gracePeriodSeconds: 1,
+          },
+        },
+      ],
+      secrets: [
+        {
+          namespace: 'default',
+          name: 'users',
+          stringData: { boiler: 'boiler-pw', pod: 'pod-pw' },
+        },
+      ],
+    });
+    const brokerConfig = path.join(dir, 'broker.yaml');
+    const passwordFrom = (key: string) => ({
+      secretKeyRef: { namespace: 'default', name: 'users', key },
+    });
+    writeFileSync(
+      brokerConfig,
+      stringify({
+        users: [
+          {
+            name: 'boiler',
+            passwordFrom: passwordFrom('boiler'),
+            sensorTopics: {
+              publish: ['homeassistant/select/boiler/#', 'boiler/#'],
+              subscribe: ['boiler/+/set'],
+            },
+          },
+          {
+            name: 'pod',
+            passwordFrom: passwordFrom('pod'),
+            devices: [{ namespace: 'default', names: [DEVICE], publish: true }],
+          },
+        ],
+      }),
+    );
+    agent = await startAgent({
+      node: NODE,
+      registryArgs: ['--standalone', '--config', config, '--state-dir', stateDir],
+      extraArgs: ['--broker-config', brokerConfig],
+    });
+    const nodeBroker = agent.brokerUrl ?? assert.fail('no embedded broker');
+
+    const sensor = await connectAsync(nodeBroker, {
+      clientId: 'boiler',
+      username: 'boiler',
+      password: 'boiler-pw',
+      protocolVersion: 5,
+    });
+    clients.push(sensor);
+    const commands: string[] = [];
+    const granted = await sensor.subscribeAsync('boiler/mode/set', { qos: 1 });
+    assert.equal(granted[0]?.qos, 1, 'the sensor may subscribe to its command topic');
+    sensor.on('message', (topic, payload) => {
+      if (topic === 'boiler/mode/set') commands.push(payload.toString());
+    });
+    await sensor.publishAsync(
+      'homeassistant/select/boiler/mode/config',
+      JSON.stringify({
+        name: 'Mode',
+        stat_t: 'boiler/mode',
+        cmd_t: 'boiler/mode/set',
+        ops: ['eco', 'comfort'],
+        dev: { ids: 'boiler-1', mf: 'Acme', mdl: 'B1' },
+      }),
+      { qos: 1, retain: true },
+    );
+    await eventually('the Device', async () =>
+      (await deviceNames(stateDir)).includes(DEVICE) ? true : undefined,
+    );
+
+    const pod = await connectAsync(nodeBroker, {
+      clientId: 'pod',
+      username: 'pod',
+      password: 'pod-pw',
+      protocolVersion: 5,
+    });
+    clients.push(pod);
+    const readings: string[] = [];
+    const seen: string[] = [];
+    pod.on('message', (topic, payload) => {
+      seen.push(topic);
+      if (topic === `edgebridge/v1/default/${DEVICE}/data`) readings.push(payload.toString());
+    });
+    await pod.subscribeAsync(`edgebridge/v1/default/${DEVICE}/data`, { qos: 1 });
+    for (let i = 0; i < 50 && readings.length === 0; i++) {
+      await sensor.publishAsync('boiler/mode', 'eco', { qos: 1 });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(readings.length > 0, 'a reading on the data topic');
+    assert.deepEqual((JSON.parse(readings[0] ?? '') as { values: unknown }).values, {
+      mode: 'eco',
+    });
+
+    // Commands go back through the node broker to the sensor's cmd_t.
+    await pod.publishAsync(`edgebridge/v1/default/${DEVICE}/commands/mode`, 'comfort', { qos: 1 });
+    await waitFor('the command at the sensor', () => commands.includes('comfort'), 30_000);
+
+    // The pod may read neither the sensors' topics nor another device's (MQTT 5: SUBACK 0x87).
+    const refused = (client: MqttClient, filter: string): Promise<boolean> =>
+      client.subscribeAsync(filter, { qos: 1 }).then(
+        (answers) => (answers[0]?.qos ?? 0) >= 0x80,
+        (err: unknown) => /not authori[sz]ed/i.test((err as Error).message),
+      );
+    for (const filter of ['homeassistant/#', 'boiler/#', '#', 'edgebridge/v1/default/+/data'])
+      assert.ok(await refused(pod, filter), `the pod may not subscribe to ${filter}`);
+    // Nor may the sensor read device topics or sensor topics beyond its grant.
+    for (const filter of [`edgebridge/v1/default/${DEVICE}/data`, 'homeassistant/#'])
+      assert.ok(await refused(sensor, filter), `the sensor may not subscribe to ${filter}`);
+
+    // A publish outside its grant is refused (MQTT 5: PUBACK 0x87), and the handler never sees it.
+    const refusedCode = (topic: string): Promise<number> =>
+      sensor
+        .publishAsync(topic, JSON.stringify({ stat_t: 'x/state', dev: { ids: 'intruder' } }), {
+          qos: 1,
+          retain: true,
+        })
+        .then(
+          (ack) => (ack as { reasonCode?: number } | undefined)?.reasonCode ?? 0,
+          (err: unknown) => (err as { code?: number }).code ?? 0,
+        );
+    assert.equal(await refusedCode('homeassistant/sensor/intruder/t/config'), 0x87);
+    assert.equal(await refusedCode(`edgebridge/v1/default/${DEVICE}/data`), 0x87);
+    // The sensor's own later publishes still pass: the refusal closed nothing.
+    await sensor.publishAsync('boiler/mode', 'comfort', { qos: 1 });
+    await waitFor('a later reading', () => readings.some((r) => r.includes('comfort')), 30_000);
+    assert.deepEqual(
+      (await deviceNames(stateDir)).filter((n) => n !== DEVICE),
+      [],
+      'no Device from the refused announcement',
+    );
+    assert.ok(
+      seen.every((t) => t === `edgebridge/v1/default/${DEVICE}/data`),
+      'the pod saw only its device',
+    );
+
+    await sensor.publishAsync('homeassistant/select/boiler/mode/config', '', {
+      qos: 1,
+      retain: true,
+    });
+    await eventually('the Device gone', async () =>
+      (await deviceNames(stateDir)).includes(DEVICE) ? undefined : true,
+    );
+  });
+});

@@ -175,6 +175,37 @@ describe('the embedded node broker', () => {
     );
   });
 
+  it('keeps the agent’s messages for one device in order, and does not hold another device’s behind them', async () => {
+    const got: string[] = [];
+    const stop = await broker.subscribe(`edgebridge/v1/${NS}/+/#`, (m) =>
+      got.push(`${m.topic.split('/')[3] ?? ''} ${m.payload.toString()}`),
+    );
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    gate = (m) => (m.payload.toString() === 'held' ? held : Promise.resolve());
+    try {
+      const first = broker.publish(`edgebridge/v1/${NS}/${CAM}/state`, 'held', {
+        qos: 1,
+        retain: true,
+      });
+      const second = broker.publish(TOPIC, 'after', { qos: 1 });
+      // Another device's message passes while cam-1's first is held...
+      const other = broker.publish(`edgebridge/v1/${NS}/cam-2/data`, 'other', { qos: 1 });
+      await until('cam-2’s message', () => got.includes('cam-2 other'));
+      await other;
+      assert.deepEqual(got, ['cam-2 other']);
+      // ...and cam-1's second waits for its first.
+      release();
+      await Promise.all([first, second]);
+      await until('cam-1’s messages', () => got.length === 3);
+      assert.deepEqual(got, ['cam-2 other', 'cam-1 held', 'cam-1 after']);
+    } finally {
+      release();
+      gate = () => Promise.resolve();
+      await stop();
+    }
+  });
+
   it('closes a connection that announces a packet over the limit, before reading it, and carries on', async () => {
     const socket = connectRaw(broker.port, '127.0.0.1');
     await new Promise((r) => socket.once('connect', r));

@@ -1,5 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { SensorDevice } from '../../discovery-handlers/mqtt/convention.ts';
+import type { Source } from '../../discovery-handlers/mqtt/index.ts';
+import { SensorTable } from '../../discovery-handlers/mqtt/sensor-table.ts';
 import { checkSchema } from '../../src/util/schema-check.ts';
 import { discoveredDeviceSchema } from '../../discovery-handlers/device-schema.ts';
 import { InvalidDetailsError } from '../../discovery-handlers/handler.ts';
@@ -90,5 +93,43 @@ describe('mqtt details', () => {
       { maxPayloadBytes: 1 },
     ])
       assert.throws(() => parseMqttDetails(bad), InvalidDetailsError, JSON.stringify(bad));
+  });
+});
+
+describe('the mqtt sensor table', () => {
+  const source: Source = {
+    name: 'homeassistant',
+    filters: () => [],
+    handle: () => [],
+    command: () => undefined,
+  };
+  const device = (model: string): SensorDevice => ({
+    key: 'kitchen-1',
+    model,
+    attributes: {},
+    stateTopics: ['kitchen/t'],
+    commands: [],
+  });
+  const table = (): SensorTable =>
+    new SensorTable({
+      brokerUrl: 'mqtt://sensors',
+      maxDevices: 10,
+      publish: { data: () => undefined, state: () => undefined, event: () => undefined },
+      onLimit: () => undefined,
+      send: () => undefined,
+    });
+
+  it('makes a listed device once per change: a repeated announcement changes neither the list nor its objects', () => {
+    const t = table();
+    t.apply(source, [{ kind: 'device', device: device('A1') }]);
+    const [first] = t.devices();
+    const version = t.version;
+    t.apply(source, [{ kind: 'device', device: device('A1') }]);
+    assert.equal(t.version, version);
+    assert.equal(t.devices()[0], first, 'the same object, not made again');
+    t.apply(source, [{ kind: 'device', device: device('A2') }]);
+    assert.notEqual(t.version, version);
+    assert.equal(t.devices()[0]?.properties.MQTT_MODEL, 'A2');
+    assert.equal(first?.properties.MQTT_MODEL, 'A1', 'a list already handed out is not changed');
   });
 });

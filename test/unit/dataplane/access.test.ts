@@ -97,6 +97,88 @@ describe('access to device topics', () => {
   });
 });
 
+describe('access to sensor topics', () => {
+  const sensor: Principal = {
+    name: 'user:sensor',
+    grants: [],
+    sensorTopics: { publish: ['homeassistant/sensor/+/config', 'tele/#'], subscribe: ['cmnd/#'] },
+  };
+
+  it('lets a sensor publish, retained too, only on the topics its grant names', async () => {
+    assert.deepEqual(await access.canPublish(sensor, 'homeassistant/sensor/t1/config', true), {
+      ok: true,
+    });
+    assert.equal((await access.canPublish(sensor, 'tele/plug/LWT', true)).ok, true);
+    assert.equal((await access.canPublish(sensor, 'tele', false)).ok, true);
+    assert.equal(
+      (await access.canPublish(sensor, 'homeassistant/light/t1/config', true)).ok,
+      false,
+    );
+    assert.equal((await access.canPublish(sensor, 'homie/5/x/$state', true)).ok, false);
+    assert.equal((await access.canPublish(sensor, '$SYS/x', false)).ok, false);
+    // Sensor grants never reach device topics.
+    assert.equal(
+      (await access.canPublish(sensor, 'edgebridge/v1/apps/cam-b/data', false)).ok,
+      false,
+    );
+  });
+
+  it('lets a sensor subscribe only within its grant, and no one to a filter that could reach device topics', async () => {
+    assert.equal((await access.canSubscribe(sensor, 'cmnd/plug/POWER')).ok, true);
+    assert.equal((await access.canSubscribe(sensor, 'cmnd/+/POWER')).ok, true);
+    assert.equal((await access.canSubscribe(sensor, 'cmnd/#')).ok, true);
+    assert.equal((await access.canSubscribe(sensor, 'tele/#')).ok, false);
+    const everything: Principal = { ...sensor, sensorTopics: { publish: [], subscribe: ['#'] } };
+    for (const filter of ['#', '+/v1/apps/cam-a/data', '$SYS/#'])
+      assert.equal((await access.canSubscribe(everything, filter)).ok, false, filter);
+    assert.equal((await access.canSubscribe(everything, 'edgebridge/v1/apps/cam-a/#')).ok, false);
+  });
+
+  it('gives a principal with device grants no sensor topic', async () => {
+    for (const p of [all, writer]) {
+      assert.equal((await access.canSubscribe(p, 'homeassistant/#')).ok, false);
+      assert.equal((await access.canPublish(p, 'homeassistant/sensor/x/config', false)).ok, false);
+    }
+  });
+
+  it('reads sensor grants from the config and names a bad filter', () => {
+    const config = parseBrokerConfig({
+      users: [
+        {
+          name: 's',
+          passwordFrom: { file: '/x' },
+          sensorTopics: { publish: ['homie/#'], subscribe: ['homie/+/+/+/set'] },
+        },
+      ],
+      anonymous: { sensorTopics: { publish: ['tele/#'] } },
+    });
+    assert.deepEqual(config.users[0]?.sensorTopics, {
+      publish: ['homie/#'],
+      subscribe: ['homie/+/+/+/set'],
+    });
+    assert.deepEqual(config.anonymous?.sensorTopics, { publish: ['tele/#'], subscribe: [] });
+    const cases: [unknown, RegExp][] = [
+      [{ publish: ['#'] }, /sensorTopics\.publish\[0\]: "#" must name its first level/],
+      [{ publish: ['a/b#'] }, /sensorTopics\.publish\[0\]: "a\/b#" has a '#'/],
+      [
+        { subscribe: ['ok/#', 'edgebridge/v1/x/#'] },
+        /sensorTopics\.subscribe\[1\]: .* device grants/,
+      ],
+      [{ subscribe: ['$SYS/#'] }, /subscribe\[0\]: .*'\$'/],
+      [{ publish: [''] }, /publish\[0\]/],
+      [{ publish: 'tele/#' }, /sensorTopics\.publish: must be an array/],
+      [{ read: ['x'] }, /sensorTopics/],
+    ];
+    for (const [sensorTopics, message] of cases)
+      assert.throws(
+        () =>
+          parseBrokerConfig({ users: [{ name: 's', passwordFrom: { file: '/x' }, sensorTopics }] }),
+        (err: unknown) => err instanceof BrokerConfigError && message.test(err.message),
+        String(message),
+      );
+  });
+});
+
 describe('the broker config file', () => {
   it('grants nothing by default', () => {
     const config = parseBrokerConfig({});
