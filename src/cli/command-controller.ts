@@ -1,0 +1,114 @@
+import { parseArgs } from 'node:util';
+import { Shutdown } from '../agent/shutdown.ts';
+import { Controller, DEFAULT_NODE_GRACE_MS, DEFAULT_RESYNC_MS } from '../controller/controller.ts';
+import { ControllerApi } from '../controller/controller-api.ts';
+import { ControllerHttpServer } from '../controller/http-server.ts';
+import { ControllerMetrics } from '../controller/metrics.ts';
+import { createLogger } from '../log.ts';
+import { inClusterConnection } from '../registry/kubernetes/client/in-cluster.ts';
+import { KubeClient } from '../registry/kubernetes/client/kube-client.ts';
+import { loadKubeConfigFiles } from '../registry/kubernetes/client/kubeconfig.ts';
+import { findKubeConfig } from '../registry/open.ts';
+import { durationFlag } from './duration-flag.ts';
+import { UsageError } from './errors.ts';
+import { integerFlag } from './integer-flag.ts';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+export const controllerCommand = {
+  async run(argv: string[]): Promise<void> {
+    const { values } = parseArgs({
+      args: argv,
+      allowNegative: true,
+      options: {
+        kubeconfig: { type: 'string' },
+        'node-grace-period': { type: 'string', default: `${DEFAULT_NODE_GRACE_MS / 1000}s` },
+        'resync-period': { type: 'string', default: `${DEFAULT_RESYNC_MS / 1000}s` },
+        'leader-elect': { type: 'boolean', default: true },
+        'lease-namespace': {
+          type: 'string',
+          default: process.env.POD_NAMESPACE ?? 'edgebridge-system',
+        },
+        'lease-name': { type: 'string', default: 'edgebridge-controller' },
+        workers: { type: 'string', default: '4' },
+        'http-port': { type: 'string', default: '8182' },
+        'http-host': { type: 'string', default: '0.0.0.0' },
+        'log-level': { type: 'string', default: 'info' },
+      },
+    });
+    const level = LOG_LEVELS.find((l) => l === values['log-level']);
+    if (level === undefined)
+      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+    const port = integerFlag('http-port', values['http-port'], {
+      minimum: 0,
+      maximum: 65535,
+      what: 'a port number; 0 picks a free one',
+    });
+    const workers = integerFlag('workers', values.workers, {
+      minimum: 1,
+      maximum: 64,
+      what: 'keys reconciled at once',
+    });
+    const nodeGraceMs = durationFlag(
+      'node-grace-period',
+      values['node-grace-period'],
+      0,
+      7 * 86_400_000,
+    );
+    const resyncMs = durationFlag('resync-period', values['resync-period'], 1000, 86_400_000);
+    const source = findKubeConfig(values.kubeconfig);
+    if (source === undefined)
+      throw new UsageError('no kubeconfig: pass --kubeconfig, set KUBECONFIG or run in a cluster');
+
+    const log = createLogger(level).child({ component: 'controller' });
+    const connection =
+      source.kind === 'cluster'
+        ? inClusterConnection(process.env)
+        : loadKubeConfigFiles(source.files);
+    const client = new KubeClient(connection);
+    const metrics = new ControllerMetrics();
+    const api = new ControllerApi({
+      client,
+      log,
+      onRequest: (verb, resource, code) => metrics.apiRequests.inc({ verb, resource, code }),
+    });
+    let current: Controller | undefined;
+    const http = new ControllerHttpServer({
+      port,
+      host: values['http-host'],
+      notReady: () => (current === undefined ? 'not started' : current.notReady()),
+      problem: () => undefined,
+      metrics,
+      log,
+    });
+    const shutdown = new Shutdown({ timeoutMs: SHUTDOWN_TIMEOUT_MS, log });
+    const onSignal = (sig: NodeJS.Signals): void => shutdown.begin(`received ${sig}`, sig);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const term = async (signal: AbortSignal): Promise<void> => {
+      current = new Controller({ api, log, metrics, nodeGraceMs, resyncMs, workers });
+      metrics.leader.set(1);
+      try {
+        await current.run(signal);
+      } finally {
+        metrics.leader.set(0);
+      }
+    };
+    try {
+      await http.listen();
+      log.info(
+        { nodeGraceSeconds: nodeGraceMs / 1000, leaderElect: values['leader-elect'] },
+        'controller started',
+      );
+      if (values['leader-elect'])
+        log.warn({}, 'leader election is not built in yet: running as the only replica');
+      await shutdown.step('controller', term(shutdown.signal));
+    } finally {
+      shutdown.begin('the controller ended');
+      await shutdown.step('http endpoint', http.close());
+      client.close();
+      shutdown.finished();
+    }
+  },
+};

@@ -1,0 +1,99 @@
+// What the informers last saw of one resource, keyed namespace/name, plus the
+// objects the controller itself has just written: the informer's copy of a
+// write arrives a moment later, and reading the older one meanwhile would
+// write again (and fail on the resource version) for nothing.
+
+export interface CachedObject {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+/** What changed between two informer syncs. */
+export interface CacheDelta<T> {
+  /** New or changed objects, with the copy they replace. */
+  changed: { object: T; previous: T | undefined }[];
+  removed: T[];
+}
+
+export function keyOf(o: CachedObject): string {
+  return `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+}
+
+/** How long a write may go unseen by the informer before the informer's copy counts again. */
+const WRITTEN_TTL_MS = 60_000;
+
+/** True if resource version `a` is newer than `b` (etcd's are integers; anything else counts as newer). */
+function newer(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return a !== undefined;
+  if (!/^\d+$/.test(a) || !/^\d+$/.test(b)) return a !== b;
+  return BigInt(a) > BigInt(b);
+}
+
+/** contract: the current objects of one resource; filled by an informer, read by reconcilers. */
+export class ObjectCache<T extends CachedObject> {
+  #items = new Map<string, T>();
+  /** Objects this controller wrote (or deleted: null) that the informer has not caught up with. */
+  readonly #written = new Map<
+    string,
+    { object: T | null; version: string | undefined; at: number }
+  >();
+  #synced = false;
+
+  /** True once the informer's first list arrived. */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /**
+   * Takes the informer's complete current set. The informer keeps the same
+   * object for what did not change, so identity tells what did.
+   */
+  replace(items: readonly T[]): CacheDelta<T> {
+    const next = new Map<string, T>();
+    const changed: CacheDelta<T>['changed'] = [];
+    for (const o of items) {
+      const key = keyOf(o);
+      next.set(key, o);
+      const previous = this.#items.get(key);
+      if (previous !== o) changed.push({ object: o, previous });
+    }
+    const removed: T[] = [];
+    for (const [key, o] of this.#items) if (!next.has(key)) removed.push(o);
+    this.#items = next;
+    this.#synced = true;
+    const now = Date.now();
+    for (const [key, w] of this.#written) {
+      const seen = next.get(key)?.metadata?.resourceVersion;
+      const caughtUp =
+        w.object === null
+          ? seen === undefined || newer(seen, w.version)
+          : seen !== undefined && !newer(w.version, seen);
+      // A write the informer never shows (deleted again at once, across a relist) is forgotten in time.
+      if (caughtUp || now - w.at > WRITTEN_TTL_MS) this.#written.delete(key);
+    }
+    return { changed, removed };
+  }
+
+  /** Records the answer of a write (the object as stored), or a deletion (null, with the deleted copy's version). */
+  wrote(key: string, object: T | null, deletedVersion?: string): void {
+    this.#written.set(key, {
+      object,
+      version: object === null ? deletedVersion : object.metadata?.resourceVersion,
+      at: Date.now(),
+    });
+  }
+
+  get(key: string): T | undefined {
+    const w = this.#written.get(key);
+    if (w !== undefined) return w.object ?? undefined;
+    return this.#items.get(key);
+  }
+
+  /** The informer's objects (without the controller's newer writes). */
+  values(): IterableIterator<T> {
+    return this.#items.values();
+  }
+
+  get size(): number {
+    return this.#items.size;
+  }
+}
