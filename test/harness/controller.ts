@@ -14,8 +14,11 @@ import { scratchDir } from './workdir.ts';
 const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
 const MANIFESTS = path.resolve(import.meta.dirname, '..', '..', 'manifests');
 
-/** The controller's ClusterRole and binding (its ServiceAccount comes with the agent's RBAC). */
-export const CONTROLLER_RBAC_FILES = [path.join(MANIFESTS, 'controller', 'rbac.yaml')];
+/** The controller's ClusterRole, binding and Lease Role (its ServiceAccount comes with the agent's RBAC). */
+export const CONTROLLER_RBAC_FILES = [
+  path.join(MANIFESTS, 'controller', 'rbac.yaml'),
+  path.join(MANIFESTS, 'rbac', 'controller-leader-election-role.yaml'),
+];
 
 export interface ControllerProcess {
   port: number;
