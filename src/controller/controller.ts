@@ -157,6 +157,10 @@ export class Controller {
   }
 
   #resync(): void {
+    this.#log.debug(
+      { devices: this.#devices.size, discoveries: this.#discoveries.size },
+      'resync: every Device and Discovery queued',
+    );
     for (const d of this.#discoveries.values()) this.#queue.add(`discovery:${keyOf(d)}`);
     for (const d of this.#devices.values()) this.#queue.add(`device:${keyOf(d)}`);
     for (const node of this.#deletedNodes) this.#queue.add(`node:${node}`);
@@ -395,7 +399,7 @@ export class Controller {
         if (statusOf(err) !== 404) throw err;
       }
       this.#devices.wrote(key, null, actual.metadata.resourceVersion);
-      this.#log.info({ device: key, discovery: owner }, 'device deleted: no slice lists it');
+      this.#log.info({ device: key, discovery: owner }, 'device deleted: no slice of a counted node lists it');
       return done;
     }
     const wanted = wantedDevice(folded, discovery);

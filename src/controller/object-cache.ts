@@ -61,11 +61,13 @@ export class ObjectCache<T extends CachedObject> {
     this.#items = next;
     this.#synced = true;
     const now = Date.now();
+    const gone = new Map(removed.map((o) => [keyOf(o), o.metadata?.resourceVersion]));
     for (const [key, w] of this.#written) {
-      const seen = next.get(key)?.metadata?.resourceVersion;
+      // The newest version the informer has shown, even of an object it has just seen deleted.
+      const seen = next.get(key)?.metadata?.resourceVersion ?? gone.get(key);
       const caughtUp =
         w.object === null
-          ? seen === undefined || newer(seen, w.version)
+          ? !next.has(key) || newer(seen, w.version)
           : seen !== undefined && !newer(w.version, seen);
       // A write the informer never shows (deleted again at once, across a relist) is forgotten in time.
       if (caughtUp || now - w.at > WRITTEN_TTL_MS) this.#written.delete(key);
@@ -75,11 +77,15 @@ export class ObjectCache<T extends CachedObject> {
 
   /** Records the answer of a write (the object as stored), or a deletion (null, with the deleted copy's version). */
   wrote(key: string, object: T | null, deletedVersion?: string): void {
-    this.#written.set(key, {
-      object,
-      version: object === null ? deletedVersion : object.metadata?.resourceVersion,
-      at: Date.now(),
-    });
+    const version = object === null ? deletedVersion : object.metadata?.resourceVersion;
+    const seen = this.#items.get(key);
+    // The informer may have shown the write before its answer arrived.
+    const shown =
+      object === null
+        ? seen === undefined
+        : seen !== undefined && !newer(version, seen.metadata?.resourceVersion);
+    if (shown) this.#written.delete(key);
+    else this.#written.set(key, { object, version, at: Date.now() });
   }
 
   get(key: string): T | undefined {
