@@ -146,10 +146,12 @@ export class SliceSync {
     await this.close();
     const names = this.#stored().map((s) => s.metadata.name);
     let left = 0;
+    // Not through the write limit: a node has few slices per Discovery, and a
+    // slow removal must not hold up the other Discoveries' writes.
     await Promise.all(
       names.map(async (name) => {
         try {
-          await this.#delete(name);
+          await this.#delete(name, false);
         } catch (err) {
           if (this.#failed(err, name, 'delete')) left++;
         }
@@ -274,9 +276,10 @@ export class SliceSync {
     }
   }
 
-  async #delete(name: string): Promise<void> {
+  async #delete(name: string, limited = true): Promise<void> {
     const namespace = this.#opts.discovery.metadata.namespace ?? 'default';
-    await this.#opts.writeLimit.run(() => this.#opts.store.deleteSlice(namespace, name), outcomeOf);
+    const remove = () => this.#opts.store.deleteSlice(namespace, name);
+    await (limited ? this.#opts.writeLimit.run(remove, outcomeOf) : remove());
     this.#written.set(name, null);
   }
 
