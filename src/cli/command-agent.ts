@@ -53,12 +53,18 @@ export const agentCommand = {
         'log-level': { type: 'string', default: 'info' },
         'uplink-config': { type: 'string' },
         'shutdown-timeout': { type: 'string', default: String(DEFAULT_SHUTDOWN_TIMEOUT_S) },
+        'resync-seconds': { type: 'string', default: '60' },
       },
     });
     const level = LOG_LEVELS.find((l) => l === values['log-level']);
     if (level === undefined)
       throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
     const port = integerFlag('http-port', values['http-port'], PORT);
+    const resyncSeconds = integerFlag('resync-seconds', values['resync-seconds'], {
+      minimum: 1,
+      maximum: 86_400,
+      what: 'how often every Discovery and slice is compared with what is stored',
+    });
     const shutdownTimeout = Number(values['shutdown-timeout']);
     if (!Number.isFinite(shutdownTimeout) || shutdownTimeout <= 0 || shutdownTimeout > 3600)
       throw new UsageError(
@@ -184,6 +190,7 @@ export const agentCommand = {
       registry,
       log,
       metrics,
+      resyncMs: resyncSeconds * 1000,
       publishers: (discovery, shared) =>
         dataPlane?.publisherFor(discovery, shared) ?? discardingPublisher(metrics.publishDropped),
     });
