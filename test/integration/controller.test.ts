@@ -401,7 +401,7 @@ describe('edgebridge controller: DeviceSlices -> Devices and Discovery status', 
     const setReady = async (ready: boolean): Promise<void> => {
       const node = await s.core.readNode({ name: b.name });
       const when = new Date();
-      node.status = { ...node.status };
+      node.status ??= {};
       node.status.conditions = [
         {
           type: 'Ready',
