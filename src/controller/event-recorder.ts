@@ -194,7 +194,11 @@ export class KubeEventRecorder implements EventRecorder {
       event: {
         apiVersion: 'events.k8s.io/v1',
         kind: 'Event',
-        metadata: { name: this.#eventName(object.name, wall), namespace: object.namespace },
+        metadata: {
+          name: this.#eventName(object.name, wall),
+          // client-go's choice for a cluster-scoped object's Events.
+          namespace: object.namespace === '' ? 'default' : object.namespace,
+        },
         eventTime: microTime(wall),
         reportingController: REPORTING_CONTROLLER,
         reportingInstance: this.#instance,
