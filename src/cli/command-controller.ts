@@ -2,7 +2,16 @@ import { parseArgs } from 'node:util';
 import { Shutdown } from '../agent/shutdown.ts';
 import { Controller, DEFAULT_NODE_GRACE_MS, DEFAULT_RESYNC_MS } from '../controller/controller.ts';
 import { ControllerApi } from '../controller/controller-api.ts';
+import { eventMetrics, KubeEventRecorder } from '../controller/event-recorder.ts';
+import { KubeEventWriter } from '../controller/event-writer.ts';
 import { ControllerHttpServer } from '../controller/http-server.ts';
+import {
+  defaultIdentity,
+  LeaderElectionConfigError,
+  LeaderElector,
+  leaderMetrics,
+} from '../controller/leader-election.ts';
+import { KubeLeaseStore } from '../controller/lease-store.ts';
 import { ControllerMetrics } from '../controller/metrics.ts';
 import { createLogger } from '../log.ts';
 import { inClusterConnection } from '../registry/kubernetes/client/in-cluster.ts';
@@ -30,7 +39,7 @@ export const controllerCommand = {
           type: 'string',
           default: process.env.POD_NAMESPACE ?? 'edgebridge-system',
         },
-        'lease-name': { type: 'string', default: 'edgebridge-controller' },
+        'leader-elect-lease': { type: 'string', default: 'edgebridge-controller' },
         workers: { type: 'string', default: '4' },
         'http-port': { type: 'string', default: '8182' },
         'http-host': { type: 'string', default: '0.0.0.0' },
@@ -73,11 +82,41 @@ export const controllerCommand = {
       log,
       onRequest: (verb, resource, code) => metrics.apiRequests.inc({ verb, resource, code }),
     });
+    const identity = defaultIdentity();
+    const lease = `${values['lease-namespace']}/${values['leader-elect-lease']}`;
+    let elector: LeaderElector | undefined;
+    try {
+      elector = values['leader-elect']
+        ? new LeaderElector({
+            store: new KubeLeaseStore(
+              client,
+              values['lease-namespace'],
+              values['leader-elect-lease'],
+            ),
+            log,
+            identity,
+            metrics: leaderMetrics(metrics.registry, lease),
+          })
+        : undefined;
+    } catch (err) {
+      client.close();
+      if (err instanceof LeaderElectionConfigError) throw new UsageError(err.message);
+      throw err;
+    }
+    const events = new KubeEventRecorder({
+      writer: new KubeEventWriter(client),
+      log,
+      instance: identity,
+      metrics: eventMetrics(metrics.registry),
+    });
+    /** The controller of the current term; undefined while this replica does not lead. */
     let current: Controller | undefined;
     const http = new ControllerHttpServer({
       port,
       host: values['http-host'],
-      notReady: () => (current === undefined ? 'not started' : current.notReady()),
+      // A replica waiting for the Lease is ready: it is a warm standby, and a
+      // rollout must not wait for it to lead.
+      notReady: () => current?.notReady(),
       problem: () => undefined,
       metrics,
       log,
@@ -86,26 +125,46 @@ export const controllerCommand = {
     const onSignal = (sig: NodeJS.Signals): void => shutdown.begin(`received ${sig}`, sig);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    /** One term of leadership: a fresh controller, its caches listed anew. */
     const term = async (signal: AbortSignal): Promise<void> => {
-      current = new Controller({ api, log, metrics, nodeGraceMs, resyncMs, workers });
-      metrics.leader.set(1);
+      const controller = new Controller({
+        api,
+        log,
+        metrics,
+        nodeGraceMs,
+        resyncMs,
+        workers,
+        events,
+      });
+      current = controller;
       try {
-        await current.run(signal);
+        await controller.run(signal);
       } finally {
-        metrics.leader.set(0);
+        if (current === controller) current = undefined;
       }
     };
     try {
       await http.listen();
       log.info(
-        { nodeGraceSeconds: nodeGraceMs / 1000, leaderElect: values['leader-elect'] },
+        {
+          nodeGraceSeconds: nodeGraceMs / 1000,
+          leaderElect: elector !== undefined,
+          lease,
+          identity,
+        },
         'controller started',
       );
-      if (values['leader-elect'])
-        log.warn({}, 'leader election is not built in yet: running as the only replica');
-      await shutdown.step('controller', term(shutdown.signal));
+      if (elector === undefined) {
+        await shutdown.step('controller', term(shutdown.signal));
+      } else {
+        const running = elector;
+        shutdown.signal.addEventListener('abort', () => void running.close(), { once: true });
+        await shutdown.step('leader election', running.run(term));
+      }
     } finally {
       shutdown.begin('the controller ended');
+      await shutdown.step('leader election', elector?.close() ?? Promise.resolve());
+      await shutdown.step('events', events.close());
       await shutdown.step('http endpoint', http.close());
       client.close();
       shutdown.finished();

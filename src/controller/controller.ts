@@ -17,6 +17,7 @@ import { ControllerApi, statusOf } from './controller-api.ts';
 import { objectDiffers, replacement, statusDiffers, wantedDevice } from './device-diff.ts';
 import { discoveryStatus, statusChanged } from './discovery-status.ts';
 import { fold, type FoldResult } from './fold.ts';
+import type { EventRecorder } from './event-recorder.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { readinessOf, type NodeObject, type NodeReadiness } from './node-readiness.ts';
 import { keyOf, ObjectCache } from './object-cache.ts';
@@ -34,6 +35,8 @@ export interface ControllerOptions {
   resyncMs?: number;
   /** Keys reconciled at once. */
   workers?: number;
+  /** Where a Device's story is told (created, node added/removed, deleted). */
+  events?: EventRecorder;
 }
 
 /** A Discovery's fold, valid while its inputs' generation is the same. */
@@ -399,21 +402,29 @@ export class Controller {
         if (statusOf(err) !== 404) throw err;
       }
       this.#devices.wrote(key, null, actual.metadata.resourceVersion);
-      this.#log.info({ device: key, discovery: owner }, 'device deleted: no slice of a counted node lists it');
+      this.#log.info(
+        { device: key, discovery: owner },
+        'device deleted: no slice of a counted node lists it',
+      );
+      this.#event(actual, 'Deleted', 'no node that counts reports the device any more');
       return done;
     }
     const wanted = wantedDevice(folded, discovery);
     let current = actual;
+    const creating = current === undefined;
     if (current === undefined) {
       current = await this.#api.createDevice(wanted, signal);
       this.#devices.wrote(key, current);
       this.#log.info({ device: key, discovery: owner, id: wanted.spec.id }, 'device created');
+      this.#event(current, 'Created', `discovered by ${nodeNames(wanted)}`);
     } else if (objectDiffers(current, wanted)) {
       current = await this.#api.replaceDevice(replacement(current, wanted), signal);
       this.#devices.wrote(key, current);
       this.#log.info({ device: key, discovery: owner }, 'device updated');
     }
     if (statusDiffers(current, wanted)) {
+      const before = new Set((current.status?.nodes ?? []).map((n) => n.name));
+      const after = new Set((wanted.status?.nodes ?? []).map((n) => n.name));
       const status = {
         nodes: wanted.status?.nodes ?? [],
         ...(wanted.status?.topics !== undefined ? { topics: wanted.status.topics } : {}),
@@ -426,12 +437,34 @@ export class Controller {
         signal,
       );
       this.#devices.wrote(key, current);
+      const added = [...after].filter((n) => !before.has(n));
+      const removed = [...before].filter((n) => !after.has(n));
+      // A new Device's first nodes are in its Created event.
+      if (added.length > 0 && !creating)
+        this.#event(current, 'NodeAdded', `seen by ${added.join(', ')}`);
+      if (removed.length > 0)
+        this.#event(current, 'NodeRemoved', `no longer seen by ${removed.join(', ')}`);
       this.#log.debug(
         { device: key, nodes: status.nodes.map((n) => n.name) },
         'device nodes written',
       );
     }
     return done;
+  }
+
+  #event(device: Device, reason: string, message: string): void {
+    this.#opts.events?.record(
+      {
+        apiVersion: device.apiVersion,
+        kind: 'Device',
+        name: device.metadata.name,
+        namespace: device.metadata.namespace ?? 'default',
+        ...(device.metadata.uid !== undefined ? { uid: device.metadata.uid } : {}),
+      },
+      'Normal',
+      reason,
+      message,
+    );
   }
 
   async #reconcileNode(node: string, signal: AbortSignal): Promise<Result> {
@@ -459,4 +492,10 @@ export class Controller {
     this.#log.info({ node, slices: slices.length }, 'slices of a deleted node deleted');
     return done;
   }
+}
+
+/** The node names of a Device's status, for messages. */
+function nodeNames(device: Device): string {
+  const names = (device.status?.nodes ?? []).map((n) => n.name);
+  return names.length === 0 ? 'no node' : names.join(', ');
 }

@@ -18,9 +18,4 @@ export class ControllerMetrics {
     labelNames: ['namespace', 'discovery'] as const,
     registers: [this.registry],
   });
-  readonly leader = new Gauge({
-    name: 'edgebridge_controller_leader',
-    help: '1 while this replica leads (reconciles and writes), else 0',
-    registers: [this.registry],
-  });
 }

@@ -171,7 +171,8 @@ async function scene(
         const nodes = (d.status?.nodes ?? []).map((n) => n.name);
         out[d.spec.shared ? d.spec.id : `${d.spec.id}@${nodes.join(',')}`] = nodes;
       }
-      return out;
+      // Sorted, so that JSON comparisons do not depend on the API server's order.
+      return Object.fromEntries(Object.entries(out).sort(([x], [y]) => (x < y ? -1 : 1)));
     },
     async device(id: string): Promise<Device | undefined> {
       const name = deviceName('cams', id, true, '');
@@ -486,5 +487,45 @@ describe('edgebridge controller: DeviceSlices -> Devices and Discovery status', 
       )
       .filter((l) => String(l.device ?? l.discovery).startsWith(`${s.ns}/`));
     assert.deepEqual(writes, []);
+  });
+
+  it('two replicas with --leader-elect: one writes; the leader killed, the other takes over', async () => {
+    const info = await setup();
+    // The file's controller (no election) would write too: this test has only the two replicas.
+    await controller?.stop();
+    const s = await scene(info, 'ctl-failover');
+    const a = await s.node('a');
+    const lease = `edgebridge-controller-test-${randomBytes(2).toString('hex')}`;
+    const args = ['--leader-elect', `--leader-elect-lease=${lease}`, `--resync-period=${RESYNC}`];
+    const replicas = [
+      await startController(info, { name: 'replica-1', extraArgs: args }),
+      await startController(info, { name: 'replica-2', extraArgs: args }),
+    ];
+    after(() => Promise.all(replicas.map((r) => r.stop())));
+    const leading = async (r: ControllerProcess): Promise<boolean> =>
+      /edgebridge_controller_is_leader\{[^}]*\} 1\b/.test((await r.get('/metrics')).body);
+    const leader = await eventually('one replica to lead', async () => {
+      const states = await Promise.all(replicas.map(leading));
+      return states.filter(Boolean).length === 1 ? replicas[states.indexOf(true)] : undefined;
+    });
+    const other = replicas.find((r) => r !== leader);
+    assert.ok(other !== undefined && !(await leading(other)));
+    await s.putSlice(a, [cam('cam-1')]);
+    await devicesAre(s, { 'cam-1': [a.name] }, 'the leader folds');
+    const created = (r: ControllerProcess): number =>
+      r
+        .logLines()
+        .filter((l) => l.msg === 'device created' && String(l.device).startsWith(`${s.ns}/`))
+        .length;
+    assert.equal(created(other), 0, 'the standby wrote');
+
+    leader.process.signal('SIGKILL');
+    await eventually('the other replica to lead', async () =>
+      (await leading(other)) ? true : undefined,
+    );
+    await s.putSlice(a, [cam('cam-1'), cam('cam-2')]);
+    await devicesAre(s, { 'cam-1': [a.name], 'cam-2': [a.name] }, 'the new leader folds');
+    // It took over the Devices as they were: cam-1 was not written again.
+    assert.equal(created(other), 1);
   });
 });
