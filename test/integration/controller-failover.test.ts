@@ -16,6 +16,7 @@ import {
   type Discovery,
   type SliceDevice,
 } from '../../src/api/types.ts';
+import type { KubeEvent } from '../../src/controller/event-writer.ts';
 import type { Lease } from '../../src/controller/lease-record.ts';
 import { KubeClient } from '../../src/registry/kubernetes/client/kube-client.ts';
 import { loadKubeConfigFiles } from '../../src/registry/kubernetes/client/kubeconfig.ts';
@@ -29,6 +30,7 @@ import {
 import { installCrds } from '../harness/crds.ts';
 import { eventually } from '../harness/devices.ts';
 import { testNamespace, useControlPlane } from '../harness/kube.ts';
+import { kubectlAsAdmin } from '../harness/kubectl.ts';
 import { lazy, settled } from '../harness/lazy.ts';
 
 /** The controller's default lease duration: the takeover is measured against it. */
@@ -184,6 +186,24 @@ describe('controller failover', () => {
         ? true
         : undefined,
     );
+    // Its Event tells the new Device's story, from the new leader.
+    const cam4Name = deviceName('cams', 'cam-4', true, node);
+    const created = await eventually('the Created Event of the new Device', async () => {
+      const list = await admin.request<{ items: KubeEvent[] }>(
+        'GET',
+        resourcePath({
+          group: 'events.k8s.io',
+          version: 'v1',
+          plural: 'events',
+          namespace: ns.name,
+        }),
+      );
+      return list.items.find((e) => e.regarding.name === cam4Name && e.reason === 'Created');
+    });
+    assert.equal(created.reportingController, 'edgebridge.io/controller');
+    assert.equal(created.reportingInstance, identityOf(standby));
+    const { stdout } = await kubectlAsAdmin(info, 'describe', 'device', cam4Name, '-n', ns.name);
+    assert.match(stdout, /Normal\s+Created\s+.*edgebridge\.io\/controller/);
     // ...and after its first full pass and a resync, rewrote none of the others.
     await eventually('a resync of the new leader', () =>
       Promise.resolve(
