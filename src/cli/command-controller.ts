@@ -40,6 +40,10 @@ export const controllerCommand = {
           default: process.env.POD_NAMESPACE ?? 'edgebridge-system',
         },
         'leader-elect-lease': { type: 'string', default: 'edgebridge-controller' },
+        // kube-controller-manager's flag names and defaults.
+        'leader-elect-lease-duration': { type: 'string', default: '15s' },
+        'leader-elect-renew-deadline': { type: 'string', default: '10s' },
+        'leader-elect-retry-period': { type: 'string', default: '2s' },
         workers: { type: 'string', default: '4' },
         'http-port': { type: 'string', default: '8182' },
         'http-host': { type: 'string', default: '0.0.0.0' },
@@ -66,6 +70,26 @@ export const controllerCommand = {
       7 * 86_400_000,
     );
     const resyncMs = durationFlag('resync-period', values['resync-period'], 1000, 86_400_000);
+    const election = {
+      leaseDurationMs: durationFlag(
+        'leader-elect-lease-duration',
+        values['leader-elect-lease-duration'],
+        1000,
+        3_600_000,
+      ),
+      renewDeadlineMs: durationFlag(
+        'leader-elect-renew-deadline',
+        values['leader-elect-renew-deadline'],
+        1,
+        3_600_000,
+      ),
+      retryPeriodMs: durationFlag(
+        'leader-elect-retry-period',
+        values['leader-elect-retry-period'],
+        1,
+        3_600_000,
+      ),
+    };
     const source = findKubeConfig(values.kubeconfig);
     if (source === undefined)
       throw new UsageError('no kubeconfig: pass --kubeconfig, set KUBECONFIG or run in a cluster');
@@ -95,6 +119,7 @@ export const controllerCommand = {
             ),
             log,
             identity,
+            ...election,
             metrics: leaderMetrics(metrics.registry, lease),
           })
         : undefined;
