@@ -16,8 +16,8 @@ import {
 import { ControllerApi, statusOf } from './controller-api.ts';
 import { objectDiffers, replacement, statusDiffers, wantedDevice } from './device-diff.ts';
 import { discoveryStatus, statusChanged } from './discovery-status.ts';
-import { fold, type FoldResult } from './fold.ts';
-import type { EventRecorder } from './event-recorder.ts';
+import { fold, type DeviceConflict, type FoldResult } from './fold.ts';
+import type { EventRecorder, EventType } from './event-recorder.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { readinessOf, type NodeObject, type NodeReadiness } from './node-readiness.ts';
 import { keyOf, ObjectCache } from './object-cache.ts';
@@ -71,6 +71,8 @@ export class Controller {
   readonly #memo = new Map<string, Memo>();
   /** Wanted Device key -> its Discovery's key, from the last folds. */
   readonly #wantedBy = new Map<string, string>();
+  /** The conflict last reported per Device key: its Warning Event is recorded when it starts or changes, not on every resync. */
+  readonly #conflicts = new Map<string, string>();
 
   constructor(opts: ControllerOptions) {
     this.#opts = opts;
@@ -406,6 +408,7 @@ export class Controller {
         { device: key, discovery: owner },
         'device deleted: no slice of a counted node lists it',
       );
+      this.#conflicts.delete(key);
       this.#event(actual, 'Deleted', 'no node that counts reports the device any more');
       return done;
     }
@@ -449,10 +452,27 @@ export class Controller {
         'device nodes written',
       );
     }
+    this.#reportConflict(
+      key,
+      current,
+      this.#foldOf(owner)?.result.conflicts.find((c) => c.device === name),
+    );
     return done;
   }
 
-  #event(device: Device, reason: string, message: string): void {
+  #reportConflict(key: string, device: Device, conflict: DeviceConflict | undefined): void {
+    if (conflict === undefined) {
+      this.#conflicts.delete(key);
+      return;
+    }
+    // Keys only, never values: properties may be anything a node reports.
+    const message = `${conflict.overruled.join(', ')} report ${conflict.keys.join(', ')} differently; the Device takes the view of ${conflict.chosen.join(', ')}`;
+    if (this.#conflicts.get(key) === message) return;
+    this.#conflicts.set(key, message);
+    this.#event(device, 'Conflict', message, 'Warning');
+  }
+
+  #event(device: Device, reason: string, message: string, type: EventType = 'Normal'): void {
     this.#opts.events?.record(
       {
         apiVersion: device.apiVersion,
@@ -461,7 +481,7 @@ export class Controller {
         namespace: device.metadata.namespace ?? 'default',
         ...(device.metadata.uid !== undefined ? { uid: device.metadata.uid } : {}),
       },
-      'Normal',
+      type,
       reason,
       message,
     );
