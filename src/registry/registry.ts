@@ -1,14 +1,4 @@
-import type { Device, DeviceNodeStatus, DeviceSlice, DeviceSpec, Discovery } from '../api/types.ts';
-
-/** What one node says of one device: its spec and labels, and this node's entry in status.nodes. */
-export interface DeviceView {
-  namespace: string;
-  name: string;
-  discovery: { name: string; uid: string };
-  labels: Record<string, string>;
-  spec: DeviceSpec;
-  node: DeviceNodeStatus;
-}
+import type { Device, DeviceSlice, Discovery } from '../api/types.ts';
 
 /** Which objects a list returns. */
 export interface Query {

@@ -3,9 +3,6 @@
 // <root>/<namespace>/<name>.json, written by the registry's fold of the
 // DeviceSlices. Each read-modify-write holds the object's lock, so that two
 // processes sharing the directory never lose each other's write.
-// Which Discovery each file belongs to is kept in memory (it never changes
-// for a name), so that counting a Discovery's Devices after each write lists
-// the directory's names but reads only files this process has not seen.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -37,9 +34,6 @@ export class DeviceFiles {
   readonly #root: string;
   readonly #log: Logger;
   readonly #lock: LockOptions;
-  /** Per namespace: the Discovery of each Device file seen, by file name. */
-  readonly #index = new Map<string, Map<string, string>>();
-
   constructor(root: string, log: Logger, lock: LockOptions = {}) {
     this.#root = root;
     this.#log = log;
@@ -52,47 +46,6 @@ export class DeviceFiles {
 
   #read(file: string): Promise<Device | undefined> {
     return readObjectFile(file, isDevice, 'Device', this.#log);
-  }
-
-  #indexOf(namespace: string): Map<string, string> {
-    let index = this.#index.get(namespace);
-    if (index === undefined) {
-      index = new Map();
-      this.#index.set(namespace, index);
-    }
-    return index;
-  }
-
-  /** Records what this process wrote or read at `namespace/name` (undefined: no Device there). */
-  #note(namespace: string, name: string, device: Device | undefined): void {
-    const index = this.#indexOf(namespace);
-    if (device === undefined) index.delete(`${name}.json`);
-    else index.set(`${name}.json`, device.spec.discovery);
-  }
-
-  /**
-   * Brings the namespace's index up to date with its directory: names gone are
-   * dropped, and only files not seen before are read (written by another
-   * process, or by hand).
-   */
-  async #refresh(namespace: string): Promise<Map<string, string>> {
-    const dir = path.join(this.#root, namespace);
-    const index = this.#indexOf(namespace);
-    const names = (await listDir(dir)).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
-    const present = new Set(names);
-    for (const f of index.keys()) if (!present.has(f)) index.delete(f);
-    const unseen = names.filter((f) => !index.has(f));
-    for (let i = 0; i < unseen.length; i += READ_CONCURRENCY) {
-      const slice = unseen.slice(i, i + READ_CONCURRENCY);
-      const read = await Promise.all(slice.map((f) => this.#read(path.join(dir, f))));
-      for (const [j, d] of read.entries()) {
-        const f = slice[j];
-        // A damaged or misplaced file counts for no Discovery (and is read again next time).
-        if (f === undefined || d === undefined || !placed(d, f, namespace)) continue;
-        index.set(f, d.spec.discovery);
-      }
-    }
-    return index;
   }
 
   /**
@@ -120,23 +73,10 @@ export class DeviceFiles {
           Number(existing?.metadata.resourceVersion ?? '0') + 1,
         );
         await writeFileAtomic(file, JSON.stringify(desired, null, 2) + '\n');
-        this.#note(namespace, name, desired);
         return existing === undefined ? 'created' : 'updated';
       },
       this.#lock,
     );
-  }
-
-  /**
-   * How many Devices of the Discovery `discovery` there are in `namespace`:
-   * from the index, after a refresh that lists the directory's names and reads
-   * only files it has not seen (so the cost of a count hardly grows with the
-   * number of Devices).
-   */
-  async count(namespace: string, discovery: string): Promise<number> {
-    let n = 0;
-    for (const owner of (await this.#refresh(namespace)).values()) if (owner === discovery) n++;
-    return n;
   }
 
   /** Deletes the Device if `stillDoomed` says so once its lock is held (the check is made again). */
@@ -149,7 +89,6 @@ export class DeviceFiles {
         const current = await this.#read(file);
         if (current === undefined || !stillDoomed(current)) return false;
         const removed = await removeFile(file);
-        this.#note(namespace, device.metadata.name, undefined);
         return removed;
       },
       this.#lock,
@@ -171,7 +110,6 @@ export class DeviceFiles {
         const slice = files.slice(i, i + READ_CONCURRENCY);
         read.push(...(await Promise.all(slice.map((f) => this.#read(path.join(dir, f))))));
       }
-      const index = new Map<string, string>();
       for (const [i, d] of read.entries()) {
         if (d === undefined) continue;
         if (!placed(d, files[i] ?? '', ns)) {
@@ -181,11 +119,8 @@ export class DeviceFiles {
           );
           continue;
         }
-        index.set(`${d.metadata.name}.json`, d.spec.discovery);
         devices.push(d);
       }
-      // A full read is the truest index there is.
-      this.#index.set(ns, index);
     }
     return devices;
   }
