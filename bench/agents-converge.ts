@@ -1,13 +1,15 @@
 // N agents (distinct node names, in this process) x M simulated devices against
-// a real control plane: time to converge, API writes per device, writes in
-// steady state (successful apply/delete requests); then one real agent process
-// with 1,000 devices and its RSS. Two fleets:
+// a real control plane, with `edgebridge controller` folding their slices into
+// Devices: time to converge from the Discovery's creation (the agents already
+// running), API writes per device (agents' and the controller's), writes in
+// steady state; then one real agent process with 1,000 devices and its RSS,
+// and the controller's RSS. Two fleets:
 //   shared: every node sees the same M devices (network cameras on one LAN):
 //           M Devices, each listing N nodes, each node applying its own entry;
 //   local:  each node has M devices of its own (USB, serial): N x M Devices
 //           with one node each (one Discovery per node, by nodeSelector).
-// AGENTS, DEVICES, STEADY_SECONDS and RSS_DEVICES set the sizes; FLEETS picks
-// the fleets (default "shared,local").
+// AGENTS, DEVICES, STEADY_SECONDS and RSS_DEVICES (0: none) set the sizes; FLEETS picks
+// the fleets (default "shared,local"); CONTROLLER_ARGS adds controller flags.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -27,6 +29,11 @@ import { AGENT_NODE_ARGS, UPLINK_NODE_ARGS } from '../test/harness/node-flags.ts
 import { ControlPlane } from '../test/harness/control-plane.ts';
 import { installCrds } from '../test/harness/crds.ts';
 import { edgeObjects, writeDevicesFile } from '../test/harness/devices.ts';
+import {
+  installControllerRbac,
+  startController,
+  type ControllerProcess,
+} from '../test/harness/controller.ts';
 import { createReadyNode, testNamespace } from '../test/harness/kube.ts';
 import { installAgentRbac } from '../test/harness/rbac.ts';
 import { scratchDir } from '../test/harness/workdir.ts';
@@ -45,8 +52,24 @@ const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'error' });
 
 type Info = Awaited<ReturnType<ControlPlane['ensure']>>;
 
-/** Runs AGENTS agents until every expected Device lists its nodes, then STEADY_SECONDS more. */
-async function fleet(info: Info, kind: 'shared' | 'local'): Promise<void> {
+/** Successful writes of the controller so far, from its /metrics. */
+async function controllerWrites(controller: ControllerProcess): Promise<number> {
+  const { body } = await controller.get('/metrics');
+  let sum = 0;
+  for (const m of body.matchAll(/^edgebridge_controller_api_requests_total\{([^}]*)\} (\S+)$/gm)) {
+    const labels = m[1] ?? '';
+    if (/verb="(create|update|patch|delete)"/.test(labels) && labels.includes('code="2xx"'))
+      sum += Number(m[2]);
+  }
+  return sum;
+}
+
+/** Runs AGENTS agents, creates the Discovery, waits until every expected Device lists its nodes, then STEADY_SECONDS more. */
+async function fleet(
+  info: Info,
+  kind: 'shared' | 'local',
+  controller: ControllerProcess,
+): Promise<void> {
   const ns = await testNamespace(info, `bench-${kind}`);
   const objects = edgeObjects(info, ns.name);
   const nodes = Array.from({ length: AGENTS }, (_, i) => `bench-${kind}-${i}`);
@@ -61,21 +84,23 @@ async function fleet(info: Info, kind: 'shared' | 'local'): Promise<void> {
     );
     return file;
   };
-  if (kind === 'shared') {
-    await objects.createDiscovery('fleet', {
-      handler: { name: 'simulated', details: { file: devicesFile('shared', '') } },
-      intervalSeconds: 5,
-    });
-  } else {
-    for (const [i, node] of nodes.entries()) {
-      await createReadyNode(info, node);
-      await objects.createDiscovery(`local-${i}`, {
-        handler: { name: 'simulated', details: { file: devicesFile(node, `${node}-`) } },
-        nodeSelector: { matchLabels: { 'kubernetes.io/hostname': node } },
+  for (const node of kind === 'local' ? nodes : []) await createReadyNode(info, node);
+  const createDiscoveries = async (): Promise<void> => {
+    if (kind === 'shared') {
+      await objects.createDiscovery('fleet', {
+        handler: { name: 'simulated', details: { file: devicesFile('shared', '') } },
         intervalSeconds: 5,
       });
+    } else {
+      for (const [i, node] of nodes.entries()) {
+        await objects.createDiscovery(`local-${i}`, {
+          handler: { name: 'simulated', details: { file: devicesFile(node, `${node}-`) } },
+          nodeSelector: { matchLabels: { 'kubernetes.io/hostname': node } },
+          intervalSeconds: 5,
+        });
+      }
     }
-  }
+  };
   const expected = kind === 'shared' ? DEVICES : AGENTS * DEVICES;
   const nodesEach = kind === 'shared' ? AGENTS : 1;
 
@@ -105,7 +130,6 @@ async function fleet(info: Info, kind: 'shared' | 'local'): Promise<void> {
 
   const metrics: AgentMetrics[] = [];
   const registries: KubernetesRegistry[] = [];
-  const started = performance.now();
   const runs = nodes.map((node) => {
     const m = new AgentMetrics({ processMetrics: false });
     metrics.push(m);
@@ -125,15 +149,23 @@ async function fleet(info: Info, kind: 'shared' | 'local'): Promise<void> {
     });
     return agent.run(stop.signal);
   });
+  const controllerBefore = await controllerWrites(controller);
   const writes = async (): Promise<number> => {
-    let sum = 0;
+    let sum = (await controllerWrites(controller)) - controllerBefore;
     for (const m of metrics) {
       for (const v of (await m.apiRequests.get()).values)
-        if ((v.labels.verb === 'apply' || v.labels.verb === 'delete') && v.labels.code === '2xx')
+        if (
+          /^(apply|create|update|patch|delete)$/.test(String(v.labels.verb ?? '')) &&
+          v.labels.code === '2xx'
+        )
           sum += v.value;
     }
     return sum;
   };
+  // The agents are running (they found no Discovery yet): the clock starts with the Discovery.
+  await sleep(2000);
+  const started = performance.now();
+  await createDiscoveries();
   const progress = setInterval(() => {
     if (process.env.BENCH_VERBOSE !== undefined)
       console.error(
@@ -185,24 +217,43 @@ async function fleet(info: Info, kind: 'shared' | 'local'): Promise<void> {
   }
 }
 
+let controller: ControllerProcess | undefined;
 try {
   const info = await cp.ensure();
   await installCrds(info);
   await installAgentRbac(info);
+  await installControllerRbac(info);
+  controller = await startController(info, {
+    // CONTROLLER_ARGS: more flags for the controller, e.g. "--workers 16".
+    extraArgs: [
+      '--log-level',
+      'info',
+      ...(process.env.CONTROLLER_ARGS ?? '').split(' ').filter(Boolean),
+    ],
+  });
   for (const kind of FLEETS) {
     if (kind !== 'shared' && kind !== 'local') throw new Error(`FLEETS: unknown fleet '${kind}'`);
-    await fleet(info, kind);
+    await fleet(info, kind, controller);
   }
+  const controllerStatus = readFileSync(`/proc/${String(controller.process.pid)}/status`, 'utf8');
+  results.push([
+    'controller RSS after the fleets',
+    `${(Number(/VmRSS:\s+(\d+)/.exec(controllerStatus)?.[1] ?? NaN) / 1024).toFixed(1)} MB (peak ${(Number(/VmHWM:\s+(\d+)/.exec(controllerStatus)?.[1] ?? NaN) / 1024).toFixed(1)} MB)`,
+  ]);
   const ns = await testNamespace(info, 'bench');
   const objects = edgeObjects(info, ns.name);
+  // RSS_DEVICES=0 skips the single-agent RSS runs (and their build).
+  const rssRuns = RSS_DEVICES > 0;
 
   // One real agent process, alone on its node, with RSS_DEVICES devices: as
   // the image runs it (built JavaScript, V8's lite mode), the same without the
   // embedded broker (the agent core alone), with the JIT on (as the uplink
   // patch runs it), and from the TypeScript sources with default flags (how
   // the tests run it).
-  const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-  if (build.status !== 0) throw new Error('npm run build failed');
+  const build = rssRuns
+    ? spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' })
+    : undefined;
+  if (build !== undefined && build.status !== 0) throw new Error('npm run build failed');
   const built = path.join(ROOT, 'dist/src/cli/main.js');
   const variants = [
     { name: 'built, as the image runs it', cli: built, nodeArgs: AGENT_NODE_ARGS, args: [] },
@@ -215,7 +266,7 @@ try {
     { name: 'built, JIT on as with the uplink', cli: built, nodeArgs: UPLINK_NODE_ARGS, args: [] },
     { name: 'from the sources, default flags', cli: undefined, nodeArgs: [], args: [] },
   ];
-  for (const [i, v] of variants.entries()) {
+  for (const [i, v] of rssRuns ? variants.entries() : []) {
     const discovery = `big-${i}`;
     const node = `rss-node-${i}`;
     const bigFile = path.join(dir, `${discovery}.json`);
@@ -268,6 +319,7 @@ try {
     await objects.deleteDiscovery(discovery);
   }
 } finally {
+  await controller?.stop();
   await cp.stop();
 }
 console.log('\nedgebridge agent convergence benchmark');

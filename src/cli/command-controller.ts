@@ -14,6 +14,7 @@ import {
 import { KubeLeaseStore } from '../controller/lease-store.ts';
 import { ControllerMetrics } from '../controller/metrics.ts';
 import { createLogger } from '../log.ts';
+import { applyHeapPolicy } from '../util/heap-policy.ts';
 import { inClusterConnection } from '../registry/kubernetes/client/in-cluster.ts';
 import { KubeClient } from '../registry/kubernetes/client/kube-client.ts';
 import { loadKubeConfigFiles } from '../registry/kubernetes/client/kubeconfig.ts';
@@ -27,6 +28,7 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 export const controllerCommand = {
   async run(argv: string[]): Promise<void> {
+    applyHeapPolicy();
     const { values } = parseArgs({
       args: argv,
       allowNegative: true,
