@@ -4,18 +4,8 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { deviceName, sliceName } from '../../src/api/names.ts';
-import {
-  API_VERSION,
-  GROUP,
-  LABEL_DISCOVERY,
-  LABEL_NODE,
-  VERSION,
-  type Device,
-  type DeviceSlice,
-  type Discovery,
-  type SliceDevice,
-} from '../../src/api/types.ts';
+import { deviceName } from '../../src/api/names.ts';
+import type { Device, SliceDevice } from '../../src/api/types.ts';
 import type { KubeEvent } from '../../src/controller/event-writer.ts';
 import type { Lease } from '../../src/controller/lease-record.ts';
 import { KubeClient } from '../../src/registry/kubernetes/client/kube-client.ts';
@@ -32,19 +22,12 @@ import { eventually } from '../harness/devices.ts';
 import { testNamespace, useControlPlane } from '../harness/kube.ts';
 import { kubectlAsAdmin } from '../harness/kubectl.ts';
 import { lazy, settled } from '../harness/lazy.ts';
+import { createIdleDiscovery, edgePath, putSlice } from '../harness/slices.ts';
 
 /** The controller's default lease duration: the takeover is measured against it. */
 const LEASE_MS = 15_000;
 const LEASE_NAMESPACE = 'edgebridge-system';
 
-const custom = (plural: string, namespace: string, name?: string) =>
-  resourcePath({
-    group: GROUP,
-    version: VERSION,
-    plural,
-    namespace,
-    ...(name !== undefined ? { name } : {}),
-  });
 const leasePath = (name: string) =>
   resourcePath({
     group: 'coordination.k8s.io',
@@ -78,55 +61,12 @@ describe('controller failover', () => {
 
   it('the leader SIGKILLed, the other replica takes over after the Lease expired and rewrites no Device', async () => {
     const { info, ns, admin } = await setup();
-    const discovery = await admin.request<Discovery>('POST', custom('discoveries', ns.name), {
-      body: {
-        apiVersion: API_VERSION,
-        kind: 'Discovery',
-        metadata: { name: 'cams' },
-        spec: {
-          handler: { name: 'simulated', details: {} },
-          // No agent of another test runs this Discovery: its slices are this test's.
-          nodeSelector: { matchLabels: { 'edgebridge.io/test-no-agent': 'true' } },
-        },
-      },
-    });
+    const discovery = await createIdleDiscovery(admin, ns.name, 'cams');
     // A node without a Node object (a host without a kubelet) counts for the fold.
     const node = `failover-${randomBytes(2).toString('hex')}`;
-    const putSlice = async (devices: SliceDevice[]): Promise<void> => {
-      const name = sliceName('cams', node, 0);
-      const body: DeviceSlice = {
-        apiVersion: API_VERSION,
-        kind: 'DeviceSlice',
-        metadata: {
-          name,
-          namespace: ns.name,
-          labels: { [LABEL_NODE]: node, [LABEL_DISCOVERY]: 'cams' },
-          ownerReferences: [
-            {
-              apiVersion: API_VERSION,
-              kind: 'Discovery',
-              name: 'cams',
-              uid: discovery.metadata.uid ?? '',
-              controller: true,
-            },
-          ],
-        },
-        spec: { node, discovery: 'cams', shared: true, devices, deviceCount: devices.length },
-      };
-      const old = await admin
-        .request<DeviceSlice>('GET', custom('deviceslices', ns.name, name))
-        .catch(() => undefined);
-      if (old === undefined) await admin.request('POST', custom('deviceslices', ns.name), { body });
-      else
-        await admin.request('PUT', custom('deviceslices', ns.name, name), {
-          body: {
-            ...body,
-            metadata: { ...body.metadata, resourceVersion: old.metadata.resourceVersion },
-          },
-        });
-    };
+    const put = (devices: SliceDevice[]) => putSlice(admin, discovery, node, devices);
     const cams = ['cam-1', 'cam-2', 'cam-3'].map((id) => ({ id, properties: { ID: id } }));
-    await putSlice(cams);
+    await put(cams);
     const names = cams.map((c) => deviceName('cams', c.id, true, node));
 
     const lease = `failover-${randomBytes(3).toString('hex')}`;
@@ -141,7 +81,7 @@ describe('controller failover', () => {
       c.logLines().find((l) => l.msg === 'controller started')?.identity;
 
     const devices = async (): Promise<Map<string, Device>> => {
-      const list = await admin.request<{ items: Device[] }>('GET', custom('devices', ns.name));
+      const list = await admin.request<{ items: Device[] }>('GET', edgePath('devices', ns.name));
       return new Map(list.items.map((d) => [d.metadata.name, d]));
     };
     // Converged: every Device with its node, and a resync period on nothing has changed.
@@ -180,7 +120,7 @@ describe('controller failover', () => {
 
     // The new leader works: a fourth device becomes a Device.
     const cam4 = { id: 'cam-4', properties: { ID: 'cam-4' } };
-    await putSlice([...cams, cam4]);
+    await put([...cams, cam4]);
     await eventually('the new leader to write the new Device', async () =>
       (await devices()).get(deviceName('cams', 'cam-4', true, node))?.status?.nodes?.length === 1
         ? true
