@@ -235,6 +235,14 @@ try {
     if (kind !== 'shared' && kind !== 'local') throw new Error(`FLEETS: unknown fleet '${kind}'`);
     await fleet(info, kind, controller);
   }
+  // utime and stime, in clock ticks (100 per second on Linux).
+  const stat = readFileSync(`/proc/${String(controller.process.pid)}/stat`, 'utf8');
+  const ticks = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .slice(11, 13)
+    .reduce((sum, t) => sum + Number(t), 0);
+  results.push(['controller CPU time over the run', `${(ticks / 100).toFixed(1)} s`]);
   const controllerStatus = readFileSync(`/proc/${String(controller.process.pid)}/status`, 'utf8');
   results.push([
     'controller RSS after the fleets',

@@ -25,6 +25,8 @@ import { integerFlag } from './integer-flag.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** A reconcile is a few requests with 30 s timeouts: one running this long is stuck, and a restart is the cure. */
+const STUCK_MS = 5 * 60_000;
 
 export const controllerCommand = {
   async run(argv: string[]): Promise<void> {
@@ -144,7 +146,12 @@ export const controllerCommand = {
       // A replica waiting for the Lease is ready: it is a warm standby, and a
       // rollout must not wait for it to lead.
       notReady: () => current?.notReady(),
-      problem: () => undefined,
+      problem: () => {
+        const busy = current?.busyForMs();
+        return busy !== undefined && busy > STUCK_MS
+          ? `a reconcile has run for ${Math.round(busy / 1000)} s`
+          : undefined;
+      },
       metrics,
       log,
     });

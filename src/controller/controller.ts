@@ -94,6 +94,11 @@ export class Controller {
     return waiting.length === 0 ? undefined : `caches not synced: ${waiting.join(', ')}`;
   }
 
+  /** How long the longest reconcile under way has run (ms); undefined when none runs. */
+  busyForMs(): number | undefined {
+    return this.#queue.busyForMs();
+  }
+
   /** Watches and reconciles until the signal aborts; resolves when everything has stopped. */
   async run(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
