@@ -20,8 +20,14 @@ import type { NodeObject } from './node-readiness.ts';
 
 const MERGE_PATCH = 'application/merge-patch+json';
 
-/** The resources the controller watches, by their plural. */
-export type Watched = 'devices' | 'discoveries' | 'deviceslices' | 'nodes';
+/** The resources the controller watches, by their plural, and their objects. */
+export interface WatchedObject {
+  devices: Device;
+  discoveries: Discovery;
+  deviceslices: DeviceSlice;
+  nodes: NodeObject;
+}
+export type Watched = keyof WatchedObject;
 
 function custom(plural: string, more: Omit<ResourceRef, 'version' | 'plural'> = {}): string {
   return resourcePath({ group: GROUP, version: VERSION, plural, ...more });
@@ -58,26 +64,26 @@ export class ControllerApi {
     this.#onRequest = opts.onRequest ?? (() => undefined);
   }
 
-  /** Lists and watches every object of `what` in all namespaces until the signal aborts. */
-  watch(what: 'devices', onSync: (items: Device[]) => void, signal: AbortSignal): Promise<void>;
-  watch(
-    what: 'discoveries',
-    onSync: (items: Discovery[]) => void,
+  /**
+   * Lists and watches every object of `what` in all namespaces until the
+   * signal aborts: `onSync` gets the complete set after each list, `onEvent`
+   * each change after that.
+   */
+  watch<W extends Watched>(
+    what: W,
+    handlers: {
+      onSync: (items: WatchedObject[W][]) => void;
+      onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', object: WatchedObject[W]) => void;
+    },
     signal: AbortSignal,
-  ): Promise<void>;
-  watch(
-    what: 'deviceslices',
-    onSync: (items: DeviceSlice[]) => void,
-    signal: AbortSignal,
-  ): Promise<void>;
-  watch(what: 'nodes', onSync: (items: NodeObject[]) => void, signal: AbortSignal): Promise<void>;
-  watch(what: Watched, onSync: (items: never[]) => void, signal: AbortSignal): Promise<void> {
-    return runInformer<{ metadata?: { name?: string } }>(
+  ): Promise<void> {
+    return runInformer<WatchedObject[W]>(
       {
-        source: listWatch(this.#client, COLLECTIONS[what], {}, (verb, fn) =>
+        source: listWatch<WatchedObject[W]>(this.#client, COLLECTIONS[what], {}, (verb, fn) =>
           this.#call(verb, what, fn),
         ),
-        onSync: onSync as (items: unknown[]) => void,
+        onSync: handlers.onSync,
+        onEvent: handlers.onEvent,
         log: this.#log.child({ watch: what }),
         what,
       },

@@ -20,7 +20,7 @@ import { fold, type DeviceConflict, type FoldResult } from './fold.ts';
 import type { EventRecorder, EventType } from './event-recorder.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { readinessOf, type NodeObject, type NodeReadiness } from './node-readiness.ts';
-import { keyOf, ObjectCache } from './object-cache.ts';
+import { keyOf, ObjectCache, type CacheDelta, type CachedObject } from './object-cache.ts';
 
 export const DEFAULT_NODE_GRACE_MS = 5 * 60_000;
 export const DEFAULT_RESYNC_MS = 10 * 60_000;
@@ -104,10 +104,26 @@ export class Controller {
     if (signal.aborted) return;
     const api = this.#api;
     const informers = Promise.all([
-      api.watch('devices', (items) => this.#onDevices(items), signal),
-      api.watch('discoveries', (items) => this.#onDiscoveries(items), signal),
-      api.watch('deviceslices', (items) => this.#onSlices(items), signal),
-      api.watch('nodes', (items) => this.#onNodes(items), signal),
+      api.watch(
+        'devices',
+        this.#handlers(this.#devices, (d) => this.#onDevices(d)),
+        signal,
+      ),
+      api.watch(
+        'discoveries',
+        this.#handlers(this.#discoveries, (d) => this.#onDiscoveries(d)),
+        signal,
+      ),
+      api.watch(
+        'deviceslices',
+        this.#handlers(this.#slices, (d) => this.#onSlices(d)),
+        signal,
+      ),
+      api.watch(
+        'nodes',
+        this.#handlers(this.#nodes, (d, listed) => this.#onNodes(d, listed)),
+        signal,
+      ),
     ]);
     // Nothing is reconciled before every cache is complete: a Device whose
     // slices were not listed yet would otherwise be deleted.
@@ -181,8 +197,25 @@ export class Controller {
     this.#queue.add(`discovery:${discoveryKey}`);
   }
 
-  #onDevices(items: Device[]): void {
-    const { changed, removed } = this.#devices.replace(items);
+  /** Informer handlers that update `cache` and pass what changed on (`listed`: after a list). */
+  #handlers<T extends CachedObject>(
+    cache: ObjectCache<T>,
+    onDelta: (delta: CacheDelta<T>, listed: boolean) => void,
+  ): {
+    onSync: (items: T[]) => void;
+    onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T) => void;
+  } {
+    return {
+      onSync: (items) => {
+        const wasSynced = cache.synced;
+        onDelta(cache.replace(items), wasSynced);
+        this.#syncWaiter?.();
+      },
+      onEvent: (type, object) => onDelta(cache.apply(type, object), true),
+    };
+  }
+
+  #onDevices({ changed, removed }: CacheDelta<Device>): void {
     for (const { object, previous } of changed) {
       if (previous !== undefined) this.#unindex(previous);
       this.#index(object);
@@ -192,7 +225,6 @@ export class Controller {
       this.#unindex(o);
       this.#queue.add(`device:${keyOf(o)}`);
     }
-    this.#syncWaiter?.();
   }
 
   #index(d: Device): void {
@@ -209,15 +241,12 @@ export class Controller {
     if (set?.size === 0) this.#devicesOf.delete(owner);
   }
 
-  #onDiscoveries(items: Discovery[]): void {
-    const { changed, removed } = this.#discoveries.replace(items);
+  #onDiscoveries({ changed, removed }: CacheDelta<Discovery>): void {
     for (const { object } of changed) this.#bump(keyOf(object));
     for (const o of removed) this.#bump(keyOf(o));
-    this.#syncWaiter?.();
   }
 
-  #onSlices(items: DeviceSlice[]): void {
-    const { changed, removed } = this.#slices.replace(items);
+  #onSlices({ changed, removed }: CacheDelta<DeviceSlice>): void {
     const of = (s: DeviceSlice): string => `${s.metadata.namespace ?? ''}/${s.spec.discovery}`;
     for (const { object, previous } of changed) {
       this.#bump(of(object));
@@ -227,12 +256,10 @@ export class Controller {
       this.#bump(of(o));
       if (this.#deletedNodes.has(o.spec.node)) this.#queue.add(`node:${o.spec.node}`);
     }
-    this.#syncWaiter?.();
   }
 
-  #onNodes(items: NodeObject[]): void {
-    const wasSynced = this.#nodes.synced;
-    const { changed, removed } = this.#nodes.replace(items);
+  /** `wasSynced`: the Nodes were listed before, so a Node missing now was deleted. */
+  #onNodes({ changed, removed }: CacheDelta<NodeObject>, wasSynced: boolean): void {
     const touched = new Set<string>();
     const next = new Map(this.#readiness);
     for (const { object } of changed) {
@@ -263,7 +290,6 @@ export class Controller {
           discoveries.add(`${s.metadata.namespace ?? ''}/${s.spec.discovery}`);
       for (const d of discoveries) this.#queue.add(`discovery:${d}`);
     }
-    this.#syncWaiter?.();
   }
 
   async #reconcile(key: string, signal: AbortSignal): Promise<Result> {

@@ -69,4 +69,23 @@ describe('ObjectCache', () => {
     cache.replace([obj('a', '9', 'again')]);
     assert.equal(cache.get('ns/a')?.v, 'again');
   });
+
+  it('takes single watch events, and settles its own writes on them', () => {
+    const cache = new ObjectCache<Obj>();
+    cache.replace([]);
+    const a1 = obj('a', '1');
+    assert.deepEqual(cache.apply('ADDED', a1), {
+      changed: [{ object: a1, previous: undefined }],
+      removed: [],
+    });
+    cache.wrote('ns/a', obj('a', '3', 'mine'));
+    cache.apply('MODIFIED', obj('a', '2', 'older'));
+    assert.equal(cache.get('ns/a')?.v, 'mine');
+    cache.apply('MODIFIED', obj('a', '3', 'informer'));
+    assert.equal(cache.get('ns/a')?.v, 'informer');
+    const gone = cache.apply('DELETED', obj('a', '4'));
+    assert.equal(gone.removed.length, 1);
+    assert.equal(cache.get('ns/a'), undefined);
+    assert.equal(cache.size, 0);
+  });
 });
