@@ -19,6 +19,8 @@ export class NodeSlices {
   readonly #node: string;
   readonly #log: Logger;
   #byKey = new Map<string, DeviceSlice[]>();
+  /** The latest resource version seen of each slice ("namespace/name"), also of those deleted since. */
+  readonly #seen = new Map<string, string>();
   readonly #listeners = new Map<string, Set<() => void>>();
   readonly #anyListeners = new Set<() => void>();
   #synced = false;
@@ -64,6 +66,11 @@ export class NodeSlices {
     return this.#byKey.get(key) ?? [];
   }
 
+  /** The latest resource version the watch has shown of a slice, even if it is deleted since. */
+  seenVersion(namespace: string, name: string): string | undefined {
+    return this.#seen.get(`${namespace}/${name}`);
+  }
+
   /** Every Discovery key that has stored slices. */
   keys(): string[] {
     return [...this.#byKey.keys()];
@@ -89,6 +96,9 @@ export class NodeSlices {
     const before = this.#byKey;
     const next = new Map<string, DeviceSlice[]>();
     for (const s of slices) {
+      const version = s.metadata.resourceVersion;
+      if (version !== undefined)
+        this.#seen.set(`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, version);
       const key = sliceKey(s);
       next.set(key, [...(next.get(key) ?? []), s]);
     }

@@ -176,21 +176,19 @@ export class SliceSync {
 
   /** This node's slices of the Discovery as stored: the watch's, with this sync's later writes over them. */
   #stored(): DeviceSlice[] {
+    const namespace = this.#opts.discovery.metadata.namespace ?? 'default';
     const watched = new Map(this.#opts.slices.of(this.#key).map((s) => [s.metadata.name, s]));
     for (const [name, mine] of this.#written) {
-      const seen = watched.get(name);
       if (mine === null) {
-        if (seen === undefined) this.#written.delete(name);
-        else watched.delete(name);
-      } else if (
-        seen !== undefined &&
-        (seen.metadata.resourceVersion === mine.metadata.resourceVersion ||
-          later(seen.metadata.resourceVersion, mine.metadata.resourceVersion))
-      ) {
-        this.#written.delete(name);
-      } else {
-        watched.set(name, mine);
+        if (watched.has(name)) watched.delete(name);
+        else this.#written.delete(name);
+        continue;
       }
+      // Once the watch has shown this write (or a later version), it knows better.
+      const seen = this.#opts.slices.seenVersion(namespace, name);
+      const version = mine.metadata.resourceVersion;
+      if (seen === version || later(seen, version)) this.#written.delete(name);
+      else watched.set(name, mine);
     }
     return [...watched.values()];
   }
