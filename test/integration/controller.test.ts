@@ -33,7 +33,13 @@ import {
 } from '../harness/controller.ts';
 import { installCrds } from '../harness/crds.ts';
 import { edgeObjects, eventually } from '../harness/devices.ts';
-import { createReadyNode, kubeConfigFor, testNamespace, useControlPlane } from '../harness/kube.ts';
+import {
+  createReadyNode,
+  kubeConfigFor,
+  testNamespace,
+  toggleApiServer,
+  useControlPlane,
+} from '../harness/kube.ts';
 import { lazy, settled } from '../harness/lazy.ts';
 
 const GRACE = '2s';
@@ -487,6 +493,34 @@ describe('edgebridge controller: DeviceSlices -> Devices and Discovery status', 
       )
       .filter((l) => String(l.device ?? l.discovery).startsWith(`${s.ns}/`));
     assert.deepEqual(writes, []);
+  });
+
+  it('the API server stopped and started again: the controller writes nothing', async () => {
+    const info = await setup();
+    const s = await scene(info, 'ctl-apidown');
+    const [a, b] = [await s.node('a'), await s.node('b')];
+    await s.putSlice(a, [cam('cam-1'), cam('cam-2')]);
+    await s.putSlice(b, [cam('cam-1')]);
+    await devicesAre(s, { 'cam-1': [a.name, b.name], 'cam-2': [a.name] }, 'converged');
+    await eventually('status written', async () =>
+      (await s.status())?.devices === 2 ? true : undefined,
+    );
+    const before = await versions(s);
+    const failures = (): number =>
+      running()
+        .logLines()
+        .filter((l) => String(l.msg).includes('failed; retrying')).length;
+    const failed = failures();
+    await toggleApiServer('stop');
+    try {
+      await eventually('the controller to see the API server gone', () =>
+        Promise.resolve(failures() > failed ? true : undefined),
+      );
+    } finally {
+      await toggleApiServer('start');
+    }
+    await resyncsPass(running(), 2);
+    assert.deepEqual(await versions(s), before);
   });
 
   it('two replicas with --leader-elect: one writes; the leader killed, the other takes over', async () => {
