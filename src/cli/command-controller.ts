@@ -36,6 +36,8 @@ export const controllerCommand = {
       allowNegative: true,
       options: {
         kubeconfig: { type: 'string' },
+        // One namespace only (e.g. one per tenant, or per test); default every namespace.
+        namespace: { type: 'string' },
         'node-grace-period': { type: 'string', default: `${DEFAULT_NODE_GRACE_MS / 1000}s` },
         'resync-period': { type: 'string', default: `${DEFAULT_RESYNC_MS / 1000}s` },
         'leader-elect': { type: 'boolean', default: true },
@@ -109,6 +111,7 @@ export const controllerCommand = {
       client,
       log,
       onRequest: (verb, resource, code) => metrics.apiRequests.inc({ verb, resource, code }),
+      ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
     });
     const identity = defaultIdentity();
     const lease = `${values['lease-namespace']}/${values['leader-elect-lease']}`;

@@ -33,12 +33,16 @@ function custom(plural: string, more: Omit<ResourceRef, 'version' | 'plural'> = 
   return resourcePath({ group: GROUP, version: VERSION, plural, ...more });
 }
 
-const COLLECTIONS: Record<Watched, string> = {
-  devices: custom('devices'),
-  discoveries: custom('discoveries'),
-  deviceslices: custom('deviceslices'),
-  nodes: resourcePath({ version: 'v1', plural: 'nodes' }),
-};
+/** The collections watched: the namespaced ones in `namespace` only when one is given. */
+function collections(namespace: string | undefined): Record<Watched, string> {
+  const scope = namespace !== undefined ? { namespace } : {};
+  return {
+    devices: custom('devices', scope),
+    discoveries: custom('discoveries', scope),
+    deviceslices: custom('deviceslices', scope),
+    nodes: resourcePath({ version: 'v1', plural: 'nodes' }),
+  };
+}
 
 /** The HTTP status of an API error, or undefined for transport and other errors. */
 export function statusOf(err: unknown): number | undefined {
@@ -50,6 +54,8 @@ export interface ControllerApiOptions {
   log: Logger;
   /** Called after every request, for metrics. */
   onRequest?: (verb: string, resource: string, code: string) => void;
+  /** Only this namespace's Discoveries, slices and Devices (undefined: every namespace). */
+  namespace?: string;
 }
 
 /** contract: what the controller reads and writes in the API server; nothing else talks to it. */
@@ -57,15 +63,18 @@ export class ControllerApi {
   readonly #client: KubeClient;
   readonly #log: Logger;
   readonly #onRequest: (verb: string, resource: string, code: string) => void;
+  readonly #collections: Record<Watched, string>;
 
   constructor(opts: ControllerApiOptions) {
     this.#client = opts.client;
+    this.#collections = collections(opts.namespace);
     this.#log = opts.log;
     this.#onRequest = opts.onRequest ?? (() => undefined);
   }
 
   /**
-   * Lists and watches every object of `what` in all namespaces until the
+   * Lists and watches every object of `what` (in all namespaces, or the one
+   * given) until the
    * signal aborts: `onSync` gets the complete set after each list, `onEvent`
    * each change after that.
    */
@@ -79,7 +88,7 @@ export class ControllerApi {
   ): Promise<void> {
     return runInformer<WatchedObject[W]>(
       {
-        source: listWatch<WatchedObject[W]>(this.#client, COLLECTIONS[what], {}, (verb, fn) =>
+        source: listWatch<WatchedObject[W]>(this.#client, this.#collections[what], {}, (verb, fn) =>
           this.#call(verb, what, fn),
         ),
         onSync: handlers.onSync,

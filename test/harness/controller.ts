@@ -36,6 +36,12 @@ export interface StartControllerOptions {
   kubeconfig?: string;
   /** Default ['--no-leader-elect'] is added unless extraArgs name --leader-elect or --no-leader-elect. */
   extraArgs?: string[];
+  /**
+   * The one namespace it reconciles (--namespace). Test files share a control
+   * plane: a controller that owned every namespace would also write other
+   * files' Devices and Events, with other flags.
+   */
+  namespace?: string;
   /** A name for its log file, when a test runs several. */
   name?: string;
   env?: NodeJS.ProcessEnv;
@@ -100,6 +106,7 @@ export async function startController(
       '--log-level',
       'debug',
       ...(electionChosen ? [] : ['--no-leader-elect']),
+      ...(opts.namespace !== undefined ? ['--namespace', opts.namespace] : []),
       ...extra,
     ],
     logDir: dir,
