@@ -1,15 +1,15 @@
 // N agents (distinct node names, in this process) x M simulated devices against
-// a real control plane: time to converge, API writes per device, writes in
-// steady state (successful apply/delete requests); then one real agent process
-// with 1,000 devices and its RSS. Two fleets:
+// a real control plane, with `edgebridge controller` folding their slices into
+// Devices: time to converge from the Discovery's creation (the agents already
+// running), API writes per device (agents' and the controller's), writes in
+// steady state; then one real agent process with 1,000 devices and its RSS,
+// and the controller's RSS. Two fleets:
 //   shared: every node sees the same M devices (network cameras on one LAN):
 //           M Devices, each listing N nodes, each node applying its own entry;
 //   local:  each node has M devices of its own (USB, serial): N x M Devices
-//           with one node each (one Discovery per node, by nodeSelector);
-//   far-edge: one agent with M devices whose API traffic crosses Toxiproxy
-//           with 150 ms added each way (a 300 ms round trip).
-// AGENTS, DEVICES, STEADY_SECONDS and RSS_DEVICES set the sizes (RSS_DEVICES=0
-// skips the RSS runs); FLEETS picks the fleets (default "shared,local").
+//           with one node each (one Discovery per node, by nodeSelector).
+// AGENTS, DEVICES, STEADY_SECONDS and RSS_DEVICES (0: none) set the sizes; FLEETS picks
+// the fleets (default "shared,local"); CONTROLLER_ARGS adds controller flags.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -29,9 +29,13 @@ import { AGENT_NODE_ARGS, UPLINK_NODE_ARGS } from '../test/harness/node-flags.ts
 import { ControlPlane } from '../test/harness/control-plane.ts';
 import { installCrds } from '../test/harness/crds.ts';
 import { edgeObjects, writeDevicesFile } from '../test/harness/devices.ts';
+import {
+  installControllerRbac,
+  startController,
+  type ControllerProcess,
+} from '../test/harness/controller.ts';
 import { createReadyNode, testNamespace } from '../test/harness/kube.ts';
 import { installAgentRbac } from '../test/harness/rbac.ts';
-import { proxyApiServer, startToxiproxy } from '../test/harness/toxiproxy.ts';
 import { scratchDir } from '../test/harness/workdir.ts';
 
 const AGENTS = Number(process.env.AGENTS ?? '50');
@@ -47,39 +51,28 @@ const dir = scratchDir('bench-devices');
 const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'error' });
 
 type Info = Awaited<ReturnType<ControlPlane['ensure']>>;
-type Fleet = 'shared' | 'local' | 'far-edge';
-const FAR_EDGE_EACH_WAY_MS = 150;
 
-/**
- * Runs the fleet's agents (AGENTS, or one for far-edge, whose kubeconfig goes
- * through Toxiproxy) until every expected Device lists its nodes, then
- * STEADY_SECONDS more.
- */
-async function fleet(info: Info, kind: Fleet): Promise<void> {
-  if (kind === 'far-edge') {
-    const toxiproxy = await startToxiproxy();
-    try {
-      const { link, kubeconfig } = await proxyApiServer(toxiproxy, info, 'agent');
-      await link.addLatency(FAR_EDGE_EACH_WAY_MS);
-      await runFleet(info, kind, 1, kubeconfig);
-    } finally {
-      await toxiproxy.stop();
-    }
-    return;
+/** Successful writes of the controller so far, from its /metrics. */
+async function controllerWrites(controller: ControllerProcess): Promise<number> {
+  const { body } = await controller.get('/metrics');
+  let sum = 0;
+  for (const m of body.matchAll(/^edgebridge_controller_api_requests_total\{([^}]*)\} (\S+)$/gm)) {
+    const labels = m[1] ?? '';
+    if (/verb="(create|update|patch|delete)"/.test(labels) && labels.includes('code="2xx"'))
+      sum += Number(m[2]);
   }
-  await runFleet(info, kind, AGENTS, info.kubeconfigs.agent);
+  return sum;
 }
 
-/** Runs `agents` agents in this process, whose API traffic uses `kubeconfig`. */
-async function runFleet(
+/** Runs AGENTS agents, creates the Discovery, waits until every expected Device lists its nodes, then STEADY_SECONDS more. */
+async function fleet(
   info: Info,
-  kind: Fleet,
-  agents: number,
-  kubeconfig: string,
+  kind: 'shared' | 'local',
+  controller: ControllerProcess,
 ): Promise<void> {
   const ns = await testNamespace(info, `bench-${kind}`);
   const objects = edgeObjects(info, ns.name);
-  const nodes = Array.from({ length: agents }, (_, i) => `bench-${kind}-${i}`);
+  const nodes = Array.from({ length: AGENTS }, (_, i) => `bench-${kind}-${i}`);
   const devicesFile = (name: string, prefix: string): string => {
     const file = path.join(dir, `${name}.json`);
     writeDevicesFile(
@@ -91,23 +84,25 @@ async function runFleet(
     );
     return file;
   };
-  if (kind !== 'local') {
-    await objects.createDiscovery('fleet', {
-      handler: { name: 'simulated', details: { file: devicesFile('shared', '') } },
-      intervalSeconds: 5,
-    });
-  } else {
-    for (const [i, node] of nodes.entries()) {
-      await createReadyNode(info, node);
-      await objects.createDiscovery(`local-${i}`, {
-        handler: { name: 'simulated', details: { file: devicesFile(node, `${node}-`) } },
-        nodeSelector: { matchLabels: { 'kubernetes.io/hostname': node } },
+  for (const node of kind === 'local' ? nodes : []) await createReadyNode(info, node);
+  const createDiscoveries = async (): Promise<void> => {
+    if (kind === 'shared') {
+      await objects.createDiscovery('fleet', {
+        handler: { name: 'simulated', details: { file: devicesFile('shared', '') } },
         intervalSeconds: 5,
       });
+    } else {
+      for (const [i, node] of nodes.entries()) {
+        await objects.createDiscovery(`local-${i}`, {
+          handler: { name: 'simulated', details: { file: devicesFile(node, `${node}-`) } },
+          nodeSelector: { matchLabels: { 'kubernetes.io/hostname': node } },
+          intervalSeconds: 5,
+        });
+      }
     }
-  }
-  const expected = kind === 'local' ? agents * DEVICES : DEVICES;
-  const nodesEach = kind === 'local' ? 1 : agents;
+  };
+  const expected = kind === 'shared' ? DEVICES : AGENTS * DEVICES;
+  const nodesEach = kind === 'shared' ? AGENTS : 1;
 
   // The measuring side watches Devices (a list every second would cost the API server more than the fleet's writes).
   const stop = new AbortController();
@@ -135,12 +130,11 @@ async function runFleet(
 
   const metrics: AgentMetrics[] = [];
   const registries: KubernetesRegistry[] = [];
-  const started = performance.now();
   const runs = nodes.map((node) => {
     const m = new AgentMetrics({ processMetrics: false });
     metrics.push(m);
     const registry = new KubernetesRegistry({
-      connection: loadKubeConfigFiles([kubeconfig]),
+      connection: loadKubeConfigFiles([info.kubeconfigs.agent]),
       fieldManager: node,
       log,
       onRequest: (verb, resource, code) => m.apiRequests.inc({ verb, resource, code }),
@@ -155,15 +149,23 @@ async function runFleet(
     });
     return agent.run(stop.signal);
   });
+  const controllerBefore = await controllerWrites(controller);
   const writes = async (): Promise<number> => {
-    let sum = 0;
+    let sum = (await controllerWrites(controller)) - controllerBefore;
     for (const m of metrics) {
       for (const v of (await m.apiRequests.get()).values)
-        if ((v.labels.verb === 'apply' || v.labels.verb === 'delete') && v.labels.code === '2xx')
+        if (
+          /^(apply|create|update|patch|delete)$/.test(String(v.labels.verb ?? '')) &&
+          v.labels.code === '2xx'
+        )
           sum += v.value;
     }
     return sum;
   };
+  // The agents are running (they found no Discovery yet): the clock starts with the Discovery.
+  await sleep(2000);
+  const started = performance.now();
+  await createDiscoveries();
   const progress = setInterval(() => {
     if (process.env.BENCH_VERBOSE !== undefined)
       console.error(
@@ -186,16 +188,14 @@ async function runFleet(
     // agents, which count a write on its response: let those arrive first.
     await sleep(2000);
     const writesAtConvergence = await writes();
-    const what = {
-      shared: `${agents} agents x the same ${DEVICES} devices (${DEVICES} Devices)`,
-      local: `${agents} agents x ${DEVICES} devices each (${expected} Devices)`,
-      'far-edge': `1 agent x ${DEVICES} devices, 300 ms round trip (Toxiproxy)`,
-    }[kind];
-    const target = kind === 'far-edge' ? '< 5 s' : '< 30 s';
-    results.push([`${what}: time to converge`, `${convergeS.toFixed(1)} s (target ${target})`]);
+    const what =
+      kind === 'shared'
+        ? `${AGENTS} agents x the same ${DEVICES} devices (${DEVICES} Devices)`
+        : `${AGENTS} agents x ${DEVICES} devices each (${expected} Devices)`;
+    results.push([`${what}: time to converge`, `${convergeS.toFixed(1)} s (target < 30 s)`]);
     results.push([
       '  API writes per device',
-      `${(writesAtConvergence / expected).toFixed(2)} (${writesAtConvergence} writes; ${(writesAtConvergence / (DEVICES * agents)).toFixed(2)} per device per node)`,
+      `${(writesAtConvergence / expected).toFixed(2)} (${writesAtConvergence} writes; ${(writesAtConvergence / (DEVICES * AGENTS)).toFixed(2)} per device per node)`,
     ]);
     await sleep(STEADY_SECONDS * 1000);
     const steady = (await writes()) - writesAtConvergence;
@@ -212,39 +212,56 @@ async function runFleet(
     client.close();
     await Promise.all(registries.map((r) => r.close()));
     // Later agents must not run this fleet's Discoveries (its Devices stay: no garbage collector runs here).
-    if (kind !== 'local') await objects.deleteDiscovery('fleet');
+    if (kind === 'shared') await objects.deleteDiscovery('fleet');
     else for (const i of nodes.keys()) await objects.deleteDiscovery(`local-${i}`);
   }
 }
 
+let controller: ControllerProcess | undefined;
 try {
   const info = await cp.ensure();
   await installCrds(info);
   await installAgentRbac(info);
+  await installControllerRbac(info);
+  controller = await startController(info, {
+    // CONTROLLER_ARGS: more flags for the controller, e.g. "--workers 16".
+    extraArgs: [
+      '--log-level',
+      'info',
+      ...(process.env.CONTROLLER_ARGS ?? '').split(' ').filter(Boolean),
+    ],
+  });
   for (const kind of FLEETS) {
-    if (kind !== 'shared' && kind !== 'local' && kind !== 'far-edge')
-      throw new Error(`FLEETS: unknown fleet '${kind}'`);
-    await fleet(info, kind);
+    if (kind !== 'shared' && kind !== 'local') throw new Error(`FLEETS: unknown fleet '${kind}'`);
+    await fleet(info, kind, controller);
   }
-  if (RSS_DEVICES > 0) await rss(info);
-} finally {
-  await cp.stop();
-}
-console.log('\nedgebridge agent convergence benchmark');
-for (const [k, v] of results) console.log(`${k.padEnd(64)} ${v}`);
-
-/** Real agent processes, one after the other, each alone on its node with RSS_DEVICES devices. */
-async function rss(info: Info): Promise<void> {
+  // utime and stime, in clock ticks (100 per second on Linux).
+  const stat = readFileSync(`/proc/${String(controller.process.pid)}/stat`, 'utf8');
+  const ticks = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .slice(11, 13)
+    .reduce((sum, t) => sum + Number(t), 0);
+  results.push(['controller CPU time over the run', `${(ticks / 100).toFixed(1)} s`]);
+  const controllerStatus = readFileSync(`/proc/${String(controller.process.pid)}/status`, 'utf8');
+  results.push([
+    'controller RSS after the fleets',
+    `${(Number(/VmRSS:\s+(\d+)/.exec(controllerStatus)?.[1] ?? NaN) / 1024).toFixed(1)} MB (peak ${(Number(/VmHWM:\s+(\d+)/.exec(controllerStatus)?.[1] ?? NaN) / 1024).toFixed(1)} MB)`,
+  ]);
   const ns = await testNamespace(info, 'bench');
   const objects = edgeObjects(info, ns.name);
+  // RSS_DEVICES=0 skips the single-agent RSS runs (and their build).
+  const rssRuns = RSS_DEVICES > 0;
 
   // One real agent process, alone on its node, with RSS_DEVICES devices: as
   // the image runs it (built JavaScript, V8's lite mode), the same without the
   // embedded broker (the agent core alone), with the JIT on (as the uplink
   // patch runs it), and from the TypeScript sources with default flags (how
   // the tests run it).
-  const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-  if (build.status !== 0) throw new Error('npm run build failed');
+  const build = rssRuns
+    ? spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' })
+    : undefined;
+  if (build !== undefined && build.status !== 0) throw new Error('npm run build failed');
   const built = path.join(ROOT, 'dist/src/cli/main.js');
   const variants = [
     { name: 'built, as the image runs it', cli: built, nodeArgs: AGENT_NODE_ARGS, args: [] },
@@ -257,7 +274,7 @@ async function rss(info: Info): Promise<void> {
     { name: 'built, JIT on as with the uplink', cli: built, nodeArgs: UPLINK_NODE_ARGS, args: [] },
     { name: 'from the sources, default flags', cli: undefined, nodeArgs: [], args: [] },
   ];
-  for (const [i, v] of variants.entries()) {
+  for (const [i, v] of rssRuns ? variants.entries() : []) {
     const discovery = `big-${i}`;
     const node = `rss-node-${i}`;
     const bigFile = path.join(dir, `${discovery}.json`);
@@ -309,4 +326,9 @@ async function rss(info: Info): Promise<void> {
     // Its Devices stay (no garbage collector here); the next agent has its own Discovery.
     await objects.deleteDiscovery(discovery);
   }
+} finally {
+  await controller?.stop();
+  await cp.stop();
 }
+console.log('\nedgebridge agent convergence benchmark');
+for (const [k, v] of results) console.log(`${k.padEnd(64)} ${v}`);

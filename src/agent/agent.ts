@@ -8,10 +8,10 @@ import type { Registry } from '../registry/registry.ts';
 import { matchLabelSelector } from '../registry/selectors.ts';
 import { handlerNameOf, specProblem } from '../registry/spec-valid.ts';
 import { AdaptiveLimit } from '../util/adaptive-limit.ts';
-import { Backoff, sleep } from '../util/backoff.ts';
 import type { PublisherFactory } from './discovery-publisher.ts';
 import { DiscoveryRun } from './discovery-run.ts';
-import { LogLimiter } from '../util/log-limiter.ts';
+import { keepWatching } from './keep-watching.ts';
+import { NodeSlices } from './node-slices.ts';
 
 /** How often the agent reconciles whatever its watches say: a missed event is not wrong for long. */
 const RESYNC_MS = 60_000;
@@ -66,10 +66,20 @@ export class Agent {
   #firstKeys: Set<string> | undefined;
   /** This node's labels as the Node watch last reported them. */
   #labels: Record<string, string> | undefined;
+  /** The uid of this node's Node object (an owner of its slices); undefined without one. */
+  #nodeUid: string | undefined;
+  /** This node's stored DeviceSlices, watched. */
+  readonly #slices: NodeSlices;
   #ready = false;
 
   constructor(opts: AgentOptions) {
     this.#opts = opts;
+    this.#slices = new NodeSlices(opts.registry, opts.node, opts.log);
+    // A slice of a Discovery this node does not run (deleted while the agent
+    // was down, or by hand) is reconciled too, so that its key deletes it.
+    this.#slices.onAnyChange(() => {
+      if (this.#ready) for (const key of this.#slices.keys()) this.#queue.add(key);
+    });
     this.#queue = new ReconcileQueue({
       name: 'discovery',
       reconciler: { reconcile: (key, signal) => this.#reconcileKey(key, signal) },
@@ -90,11 +100,15 @@ export class Agent {
     return busy === undefined ? undefined : Date.now() - busy;
   }
 
-  /** Runs until the signal aborts; then stops every run (leaving their Devices in place) and resolves. */
+  /** Runs until the signal aborts; then stops every run (leaving their slices in place) and resolves. */
   async run(signal: AbortSignal): Promise<void> {
     const { registry, node, log } = this.#opts;
     const reconciling = this.#queue.run(signal);
-    const resync = setInterval(() => this.#addAll(), this.#opts.resyncMs ?? RESYNC_MS);
+    const slicesWatch = this.#slices.run(signal);
+    const resync = setInterval(() => {
+      this.#addAll();
+      for (const r of this.#runs.values()) r.run.resync();
+    }, this.#opts.resyncMs ?? RESYNC_MS);
     resync.unref();
     // A relabelled node starts and stops its Discoveries at once, not at the next resync.
     const nodeWatch = keepWatching(
@@ -102,7 +116,12 @@ export class Agent {
       () =>
         registry.watchNodeLabels(
           node,
-          (labels) => {
+          (labels, uid) => {
+            if (uid !== this.#nodeUid) {
+              // The slices' owner changes: each run rewrites its slices.
+              this.#nodeUid = uid;
+              for (const r of this.#runs.values()) r.run.resync();
+            }
             if (this.#labels !== undefined && sameLabels(this.#labels, labels)) return;
             this.#labels = labels;
             this.#addAll();
@@ -121,6 +140,7 @@ export class Agent {
       );
     } finally {
       await nodeWatch;
+      await slicesWatch;
       clearInterval(resync);
       await reconciling;
       await Promise.all([...this.#runs.values()].map((r) => r.run.stop(false)));
@@ -156,6 +176,7 @@ export class Agent {
     for (const key of this.#latest?.keys() ?? []) this.#queue.add(key);
     for (const key of this.#runs.keys()) this.#queue.add(key);
     for (const key of this.#leaving.keys()) this.#queue.add(key);
+    if (this.#ready) for (const key of this.#slices.keys()) this.#queue.add(key);
   }
 
   /**
@@ -179,7 +200,7 @@ export class Agent {
   async #reconcile(key: string, signal: AbortSignal): Promise<void> {
     const leaving = this.#leaving.get(key);
     if (leaving !== undefined) {
-      // Its Devices first: a Discovery made again under the same name starts from none of this node's.
+      // Its slices first: a Discovery made again under the same name starts from none of this node's.
       await leaving.run.stop(true);
       this.#leaving.delete(key);
       this.#opts.metrics.devices.remove(leaving.metricLabels);
@@ -193,8 +214,8 @@ export class Agent {
       if (w !== undefined && fingerprint(w.d, w.problem) === running.fingerprint) return;
       this.#runs.delete(key);
       if (w === undefined) {
-        // Gone or no longer selecting this node: this node leaves its Devices.
-        // What it cannot remove now is retried with the key's backoff.
+        // Gone or no longer selecting this node: this node deletes its slices.
+        // What it cannot delete now is retried with the key's backoff.
         this.#leaving.set(key, running);
         await running.run.stop(true);
         this.#leaving.delete(key);
@@ -206,7 +227,11 @@ export class Agent {
       await running.run.stop(false);
       previousGrace = running.graceSeconds;
     }
-    if (w === undefined || signal.aborted) return;
+    if (signal.aborted) return;
+    if (w === undefined) {
+      if (this.#latest !== undefined) await this.#deleteOrphans(key);
+      return;
+    }
     const { problem } = w;
     const metricLabels = {
       namespace: w.d.metadata.namespace ?? 'default',
@@ -223,6 +248,25 @@ export class Agent {
       graceSeconds,
       metricLabels,
     });
+  }
+
+  /**
+   * Deletes this node's slices of a Discovery it does not run: one deleted or
+   * unselected while the agent was down (with no garbage collector, or a Node
+   * that never existed, nothing else would).
+   */
+  async #deleteOrphans(key: string): Promise<void> {
+    const slices = this.#slices.of(key);
+    if (slices.length === 0) return;
+    await Promise.all(
+      slices.map((s) =>
+        this.#opts.registry.deleteSlice(s.metadata.namespace ?? 'default', s.metadata.name),
+      ),
+    );
+    this.#opts.log.info(
+      { key, slices: slices.length },
+      'deleted slices of a discovery this node does not run',
+    );
   }
 
   /**
@@ -258,7 +302,9 @@ export class Agent {
       ...(problem !== undefined ? { specProblem: problem } : {}),
       graceSeconds,
       node,
+      nodeUid: () => this.#nodeUid,
       registry,
+      slices: this.#slices,
       writeLimit: this.#writeLimit,
       log: runLog,
       publishers,
@@ -284,36 +330,6 @@ function fingerprint(d: Discovery, problem: string | undefined): string {
 function usableGrace(d: Discovery): number | undefined {
   const g: unknown = (d.spec as { gracePeriodSeconds?: unknown } | undefined)?.gracePeriodSeconds;
   return typeof g === 'number' && Number.isSafeInteger(g) && g >= 0 ? g : undefined;
-}
-
-/** Runs a watch again after it fails or ends (capped, jittered backoff) until the signal aborts. */
-async function keepWatching(
-  what: string,
-  watch: () => Promise<void>,
-  signal: AbortSignal,
-  log: Logger,
-): Promise<void> {
-  const backoff = new Backoff();
-  const limiter = new LogLimiter();
-  while (!signal.aborted) {
-    let failure = 'the watch ended';
-    try {
-      await watch();
-    } catch (err) {
-      failure = (err as Error).message;
-    }
-    if (signal.aborted) break;
-    const delay = backoff.nextDelay();
-    limiter.log(
-      log,
-      'warn',
-      'watch',
-      '',
-      { err: failure, retryInMs: delay },
-      `${what} watch failed`,
-    );
-    await sleep(delay, signal).catch(() => undefined);
-  }
 }
 
 function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {

@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
-import type { Condition, Discovery } from '../api/types.ts';
+import type { Discovery } from '../api/types.ts';
 import { checkedLists } from '../../discovery-handlers/checked-lists.ts';
 import { InvalidDetailsError, type DiscoveryHandler } from '../../discovery-handlers/handler.ts';
 import { findHandler, handlerNames } from '../../discovery-handlers/registry.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { AdaptiveLimit } from '../util/adaptive-limit.ts';
 import { Backoff, sleep } from '../util/backoff.ts';
-import { setCondition, type ConditionInput } from './conditions.ts';
-import { DeviceSync } from './device-sync.ts';
+import type { ConditionInput } from './conditions.ts';
+import type { NodeSlices } from './node-slices.ts';
+import { SliceSync } from './slice-sync.ts';
 import type { DiscoveryPublisher, PublisherFactory } from './discovery-publisher.ts';
 import { resolveProperties } from './properties.ts';
 import { LogLimiter } from '../util/log-limiter.ts';
@@ -20,7 +21,11 @@ export interface DiscoveryRunOptions {
   /** How long a device may be unseen (for an invalid spec, the last valid one's). */
   graceSeconds: number;
   node: string;
+  /** The uid of this node's Node object, when known (an owner of its slices). */
+  nodeUid: () => string | undefined;
   registry: Registry;
+  /** This node's stored slices (the agent's watch). */
+  slices: NodeSlices;
   writeLimit: AdaptiveLimit;
   log: Logger;
   publishers: PublisherFactory;
@@ -37,8 +42,8 @@ export const DISCOVERY_STOP_TIMEOUT_MS = 5_000;
 
 /**
  * One Discovery running on this node: checks its details, resolves its
- * properties, runs its handler and hands each device list to a DeviceSync.
- * Bad details end the run (the Discovery says why in DetailsValid); anything
+ * properties, runs its handler and hands each device list to a SliceSync.
+ * Bad details end the run (the node's slice says why in DetailsValid); anything
  * else that fails is retried with backoff until the run is stopped.
  */
 export class DiscoveryRun {
@@ -47,63 +52,67 @@ export class DiscoveryRun {
   /** A handler that fails at once, or a registry that is down, repeats its line every backoff. */
   readonly #limiter = new LogLimiter();
   readonly #done: Promise<void>;
-  #sync: DeviceSync | undefined;
+  #sync: SliceSync | undefined;
   #publisher: DiscoveryPublisher | undefined;
-  /** The Discovery's conditions as this run last wrote them. */
-  #conditions: Condition[] | undefined;
-  /** The handler's current problem (Discovering=False; null until it first reports), and the write that reports it. */
+  /** The handler's current problem (Discovering=False; null until it first reports). */
   #problem: string | undefined | null = null;
-  #problemWrite: Promise<void> = Promise.resolve();
 
   constructor(opts: DiscoveryRunOptions) {
     this.#opts = opts;
-    this.#conditions = opts.discovery.status?.conditions;
     this.#done = this.#run().catch((err: unknown) => {
       if (!this.#abort.signal.aborted)
         opts.log.error({ err: (err as Error).message }, 'discovery run ended unexpectedly');
     });
   }
 
-  /** Stops the handler; with `removeDevices` also removes this node from the Discovery's Devices. */
+  /** Stops the handler; with `removeDevices` also deletes this node's slices of the Discovery. */
   async stop(removeDevices: boolean): Promise<void> {
     this.#abort.abort(new Error('discovery run stopped'));
     // A handler that ignores its signal is abandoned: the loop ignores whatever it yields later.
     const ms = this.#opts.stopTimeoutMs ?? DISCOVERY_STOP_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
     const returned = await Promise.race([
-      this.#done.then(() => this.#problemWrite).then(() => true),
+      this.#done.then(() => true),
       new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms).unref())),
     ]);
     clearTimeout(timer);
     if (!returned)
       this.#opts.log.warn(
         { stopTimeoutMs: ms },
-        'discovery handler (or its status write) did not return within the stop deadline; abandoned',
+        'discovery handler did not return within the stop deadline; abandoned',
       );
     await this.#publisher?.close();
-    if (removeDevices) await this.#sync?.removeAll();
+    if (removeDevices) await (this.#sync ?? this.#newSync(false)).removeAll();
     else await this.#sync?.close();
+  }
+
+  /** Runs a pass of the slices now (the agent's resync). */
+  resync(): void {
+    this.#sync?.reconcile();
   }
 
   async #run(): Promise<void> {
     const { discovery, log } = this.#opts;
     const signal = this.#abort.signal;
+    // The sync starts from what is stored: a restart removes nothing still there.
+    await this.#opts.slices.synced(signal);
     if (this.#opts.specProblem !== undefined) {
       log.warn(
         { reason: this.#opts.specProblem, gracePeriodSeconds: this.#opts.graceSeconds },
         'discovery spec is not valid; no handler runs; its devices go after the grace period',
       );
-      await this.#ageOut();
+      this.#ageOut();
       return;
     }
     const handler = (this.#opts.findHandler ?? findHandler)(discovery.spec.handler.name);
+    const sync = this.#newSync(handler?.shared ?? this.#storedShared());
     if (handler === undefined) {
-      await this.#setDetailsValid({
+      this.#setDetailsValid({
         status: 'False',
         reason: 'UnknownHandler',
         message: `no handler named ${quote(discovery.spec.handler.name)} (known: ${handlerNames().join(', ')})`,
       });
-      await this.#ageOut();
+      this.#ageOut();
       return;
     }
     let details: unknown;
@@ -118,11 +127,11 @@ export class DiscoveryRun {
         { reason: message },
         'discovery details are invalid; not retried until the Discovery changes',
       );
-      await this.#setDetailsValid({ status: 'False', reason: 'InvalidDetails', message });
-      await this.#ageOut();
+      this.#setDetailsValid({ status: 'False', reason: 'InvalidDetails', message });
+      this.#ageOut();
       return;
     }
-    await this.#setDetailsValid({
+    this.#setDetailsValid({
       status: 'True',
       reason: 'Valid',
       message: 'details accepted by the handler',
@@ -132,10 +141,8 @@ export class DiscoveryRun {
     const secrets = await this.#retry('resolve properties', backoff, () =>
       resolveProperties(discovery, this.#opts.registry),
     );
-    const sync = this.#newSync(handler.shared);
     const publisher = this.#opts.publishers(discovery, handler.shared);
     this.#publisher = publisher;
-    await this.#retry('load devices', backoff, () => sync.load());
     backoff.reset();
     while (!signal.aborted) {
       try {
@@ -180,12 +187,21 @@ export class DiscoveryRun {
     }
   }
 
-  #newSync(shared: boolean): DeviceSync {
-    const sync = new DeviceSync({
+  /** Whether the stored slices say shared (for a run with no handler to say it). */
+  #storedShared(): boolean {
+    const { discovery } = this.#opts;
+    const key = `${discovery.metadata.namespace ?? 'default'}/${discovery.metadata.name}`;
+    return this.#opts.slices.of(key)[0]?.spec.shared ?? false;
+  }
+
+  #newSync(shared: boolean): SliceSync {
+    const sync = new SliceSync({
       discovery: this.#opts.discovery,
       shared,
       node: this.#opts.node,
       store: this.#opts.registry,
+      slices: this.#opts.slices,
+      nodeUid: this.#opts.nodeUid,
       writeLimit: this.#opts.writeLimit,
       graceSeconds: this.#opts.graceSeconds,
       log: this.#opts.log,
@@ -198,13 +214,11 @@ export class DiscoveryRun {
 
   /**
    * A Discovery this node cannot run (invalid spec or details, unknown
-   * handler): no handler lists anything, so the Devices this node holds for it
-   * are removed once their grace period has passed, unless it is fixed first.
+   * handler): no handler lists anything, so the devices this node's slices
+   * hold for it leave once their grace period has passed, unless it is fixed first.
    */
-  async #ageOut(): Promise<void> {
-    const sync = this.#newSync(false);
-    await this.#retry('load devices', new Backoff(), () => sync.load());
-    sync.reconcile();
+  #ageOut(): void {
+    (this.#sync ?? this.#newSync(this.#storedShared())).observe([]);
   }
 
   /** Runs `fn` until it succeeds or the run stops (then rejects with the abort reason). */
@@ -231,63 +245,39 @@ export class DiscoveryRun {
   }
 
   /**
-   * The handler's problem becomes Discovering=False, its message prefixed with
-   * this node (the Discovery is shared by every node that runs it); undefined
-   * clears it (Discovering=True) if this node set it. Writes happen in order.
+   * The handler's problem becomes this node's Discovering=False; undefined
+   * clears it (Discovering=True) if it was set. The controller gathers every
+   * node's conditions into the Discovery's status.
    */
   #reportProblem(problem: string | undefined): void {
     if (problem === this.#problem) return;
     this.#problem = problem;
-    const prefix = `node ${this.#opts.node}: `;
-    this.#problemWrite = this.#problemWrite.then(async () => {
-      if (problem !== undefined) {
-        await this.#setCondition('Discovering', {
-          status: 'False',
-          reason: 'HandlerProblem',
-          message: `${prefix}${problem}`,
-        });
-        return;
-      }
-      const current = this.#conditions?.find((c) => c.type === 'Discovering');
-      if (current?.status === 'False' && current.message.startsWith(prefix))
-        await this.#setCondition('Discovering', {
-          status: 'True',
-          reason: 'Listing',
-          message: 'the handler lists devices',
-        });
-    });
+    if (problem !== undefined) {
+      this.#setCondition('Discovering', {
+        status: 'False',
+        reason: 'HandlerProblem',
+        message: problem,
+      });
+    } else if (this.#sync?.condition('Discovering')?.status === 'False') {
+      this.#setCondition('Discovering', {
+        status: 'True',
+        reason: 'Listing',
+        message: 'the handler lists devices',
+      });
+    }
   }
 
-  #setDetailsValid(condition: Omit<ConditionInput, 'type'>): Promise<void> {
-    return this.#setCondition('DetailsValid', condition);
+  #setDetailsValid(condition: Omit<ConditionInput, 'type'>): void {
+    this.#setCondition('DetailsValid', condition);
   }
 
-  /** Writes a condition if it differs from what the Discovery has; failures are logged, not fatal. */
-  async #setCondition(type: string, condition: Omit<ConditionInput, 'type'>): Promise<void> {
-    const { discovery, registry, log } = this.#opts;
-    const generation = discovery.metadata.generation;
-    const conditions = setCondition(this.#conditions, {
+  /** Sets a condition on this node's first slice (written with the next pass, if it changed). */
+  #setCondition(type: string, condition: Omit<ConditionInput, 'type'>): void {
+    const generation = this.#opts.discovery.metadata.generation;
+    this.#sync?.setCondition({
       type,
       ...condition,
       ...(generation !== undefined ? { observedGeneration: generation } : {}),
     });
-    if (conditions === undefined) return;
-    try {
-      await registry.updateDiscoveryStatus(
-        discovery.metadata.namespace ?? 'default',
-        discovery.metadata.name,
-        { conditions },
-      );
-      this.#conditions = conditions;
-    } catch (err) {
-      this.#limiter.log(
-        log,
-        'warn',
-        'status-update',
-        '',
-        { err: (err as Error).message },
-        'could not update the discovery status',
-      );
-    }
   }
 }

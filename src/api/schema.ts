@@ -382,6 +382,11 @@ export const deviceSliceSpecSchema = {
       minimum: 0,
       maximum: MAX_SLICE_DEVICES,
     },
+    conditions: {
+      ...conditions,
+      description:
+        "The node's conditions for the Discovery (DetailsValid, Discovering), on its first slice only.",
+    },
   },
   'x-kubernetes-validations': [
     {

@@ -186,6 +186,12 @@ export interface DeviceSliceSpec {
   devices: SliceDevice[];
   /** devices.length, for kubectl's Devices column (the API server checks it). */
   deviceCount: number;
+  /**
+   * contract: the node's conditions for the Discovery (DetailsValid, Discovering),
+   * carried on the node's first slice only (the one whose name ends in -0); the
+   * controller aggregates them into the Discovery's status.
+   */
+  conditions?: Condition[];
 }
 
 /**

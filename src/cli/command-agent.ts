@@ -64,12 +64,18 @@ export const agentCommand = {
         'device-plugin-dir': { type: 'string' },
         'pod-resources-socket': { type: 'string' },
         'pod-broker-url': { type: 'string' },
+        'resync-seconds': { type: 'string', default: '60' },
       },
     });
     const level = LOG_LEVELS.find((l) => l === values['log-level']);
     if (level === undefined)
       throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
     const port = integerFlag('http-port', values['http-port'], PORT);
+    const resyncSeconds = integerFlag('resync-seconds', values['resync-seconds'], {
+      minimum: 1,
+      maximum: 86_400,
+      what: 'how often every Discovery and slice is compared with what is stored',
+    });
     const shutdownTimeout = Number(values['shutdown-timeout']);
     if (!Number.isFinite(shutdownTimeout) || shutdownTimeout <= 0 || shutdownTimeout > 3600)
       throw new UsageError(
@@ -212,6 +218,7 @@ export const agentCommand = {
       registry: devicePlugin ? tapNodeDevices(registry, node, devicePlugin.plugin) : registry,
       log,
       metrics,
+      resyncMs: resyncSeconds * 1000,
       publishers: (discovery, shared) =>
         dataPlane?.publisherFor(discovery, shared) ?? discardingPublisher(metrics.publishDropped),
     });

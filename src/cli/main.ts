@@ -23,6 +23,12 @@ const commands: CommandEntry[] = [
     load: async () => (await import('./command-agent.ts')).agentCommand,
   },
   {
+    name: 'controller',
+    summary:
+      "run the controller: folds every node's DeviceSlices into Devices and Discovery status",
+    load: async () => (await import('./command-controller.ts')).controllerCommand,
+  },
+  {
     name: 'devices',
     summary: 'list Devices (-n NS | -A, -l SELECTOR, --handler, --discovery, --node, -o, --watch)',
     load: async () => (await import('./command-devices.ts')).devicesCommand,

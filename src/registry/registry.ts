@@ -1,20 +1,4 @@
-import type {
-  Device,
-  DeviceNodeStatus,
-  DeviceSpec,
-  Discovery,
-  DiscoveryStatus,
-} from '../api/types.ts';
-
-/** What one node says of one device: its spec and labels, and this node's entry in status.nodes. */
-export interface DeviceView {
-  namespace: string;
-  name: string;
-  discovery: { name: string; uid: string };
-  labels: Record<string, string>;
-  spec: DeviceSpec;
-  node: DeviceNodeStatus;
-}
+import type { Device, DeviceSlice, Discovery } from '../api/types.ts';
 
 /** Which objects a list returns. */
 export interface Query {
@@ -57,40 +41,54 @@ export interface DiscoverySource {
   ): Promise<void>;
   /** Discoveries matching the query. */
   listDiscoveries(query: Query): Promise<Discovery[]>;
-  /** Replaces the Discovery's status (conditions, device count). */
-  updateDiscoveryStatus(namespace: string, name: string, status: DiscoveryStatus): Promise<void>;
   /** The value of a Secret or ConfigMap key; undefined if the object or key is missing. */
   readValue(ref: ValueRef): Promise<string | undefined>;
   /** The labels of a node, for spec.nodeSelector. */
   nodeLabels(node: string): Promise<Record<string, string>>;
   /**
-   * Keeps `onLabels` informed of a node's labels (after the first read and
-   * after every change or relist; {} while it has no Node object) until the
-   * signal aborts.
+   * Keeps `onLabels` informed of a node's labels and its Node object's uid
+   * (after the first read and after every change or relist; {} and undefined
+   * while it has no Node object) until the signal aborts.
    */
   watchNodeLabels(
     node: string,
-    onLabels: (labels: Record<string, string>) => void,
+    onLabels: (labels: Record<string, string>, uid: string | undefined) => void,
     signal: AbortSignal,
   ): Promise<void>;
 }
 
-/** Where Devices are kept. Each node writes only its own entry of status.nodes. */
-export interface DeviceStore {
+/**
+ * contract: where an agent keeps its own node's DeviceSlices, the only objects
+ * it writes. Writes take whole slices; the store fills in uid and resourceVersion.
+ */
+export interface SliceStore {
   /**
-   * Creates or updates the Device and sets this node's entry in status.nodes.
-   * `known: false` says the caller has never seen it stored (a hint: a store
-   * may then write the object first instead of asking whether it exists).
+   * Keeps `onChange` informed of every DeviceSlice labelled edgebridge.io/node=`node`
+   * (all namespaces): the complete set after the first list and after every
+   * change, until the signal aborts.
    */
-  applyDevice(view: DeviceView, hint?: { known: boolean }): Promise<void>;
-  /** Removes `node`'s entry; deletes the Device when no node is left. */
-  removeDeviceNode(namespace: string, name: string, node: string): Promise<void>;
+  watchNodeSlices(
+    node: string,
+    onChange: (slices: DeviceSlice[]) => void,
+    signal: AbortSignal,
+  ): Promise<void>;
+  /**
+   * Creates the slice, or replaces the stored one when `metadata.resourceVersion`
+   * is set (a stale version fails with a RegistryConflictError). Returns the stored slice.
+   */
+  putSlice(slice: DeviceSlice): Promise<DeviceSlice>;
+  /** Deletes a slice; one already gone is not an error. */
+  deleteSlice(namespace: string, name: string): Promise<void>;
+}
+
+/** Where Devices are read (the controller, or the embedded registry's fold, writes them). */
+export interface DeviceStore {
   /** Devices matching the query. */
   listDevices(query: Query): Promise<Device[]>;
 }
 
 /** A registry back end: the Kubernetes API, or the embedded store for running without a cluster. */
-export interface Registry extends DiscoverySource, DeviceStore {
+export interface Registry extends DiscoverySource, SliceStore, DeviceStore {
   readonly kind: 'kubernetes' | 'embedded';
   /**
    * Asks the API server who a bearer token belongs to (a TokenReview), for

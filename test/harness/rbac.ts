@@ -48,7 +48,7 @@ export const installAgentRbac = oncePerControlPlane(async (info) => {
 
 /** The controller's ClusterRole and binding, and the DeviceSlice admission policy. */
 export const SLICE_ACCESS_FILES = [
-  path.join(MANIFESTS, 'rbac', 'controller-clusterrole.yaml'),
+  path.join(MANIFESTS, 'controller', 'rbac.yaml'),
   path.join(MANIFESTS, 'admission', 'deviceslice-node-policy.yaml'),
 ];
 

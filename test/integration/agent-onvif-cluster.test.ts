@@ -17,6 +17,11 @@ import { createReadyNode, kubeConfigFor, testNamespace, useControlPlane } from '
 import { createNetwork, type Network } from '../harness/netns.ts';
 import type { PeerProcess } from '../harness/processes.ts';
 import { installAgentRbac } from '../harness/rbac.ts';
+import {
+  installControllerRbac,
+  startController,
+  type ControllerProcess,
+} from '../harness/controller.ts';
 import { scratchDir } from '../harness/workdir.ts';
 import { unixToTcp } from '../peers/fixtures/tcp-unix-bridge.ts';
 
@@ -33,8 +38,10 @@ describe('the onvif handler through an agent against a real API server', () => {
   let remove: (() => Promise<void>) | undefined;
   let deleteNode: (() => Promise<unknown>) | undefined;
   const processes: PeerProcess[] = [];
+  let controller: ControllerProcess | undefined;
   after(async () => {
     await Promise.all(processes.map((p) => p.stop()));
+    await controller?.stop();
     await net?.destroy();
     bridge?.close();
     await deleteNode?.().catch(() => undefined);
@@ -45,6 +52,9 @@ describe('the onvif handler through an agent against a real API server', () => {
     const info = await useControlPlane({});
     await installCrds(info);
     await installAgentRbac(info);
+    await installControllerRbac(info);
+    // The agent writes its slice; the controller (on the root namespace's loopback) makes the Device.
+    controller = await startController(info);
     const ns = await testNamespace(info, 'onvif');
     remove = ns.remove;
     await createReadyNode(info, node);

@@ -9,6 +9,11 @@ import { edgeObjects, eventually, writeDevicesFile } from '../harness/devices.ts
 import { testNamespace } from '../harness/kube.ts';
 import { lazy, settled } from '../harness/lazy.ts';
 import { installAgentRbac } from '../harness/rbac.ts';
+import {
+  installControllerRbac,
+  startController,
+  type ControllerProcess,
+} from '../harness/controller.ts';
 import { scratchDir } from '../harness/workdir.ts';
 
 // This file stops and restarts the API server, so it has a control plane of its
@@ -16,17 +21,22 @@ import { scratchDir } from '../harness/workdir.ts';
 describe('the agent while the API server is away', () => {
   let started: ReturnType<typeof make> | undefined;
   let agent: AgentProcess | undefined;
+  let controller: ControllerProcess | undefined;
   const make = async () => {
     const cp = new ControlPlane(scratchDir('private-control-plane'));
     const info = await cp.ensure();
     await installCrds(info);
     await installAgentRbac(info);
+    await installControllerRbac(info);
+    // Devices come from the controller; it rides out the outage too.
+    controller = await startController(info);
     const ns = await testNamespace(info, 'outage');
     return { cp, info, ns, objects: edgeObjects(info, ns.name), dir: scratchDir('outage') };
   };
   const setup = lazy(() => (started = make()));
   after(async () => {
     await agent?.stop();
+    await controller?.stop();
     await (await settled(started))?.cp.stop();
   });
 

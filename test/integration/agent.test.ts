@@ -8,6 +8,11 @@ import { promisify } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { Device } from '../../src/api/types.ts';
 import { startAgent, type AgentProcess } from '../harness/agent.ts';
+import {
+  installControllerRbac,
+  startController,
+  type ControllerProcess,
+} from '../harness/controller.ts';
 import { installCrds } from '../harness/crds.ts';
 import { edgeObjects, eventually, writeDevicesFile } from '../harness/devices.ts';
 import { createReadyNode, kubeConfigFor, testNamespace, useControlPlane } from '../harness/kube.ts';
@@ -30,23 +35,20 @@ const importsDir = scratchDir('agent-imports');
 const importsOf = (name: string): string => path.join(importsDir, `${name}.txt`);
 const run = promisify(execFile);
 
-/** Writes of Devices by an agent (Discovery status writes depend on what other tests create). */
-const writes = async (agent: AgentProcess): Promise<number> =>
-  (await agent.metric('edgebridge_registry_requests_total', {
-    verb: 'apply',
-    resource: 'devices',
-  })) +
-  (await agent.metric('edgebridge_registry_requests_total', {
-    verb: 'apply',
-    resource: 'devices/status',
-  })) +
-  (await agent.metric('edgebridge_registry_requests_total', {
-    verb: 'delete',
-    resource: 'devices',
-  }));
+/** Writes of an agent: its slices (it writes nothing else). */
+const writes = async (agent: AgentProcess): Promise<number> => {
+  let n = 0;
+  for (const verb of ['create', 'update', 'delete'])
+    n += await agent.metric('edgebridge_registry_requests_total', {
+      verb,
+      resource: 'deviceslices',
+    });
+  return n;
+};
 
-describe('the agent against a real API server, with the low-privilege agent token', () => {
+describe('the agent against a real API server, with the low-privilege agent token, and the controller', () => {
   let started: ReturnType<typeof make> | undefined;
+  let controller: ControllerProcess | undefined;
   const agents: AgentProcess[] = [];
   /** The latest agent started for each node (a test restarts node A's). */
   const current = new Map<string, AgentProcess>();
@@ -59,6 +61,9 @@ describe('the agent against a real API server, with the low-privilege agent toke
     const info = await useControlPlane({ controllerManager: true });
     await installCrds(info);
     await installAgentRbac(info);
+    await installControllerRbac(info);
+    // Agents write slices; only the controller makes Devices of them.
+    controller = await startController(info);
     const ns = await testNamespace(info, 'agent');
     await createReadyNode(info, nodeA, { [GROUP_LABEL]: group });
     await createReadyNode(info, nodeB, { [GROUP_LABEL]: group });
@@ -85,6 +90,7 @@ describe('the agent against a real API server, with the low-privilege agent toke
   const setup = lazy(() => (started = make()));
   after(async () => {
     await Promise.all(agents.map((a) => a.stop()));
+    await controller?.stop();
     const s = await settled(started);
     if (s === undefined) return;
     const core = kubeConfigFor(s.info, 'admin').makeApiClient(CoreV1Api);
@@ -201,7 +207,7 @@ describe('the agent against a real API server, with the low-privilege agent toke
     assert.doesNotMatch(await cli('--node', nodeB), /basic-/);
   });
 
-  it('restarts without churn, and writes nothing in steady state', async () => {
+  it('restarts without churn, and writes nothing in steady state (no slice write, no Device rewritten)', async () => {
     const { objects, start } = await setup();
     const a = agentOf(nodeA);
     const before = await objects.devices('basic');

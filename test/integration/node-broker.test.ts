@@ -28,6 +28,11 @@ import { kubectlAsAdmin } from '../harness/kubectl.ts';
 import { lazy, settled } from '../harness/lazy.ts';
 import { startMosquitto, type Mosquitto } from '../harness/mosquitto.ts';
 import { installAgentRbac } from '../harness/rbac.ts';
+import {
+  installControllerRbac,
+  startController,
+  type ControllerProcess,
+} from '../harness/controller.ts';
 import { writeStandaloneConfig } from '../harness/standalone-config.ts';
 import { scratchDir } from '../harness/workdir.ts';
 
@@ -719,10 +724,14 @@ describe('the node broker, MQTT 5 specifics', () => {
 
 describe('the node broker with ServiceAccount tokens (TokenReview against the API server)', () => {
   let started: Promise<Awaited<ReturnType<typeof make>>> | undefined;
+  let controller: ControllerProcess | undefined;
   const make = async () => {
     const info = await useControlPlane();
     await installCrds(info);
     await installAgentRbac(info);
+    await installControllerRbac(info);
+    // Grants select Devices, which only the controller makes of the agent's slice.
+    controller = await startController(info);
     const ns = await testNamespace(info, 'broker-sa');
     await createReadyNode(info, NODE, { 'edgebridge.io/test-group': NODE });
     const kubectl = async (...args: string[]) =>
@@ -767,6 +776,7 @@ describe('the node broker with ServiceAccount tokens (TokenReview against the AP
   };
   const setup = lazy(() => (started = make()));
   after(async () => {
+    await controller?.stop();
     const s = await settled(started);
     if (s === undefined) return;
     await kubeConfigFor(s.info, 'admin')

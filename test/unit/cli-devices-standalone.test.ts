@@ -7,9 +7,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { parse } from 'yaml';
+import { deviceName } from '../../src/api/names.ts';
 import type { Device, Discovery } from '../../src/api/types.ts';
 import { EmbeddedRegistry } from '../../src/registry/embedded/registry.ts';
-import type { DeviceView } from '../../src/registry/registry.ts';
+import { NodeViews } from './node-views.ts';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -33,27 +34,30 @@ let configFile: string;
 let registry: EmbeddedRegistry;
 const discoveries = new Map<string, Discovery>();
 
-function viewOf(discovery: string, id: string, node: string, labels: Record<string, string> = {}) {
+let views: NodeViews;
+
+/** Node `node` sees device `id` of a Discovery (cams: shared; sticks: local). */
+async function sees(
+  discovery: string,
+  id: string,
+  node: string,
+  labels: Record<string, string> = {},
+) {
   const d = discoveries.get(discovery);
   assert.ok(d !== undefined);
-  const handler = d.spec.handler.name;
-  const view: DeviceView = {
-    namespace: d.metadata.namespace ?? 'default',
-    name: `${discovery}-${id}`,
-    discovery: { name: discovery, uid: d.metadata.uid ?? '' },
-    labels: { 'edgebridge.io/discovery': discovery, 'edgebridge.io/handler': handler, ...labels },
-    spec: {
-      discovery,
-      handler,
-      shared: discovery !== 'sticks',
-      id,
-      properties: { ID: id },
-      capacity: 1,
-    },
-    node: { name: node },
-  };
-  return view;
+  await views.add(
+    d,
+    node,
+    { id, properties: { ID: id }, ...(Object.keys(labels).length > 0 ? { labels } : {}) },
+    discovery !== 'sticks',
+  );
 }
+
+/** Device names as the fold makes them: shared ones by id, local ones by id and node. */
+const C1 = deviceName('cams', 'c1', true, '');
+const C2 = deviceName('cams', 'c2', true, '');
+const S1 = deviceName('sticks', 's1', false, 'node-a');
+const CAMS = [C1, C2].sort();
 
 async function edgebridge(
   ...args: string[]
@@ -88,10 +92,11 @@ before(async () => {
   await writeFile(configFile, CONFIG);
   registry = new EmbeddedRegistry({ stateDir, configFile, log: pino({ level: 'silent' }) });
   for (const d of await registry.listDiscoveries({})) discoveries.set(d.metadata.name, d);
-  await registry.applyDevice(viewOf('cams', 'c1', 'node-a'));
-  await registry.applyDevice(viewOf('cams', 'c1', 'node-b'));
-  await registry.applyDevice(viewOf('cams', 'c2', 'node-b'));
-  await registry.applyDevice(viewOf('sticks', 's1', 'node-a', { vendor: '1d6b' }));
+  views = new NodeViews(registry);
+  await sees('cams', 'c1', 'node-a');
+  await sees('cams', 'c1', 'node-b');
+  await sees('cams', 'c2', 'node-b');
+  await sees('sticks', 's1', 'node-a', { vendor: '1d6b' });
 });
 
 after(async () => {
@@ -105,25 +110,19 @@ describe('edgebridge devices --standalone', () => {
     assert.equal(code, 0, stderr);
     const lines = stdout.trimEnd().split('\n');
     assert.match(lines[0] ?? '', /^NAME\s{3,}HANDLER\s{3,}SHARED\s{3}NODES\s{3,}AGE$/);
-    assert.match(
-      lines[1] ?? '',
-      /^cams-c1\s{3,}simulated\s{3,}true\s{3,}node-a,node-b\s{3,}(?:\d+[dhms])+$/,
-    );
-    assert.match(
-      lines[2] ?? '',
-      /^cams-c2\s{3,}simulated\s{3,}true\s{3,}node-b\s{3,}(?:\d+[dhms])+$/,
-    );
-    assert.equal(lines.length, 3);
+    const row = (name: string) => lines.find((l) => l.startsWith(`${name} `)) ?? '';
+    assert.match(row(C1), /^\S+\s{3,}simulated\s{3,}true\s{3,}node-a,node-b\s{3,}(?:\d+[dhms])+$/);
+    assert.match(row(C2), /^\S+\s{3,}simulated\s{3,}true\s{3,}node-b\s{3,}(?:\d+[dhms])+$/);
+    assert.deepEqual(names(stdout), CAMS, 'sorted by name');
   });
 
   it('lists every namespace with -A and one with -n', async () => {
     assert.deepEqual(names((await devices('-A')).stdout), [
-      'default/cams-c1',
-      'default/cams-c2',
-      'lab/sticks-s1',
+      ...CAMS.map((n) => `default/${n}`),
+      `lab/${S1}`,
     ]);
-    assert.deepEqual(names((await devices('-n', 'lab')).stdout), ['sticks-s1']);
-    assert.deepEqual(names((await devices('--namespace=lab')).stdout), ['sticks-s1']);
+    assert.deepEqual(names((await devices('-n', 'lab')).stdout), [S1]);
+    assert.deepEqual(names((await devices('--namespace=lab')).stdout), [S1]);
   });
 
   it('prints a DeviceList with -o json, the same objects the registry holds', async () => {
@@ -155,27 +154,22 @@ describe('edgebridge devices --standalone', () => {
   });
 
   it('selects by label with -l', async () => {
-    assert.deepEqual(names((await devices('-A', '-l', 'vendor=1d6b')).stdout), ['lab/sticks-s1']);
+    const cams = CAMS.map((n) => `default/${n}`);
+    assert.deepEqual(names((await devices('-A', '-l', 'vendor=1d6b')).stdout), [`lab/${S1}`]);
     assert.deepEqual(
       names((await devices('-A', '-l', 'edgebridge.io/discovery in (cams)')).stdout),
-      ['default/cams-c1', 'default/cams-c2'],
+      cams,
     );
-    assert.deepEqual(names((await devices('-A', '-l', '!vendor')).stdout), [
-      'default/cams-c1',
-      'default/cams-c2',
-    ]);
+    assert.deepEqual(names((await devices('-A', '-l', '!vendor')).stdout), cams);
   });
 
   it('filters with --handler and --discovery (field selectors)', async () => {
+    const cams = CAMS.map((n) => `default/${n}`);
     assert.deepEqual(names((await devices('-A', '--handler', 'simulated')).stdout), [
-      'default/cams-c1',
-      'default/cams-c2',
-      'lab/sticks-s1',
+      ...cams,
+      `lab/${S1}`,
     ]);
-    assert.deepEqual(names((await devices('-A', '--discovery', 'cams')).stdout), [
-      'default/cams-c1',
-      'default/cams-c2',
-    ]);
+    assert.deepEqual(names((await devices('-A', '--discovery', 'cams')).stdout), cams);
     const none = await devices('-A', '--handler', 'simulated', '--discovery', 'nothing');
     assert.equal(none.code, 0);
     assert.equal(none.stdout, '');
@@ -183,10 +177,10 @@ describe('edgebridge devices --standalone', () => {
   });
 
   it('filters on status.nodes with --node', async () => {
-    assert.deepEqual(names((await devices('--node', 'node-b')).stdout), ['cams-c1', 'cams-c2']);
+    assert.deepEqual(names((await devices('--node', 'node-b')).stdout), CAMS);
     assert.deepEqual(names((await devices('-A', '--node', 'node-a')).stdout), [
-      'default/cams-c1',
-      'lab/sticks-s1',
+      `default/${C1}`,
+      `lab/${S1}`,
     ]);
     const json = JSON.parse((await devices('-A', '--node', 'node-c', '-o', 'json')).stdout) as {
       items: unknown[];
@@ -237,19 +231,22 @@ describe('edgebridge devices --standalone', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
     };
+    const sticks = discoveries.get('sticks');
+    assert.ok(sticks !== undefined);
+    const s2 = deviceName('sticks', 's2', false, 'node-b');
     try {
-      await waitFor(/^NAME .*\nsticks-s1 .*\n$/);
-      await registry.applyDevice(viewOf('sticks', 's2', 'node-b'));
-      await waitFor(/\nsticks-s2 +simulated +false +node-b +(?:\d+[dhms])+\n$/);
-      await registry.applyDevice(viewOf('sticks', 's1', 'node-c'));
-      await waitFor(/\nsticks-s1 +simulated +false +node-a,node-c +(?:\d+[dhms])+\n$/);
+      await waitFor(new RegExp(`^NAME .*\\n${S1} .*\\n$`));
+      await sees('sticks', 's2', 'node-b');
+      await waitFor(new RegExp(`\\n${s2} +simulated +false +node-b +(?:\\d+[dhms])+\\n$`));
+      await sees('sticks', 's1', 'node-a', { vendor: '1d6b', changed: 'yes' });
+      await waitFor(new RegExp(`\\n${S1} +simulated +false +node-a +(?:\\d+[dhms])+\\n$`));
       assert.equal(stdout.match(/^NAME /gm)?.length, 1, 'the header is printed once');
       child.kill('SIGINT');
       assert.equal(await exited, 0);
     } finally {
       child.kill('SIGKILL');
-      await registry.removeDeviceNode('lab', 'sticks-s2', 'node-b');
-      await registry.removeDeviceNode('lab', 'sticks-s1', 'node-c');
+      await views.remove(sticks, 'node-b', 's2');
+      await sees('sticks', 's1', 'node-a', { vendor: '1d6b' });
     }
   });
 });
@@ -267,8 +264,7 @@ describe('edgebridge discoveries --standalone', () => {
     );
 
   it('prints NAME, HANDLER, DEVICES and AGE, with status from the state directory', async () => {
-    // The count is the store's own (two Devices of cams): a status written with another is ignored.
-    await registry.updateDiscoveryStatus('default', 'cams', { devices: 99 });
+    // The count is the store's own fold of the slices (two Devices of cams).
     const { code, stdout } = await discoveriesCli();
     assert.equal(code, 0);
     const [header, row, extra] = stdout.trimEnd().split('\n');

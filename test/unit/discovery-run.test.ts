@@ -11,6 +11,7 @@ import type { Discovery } from '../../src/api/types.ts';
 import { EmbeddedRegistry } from '../../src/registry/embedded/registry.ts';
 import { AdaptiveLimit } from '../../src/util/adaptive-limit.ts';
 import type { DiscoveryPublisher } from '../../src/agent/discovery-publisher.ts';
+import { NodeSlices } from '../../src/agent/node-slices.ts';
 
 const silentPublisher: DiscoveryPublisher = {
   data: () => undefined,
@@ -65,16 +66,22 @@ async function registryWith(name: string) {
   return { registry, discovery, log, lines };
 }
 
+/** A run of `handler` on node n1, with the node's slice watch; `watching` ends the watch. */
 function runOf(
   discovery: Discovery,
   registry: EmbeddedRegistry,
   log: Logger,
   handler: DiscoveryHandler,
+  watching: AbortController,
 ): DiscoveryRun {
+  const slices = new NodeSlices(registry, 'n1', log);
+  void slices.run(watching.signal);
   return new DiscoveryRun({
     discovery,
     node: 'n1',
+    nodeUid: () => undefined,
     registry,
+    slices,
     graceSeconds: 0,
     writeLimit: new AdaptiveLimit(),
     log,
@@ -100,7 +107,8 @@ describe('DiscoveryRun conditions', () => {
         await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
       },
     };
-    const run = runOf(discovery, registry, log, handler);
+    const watching = new AbortController();
+    const run = runOf(discovery, registry, log, handler, watching);
     const discovering = async (want: string) => {
       for (let i = 0; i < 100; i++) {
         const [d] = await registry.listDiscoveries({});
@@ -115,11 +123,12 @@ describe('DiscoveryRun conditions', () => {
     const failed = await discovering('False');
     assert.equal(
       failed.message,
-      'node n1: devices file rejected: /dev/zero is a character device, not a regular file',
+      'on node n1: devices file rejected: /dev/zero is a character device, not a regular file',
     );
     report(undefined);
     await discovering('True');
     await run.stop(false);
+    watching.abort();
     await registry.close();
   });
 });
@@ -128,7 +137,14 @@ describe('DiscoveryRun.stop', () => {
   it('abandons a handler that does not return after its signal aborted, names the discovery, and ignores its late lists', async () => {
     const { registry, discovery, log, lines } = await registryWith('stuck');
     const stub = stubbornHandler();
-    const run = runOf(discovery, registry, log.child({ discovery: 'stuck' }), stub.handler);
+    const watching = new AbortController();
+    const run = runOf(
+      discovery,
+      registry,
+      log.child({ discovery: 'stuck' }),
+      stub.handler,
+      watching,
+    );
     await stub.firstListed;
 
     // Without the stop deadline this never resolves: the handler is still waiting.
@@ -141,6 +157,7 @@ describe('DiscoveryRun.stop', () => {
     assert.ok(stub.lateListed(), 'the handler went on after it was abandoned');
     const ids = (await registry.listDevices({})).map((d) => d.spec.id);
     assert.ok(!ids.includes('late'), `its late list is ignored (devices: ${ids.join(', ')})`);
+    watching.abort();
     await registry.close();
   });
 });

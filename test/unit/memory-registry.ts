@@ -1,18 +1,19 @@
-import type { Device, Discovery } from '../../src/api/types.ts';
-import { RegistryUnsupportedError } from '../../src/registry/errors.ts';
-import type { DeviceView, Registry, TokenReviewStatus } from '../../src/registry/registry.ts';
+import type { Device, DeviceSlice, Discovery } from '../../src/api/types.ts';
+import { RegistryConflictError, RegistryUnsupportedError } from '../../src/registry/errors.ts';
+import type { Registry, TokenReviewStatus } from '../../src/registry/registry.ts';
 
 /**
  * A registry held in memory for unit tests of the agent's logic: the test
- * sets the Discoveries the watch reports, reads the devices applied, and may
- * put a hook in front of a device removal or a node-label read (to hold it or
+ * sets the Discoveries the watch reports, reads the slices written, and may
+ * put a hook in front of a slice deletion or a node-label read (to hold it or
  * fail it).
  */
 export class MemoryRegistry implements Registry {
   readonly kind = 'embedded' as const;
-  /** Devices applied and not removed, by "namespace/name". */
-  readonly devices = new Map<string, DeviceView>();
+  /** Slices written and not deleted, by "namespace/name". */
+  readonly slices = new Map<string, DeviceSlice>();
   onRemove: ((namespace: string, name: string) => Promise<void>) | undefined;
+  readonly #sliceWatchers = new Set<() => void>();
   nodeLabelsHook: (() => Promise<Record<string, string>>) | undefined;
   #onChange: ((discoveries: Discovery[]) => void) | undefined;
   #discoveries: Discovery[] = [];
@@ -28,11 +29,11 @@ export class MemoryRegistry implements Registry {
     if (onChange !== undefined) queueMicrotask(() => onChange(this.#discoveries));
   }
 
-  /** Names of the applied devices of one Discovery. */
+  /** Ids of the devices in the slices of one Discovery. */
   devicesOf(discovery: string): string[] {
-    return [...this.devices.values()]
-      .filter((v) => v.spec.discovery === discovery)
-      .map((v) => v.name)
+    return [...this.slices.values()]
+      .filter((s) => s.spec.discovery === discovery)
+      .flatMap((s) => s.spec.devices.map((d) => d.id))
       .sort();
   }
 
@@ -49,10 +50,6 @@ export class MemoryRegistry implements Registry {
     return Promise.resolve(this.#discoveries);
   }
 
-  updateDiscoveryStatus(): Promise<void> {
-    return Promise.resolve();
-  }
-
   readValue(): Promise<string | undefined> {
     return Promise.resolve(undefined);
   }
@@ -66,14 +63,43 @@ export class MemoryRegistry implements Registry {
     await untilAborted(signal);
   }
 
-  applyDevice(view: DeviceView): Promise<void> {
-    this.devices.set(`${view.namespace}/${view.name}`, view);
-    return Promise.resolve();
+  async watchNodeSlices(
+    node: string,
+    onChange: (slices: DeviceSlice[]) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const emit = () => onChange([...this.slices.values()].filter((s) => s.spec.node === node));
+    this.#sliceWatchers.add(emit);
+    queueMicrotask(emit);
+    await untilAborted(signal);
+    this.#sliceWatchers.delete(emit);
   }
 
-  async removeDeviceNode(namespace: string, name: string): Promise<void> {
+  putSlice(slice: DeviceSlice): Promise<DeviceSlice> {
+    const key = `${slice.metadata.namespace ?? 'default'}/${slice.metadata.name}`;
+    const current = this.slices.get(key);
+    if (current?.metadata.resourceVersion !== slice.metadata.resourceVersion)
+      return Promise.reject(new RegistryConflictError(`${key} changed`));
+    const stored = {
+      ...slice,
+      metadata: {
+        ...slice.metadata,
+        resourceVersion: String(Number(current?.metadata.resourceVersion ?? 0) + 1),
+      },
+    };
+    this.slices.set(key, stored);
+    this.#changed();
+    return Promise.resolve(stored);
+  }
+
+  async deleteSlice(namespace: string, name: string): Promise<void> {
     await this.onRemove?.(namespace, name);
-    this.devices.delete(`${namespace}/${name}`);
+    this.slices.delete(`${namespace}/${name}`);
+    this.#changed();
+  }
+
+  #changed(): void {
+    for (const emit of this.#sliceWatchers) queueMicrotask(emit);
   }
 
   listDevices(): Promise<Device[]> {

@@ -1,26 +1,18 @@
 // Devices as files: one JSON file per Device, the same object a Kubernetes
 // API server would hold for the custom resource, at
-// <root>/<namespace>/<name>.json. Each read-modify-write holds the object's
-// lock, so two agents sharing the directory never lose each other's entry.
-// Which Discovery each file belongs to is kept in memory (it never changes
-// for a name), so that counting a Discovery's Devices after each write lists
-// the directory's names but reads only files this process has not seen.
+// <root>/<namespace>/<name>.json, written by the registry's fold of the
+// DeviceSlices. Each read-modify-write holds the object's lock, so that two
+// processes sharing the directory never lose each other's write.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import { API_VERSION, type Device, type DeviceNodeStatus } from '../../api/types.ts';
-import type { DeviceView } from '../registry.ts';
+import { API_VERSION, type Device } from '../../api/types.ts';
 import { listDir, readObjectFile, removeFile, writeFileAtomic } from './atomic-file.ts';
-import { InvalidObjectError } from './errors.ts';
 import { checkObjectKey, isNamespace, plain, timestamp } from './meta.ts';
 import { lockFileFor, withObjectLock, type LockOptions } from './object-lock.ts';
 
 const READ_CONCURRENCY = 64;
-
-function byName(a: { name: string }, b: { name: string }): number {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-}
 
 function isDevice(value: unknown): value is Device {
   if (typeof value !== 'object' || value === null) return false;
@@ -42,9 +34,6 @@ export class DeviceFiles {
   readonly #root: string;
   readonly #log: Logger;
   readonly #lock: LockOptions;
-  /** Per namespace: the Discovery of each Device file seen, by file name. */
-  readonly #index = new Map<string, Map<string, string>>();
-
   constructor(root: string, log: Logger, lock: LockOptions = {}) {
     this.#root = root;
     this.#log = log;
@@ -59,59 +48,21 @@ export class DeviceFiles {
     return readObjectFile(file, isDevice, 'Device', this.#log);
   }
 
-  #indexOf(namespace: string): Map<string, string> {
-    let index = this.#index.get(namespace);
-    if (index === undefined) {
-      index = new Map();
-      this.#index.set(namespace, index);
-    }
-    return index;
-  }
-
-  /** Records what this process wrote or read at `namespace/name` (undefined: no Device there). */
-  #note(namespace: string, name: string, device: Device | undefined): void {
-    const index = this.#indexOf(namespace);
-    if (device === undefined) index.delete(`${name}.json`);
-    else index.set(`${name}.json`, device.spec.discovery);
-  }
-
   /**
-   * Brings the namespace's index up to date with its directory: names gone are
-   * dropped, and only files not seen before are read (written by another
-   * process, or by hand).
+   * Writes the Device the fold wants, keeping what the store itself keeps
+   * (uid, creation time, generation, annotations); says what it did
+   * (unchanged: no write).
    */
-  async #refresh(namespace: string): Promise<Map<string, string>> {
-    const dir = path.join(this.#root, namespace);
-    const index = this.#indexOf(namespace);
-    const names = (await listDir(dir)).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
-    const present = new Set(names);
-    for (const f of index.keys()) if (!present.has(f)) index.delete(f);
-    const unseen = names.filter((f) => !index.has(f));
-    for (let i = 0; i < unseen.length; i += READ_CONCURRENCY) {
-      const slice = unseen.slice(i, i + READ_CONCURRENCY);
-      const read = await Promise.all(slice.map((f) => this.#read(path.join(dir, f))));
-      for (const [j, d] of read.entries()) {
-        const f = slice[j];
-        // A damaged or misplaced file counts for no Discovery (and is read again next time).
-        if (f === undefined || d === undefined || !placed(d, f, namespace)) continue;
-        index.set(f, d.spec.discovery);
-      }
-    }
-    return index;
-  }
-
-  /** Creates or updates the Device and sets view.node's entry; says which (unchanged: no write). */
-  async apply(view: DeviceView): Promise<'created' | 'updated' | 'unchanged'> {
-    checkObjectKey('Device', view.namespace, view.name);
-    if (typeof view.node.name !== 'string' || view.node.name === '') {
-      throw new InvalidObjectError('a Device node entry needs a node name');
-    }
-    const file = this.#file(view.namespace, view.name);
+  async put(wanted: Device): Promise<'created' | 'updated' | 'unchanged'> {
+    const namespace = wanted.metadata.namespace ?? 'default';
+    const { name } = wanted.metadata;
+    checkObjectKey('Device', namespace, name);
+    const file = this.#file(namespace, name);
     return withObjectLock(
       lockFileFor(file),
       async () => {
         const existing = await this.#read(file);
-        const desired = plain(build(existing, view));
+        const desired = plain(build(existing, wanted));
         if (
           existing !== undefined &&
           isDeepStrictEqual(content(plain(existing)), content(desired))
@@ -122,58 +73,10 @@ export class DeviceFiles {
           Number(existing?.metadata.resourceVersion ?? '0') + 1,
         );
         await writeFileAtomic(file, JSON.stringify(desired, null, 2) + '\n');
-        this.#note(view.namespace, view.name, desired);
         return existing === undefined ? 'created' : 'updated';
       },
       this.#lock,
     );
-  }
-
-  /**
-   * Removes node's entry; deletes the Device when no entry is left. Returns the
-   * name of the Discovery of a Device it deleted.
-   */
-  async removeNode(namespace: string, name: string, node: string): Promise<string | undefined> {
-    checkObjectKey('Device', namespace, name);
-    const file = this.#file(namespace, name);
-    return withObjectLock(
-      lockFileFor(file),
-      async () => {
-        const existing = await this.#read(file);
-        if (existing === undefined) return undefined;
-        const nodes = existing.status?.nodes ?? [];
-        const left = nodes.filter((n) => n.name !== node);
-        if (left.length === nodes.length && left.length > 0) return undefined;
-        if (left.length === 0) {
-          const removed = await removeFile(file);
-          this.#note(namespace, name, undefined);
-          return removed ? existing.spec.discovery : undefined;
-        }
-        const updated: Device = {
-          ...existing,
-          metadata: {
-            ...existing.metadata,
-            resourceVersion: String(Number(existing.metadata.resourceVersion ?? '0') + 1),
-          },
-          status: { ...existing.status, nodes: left },
-        };
-        await writeFileAtomic(file, JSON.stringify(updated, null, 2) + '\n');
-        return undefined;
-      },
-      this.#lock,
-    );
-  }
-
-  /**
-   * How many Devices of the Discovery `discovery` there are in `namespace`:
-   * from the index, after a refresh that lists the directory's names and reads
-   * only files it has not seen (so the cost of a count hardly grows with the
-   * number of Devices).
-   */
-  async count(namespace: string, discovery: string): Promise<number> {
-    let n = 0;
-    for (const owner of (await this.#refresh(namespace)).values()) if (owner === discovery) n++;
-    return n;
   }
 
   /** Deletes the Device if `stillDoomed` says so once its lock is held (the check is made again). */
@@ -186,7 +89,6 @@ export class DeviceFiles {
         const current = await this.#read(file);
         if (current === undefined || !stillDoomed(current)) return false;
         const removed = await removeFile(file);
-        this.#note(namespace, device.metadata.name, undefined);
         return removed;
       },
       this.#lock,
@@ -208,7 +110,6 @@ export class DeviceFiles {
         const slice = files.slice(i, i + READ_CONCURRENCY);
         read.push(...(await Promise.all(slice.map((f) => this.#read(path.join(dir, f))))));
       }
-      const index = new Map<string, string>();
       for (const [i, d] of read.entries()) {
         if (d === undefined) continue;
         if (!placed(d, files[i] ?? '', ns)) {
@@ -218,11 +119,8 @@ export class DeviceFiles {
           );
           continue;
         }
-        index.set(`${d.metadata.name}.json`, d.spec.discovery);
         devices.push(d);
       }
-      // A full read is the truest index there is.
-      this.#index.set(ns, index);
     }
     return devices;
   }
@@ -233,39 +131,19 @@ function placed(d: Device, f: string, namespace: string): boolean {
   return `${d.metadata.name}.json` === f && (d.metadata.namespace ?? 'default') === namespace;
 }
 
-/** The Device after applying one node's view to what is stored (other nodes' entries kept). */
-function build(existing: Device | undefined, view: DeviceView): Device {
-  const others = (existing?.status?.nodes ?? []).filter((n) => n.name !== view.node.name);
-  const nodes: DeviceNodeStatus[] = [...others, view.node].sort(byName);
+/** The wanted Device with what the store keeps of the existing one. */
+function build(existing: Device | undefined, wanted: Device): Device {
   const specChanged =
-    existing !== undefined && !isDeepStrictEqual(plain(existing.spec), plain(view.spec));
+    existing !== undefined && !isDeepStrictEqual(plain(existing.spec), plain(wanted.spec));
   const generation = existing?.metadata.generation ?? 1;
   const metadata: Device['metadata'] = {
-    name: view.name,
-    namespace: view.namespace,
+    ...wanted.metadata,
     uid: existing?.metadata.uid ?? randomUUID(),
     generation: specChanged ? generation + 1 : generation,
     creationTimestamp: existing?.metadata.creationTimestamp ?? timestamp(),
-    labels: { ...view.labels },
-    ownerReferences: [
-      {
-        apiVersion: API_VERSION,
-        kind: 'Discovery',
-        name: view.discovery.name,
-        uid: view.discovery.uid,
-        controller: true,
-        blockOwnerDeletion: true,
-      },
-    ],
   };
   if (existing?.metadata.annotations !== undefined) {
     metadata.annotations = existing.metadata.annotations;
   }
-  return {
-    apiVersion: API_VERSION,
-    kind: 'Device',
-    metadata,
-    spec: view.spec,
-    status: { ...existing?.status, nodes },
-  };
+  return { ...wanted, metadata, status: { ...existing?.status, ...wanted.status } };
 }

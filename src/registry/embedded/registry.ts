@@ -1,22 +1,28 @@
 // The embedded registry: the Registry for running without a cluster.
 // Discoveries (and the Secrets and ConfigMaps they refer to) come from a YAML
-// config file; Devices and Discovery statuses are JSON files under the state
-// directory, shaped like the custom resources, surviving restarts and shared
-// safely by several processes (see object-lock.ts).
+// config file; DeviceSlices, Devices and Discovery statuses are JSON files
+// under the state directory, shaped like the custom resources, surviving
+// restarts and shared safely by several processes (see object-lock.ts). After
+// each slice write the registry applies the controller's fold in-process, so
+// that Devices come out as the controller would write them.
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Device, Discovery, DiscoveryStatus } from '../../api/types.ts';
+import { LABEL_NODE, type Device, type DeviceSlice, type Discovery } from '../../api/types.ts';
+import { wantedDevice } from '../../controller/device-diff.ts';
+import { discoveryStatus } from '../../controller/discovery-status.ts';
+import { fold } from '../../controller/fold.ts';
 import { RegistryUnsupportedError } from '../errors.ts';
-import type { DeviceView, Query, Registry, TokenReviewStatus, ValueRef } from '../registry.ts';
+import type { Query, Registry, TokenReviewStatus, ValueRef } from '../registry.ts';
 import { DEVICE_FIELDS, DISCOVERY_FIELDS, deviceFields, discoveryFields } from '../selectors.ts';
 import { ConfigSource, type ConfigSnapshot } from './config-file.ts';
 import { DeviceFiles } from './device-files.ts';
+import { SliceFiles } from './slice-files.ts';
 import { DiscoveryRecords } from './discovery-records.ts';
 import { runDiscoveryWatch } from './discovery-watch.ts';
 import { classifyLocalError } from './classify.ts';
-import { NotFoundError, RegistryClosedError } from './errors.ts';
+import { RegistryClosedError } from './errors.ts';
 import { ensureDir } from './atomic-file.ts';
 import { checkStateDir, diagnoseStateDir } from './state-dir.ts';
 import type { LockOptions } from './object-lock.ts';
@@ -26,7 +32,7 @@ import { SPEC_VALID } from '../spec-valid.ts';
 import type { ConditionUpdate } from './discovery-records.ts';
 
 export interface EmbeddedRegistryOptions {
-  /** Devices go to <stateDir>/registry/devices, Discovery records to <stateDir>/registry/discoveries. */
+  /** Devices go to <stateDir>/registry/devices, slices to …/deviceslices, Discovery records to …/discoveries. */
   stateDir: string;
   /** The multi-document YAML of Discoveries, Secrets and ConfigMaps; none means no Discoveries. */
   configFile?: string | undefined;
@@ -68,25 +74,31 @@ function specCondition(snapshot: ConfigSnapshot, d: Discovery): ConditionUpdate 
   };
 }
 
+/** Device files written at once by a fold: enough to hide each write's fsync, few enough for open files. */
+const WRITE_BATCH = 32;
+
+/** Runs `fn` on every item, WRITE_BATCH at a time. */
+async function inBatches<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += WRITE_BATCH)
+    await Promise.all(items.slice(i, i + WRITE_BATCH).map(fn));
+}
+
 export class EmbeddedRegistry implements Registry {
   readonly kind = 'embedded' as const;
   readonly #options: EmbeddedRegistryOptions;
   readonly #log: Logger;
   readonly #config: ConfigSource;
   readonly #devices: DeviceFiles;
+  readonly #slices: SliceFiles;
   readonly #records: DiscoveryRecords;
   readonly #root: string;
-  readonly #counts = new KeyedRuns();
-  /** Counts asked for and not yet written: this registry's reads of Discoveries wait for them. */
-  readonly #pendingCounts = new Set<Promise<void>>();
+  readonly #folds = new KeyedRuns();
+  /** Folds asked for and not yet done: this registry's reads of Discoveries and Devices wait for them. */
+  readonly #pendingFolds = new Set<Promise<void>>();
+  /** Slice watches of this process, told after each slice write. */
+  readonly #sliceListeners = new Set<() => void>();
   readonly #closing = new AbortController();
   readonly #watches = new Set<Promise<void>>();
-  /**
-   * "namespace/uid" of the Discoveries a running watch last saw: a Device
-   * applied for an owner that is gone is not created (Kubernetes would
-   * collect it at once).
-   */
-  #owners: Set<string> | undefined;
 
   /** The registry; nothing is read or created until it is used (so a read-only CLI can open it). */
   static open(options: EmbeddedRegistryOptions): Promise<EmbeddedRegistry> {
@@ -100,6 +112,7 @@ export class EmbeddedRegistry implements Registry {
     this.#root = root;
     this.#config = new ConfigSource(options.configFile, options.log);
     this.#devices = new DeviceFiles(path.join(root, 'devices'), options.log, options.lock);
+    this.#slices = new SliceFiles(path.join(root, 'deviceslices'), options.log, options.lock);
     this.#records = new DiscoveryRecords(path.join(root, 'discoveries'), options.log, options.lock);
   }
 
@@ -138,12 +151,17 @@ export class EmbeddedRegistry implements Registry {
     return selectObjects(observed, {}, DISCOVERY_FIELDS, discoveryFields);
   }
 
-  /** Deletes Devices whose Discovery is gone, and the records of gone Discoveries. */
+  /**
+   * Deletes the slices and Devices whose Discovery is gone (Kubernetes would
+   * collect them), and the records of gone Discoveries; folds the rest again.
+   */
   async #collect(discoveries: Discovery[], version: number): Promise<boolean> {
     const owners = new Set(
       discoveries.map((d) => `${d.metadata.namespace ?? 'default'}/${d.metadata.uid ?? ''}`),
     );
-    this.#owners = owners;
+    const names = new Set(
+      discoveries.map((d) => `${d.metadata.namespace ?? 'default'}/${d.metadata.name}`),
+    );
     const orphan = (device: Device): boolean => {
       const ref = controllerRef(device);
       return (
@@ -151,8 +169,15 @@ export class EmbeddedRegistry implements Registry {
       );
     };
     const orphans = (await this.#devices.list()).filter(orphan);
+    const orphanSlices = (await this.#slices.list()).filter(
+      (s) => !names.has(`${s.metadata.namespace ?? 'default'}/${s.spec.discovery}`),
+    );
     // Never delete on the word of a read the file has since overtaken.
     if ((await this.#config.load()).version !== version) return false;
+    for (const slice of orphanSlices) {
+      if (await this.#slices.delete(slice.metadata.namespace ?? 'default', slice.metadata.name))
+        this.#sliceChanged();
+    }
     for (const device of orphans) {
       if (await this.#devices.delete(device, orphan)) {
         this.#log.info(
@@ -161,12 +186,10 @@ export class EmbeddedRegistry implements Registry {
         );
       }
     }
-    await this.#records.removeAllExcept(
-      new Set(discoveries.map((d) => `${d.metadata.namespace ?? 'default'}/${d.metadata.name}`)),
-    );
-    // Also makes the counts true again after a crash between a Device write and its count.
+    await this.#records.removeAllExcept(names);
+    // Also makes the Devices true again after a crash between a slice write and its fold.
     await Promise.all(
-      discoveries.map((d) => this.#recount(d.metadata.namespace ?? 'default', d.metadata.name)),
+      discoveries.map((d) => this.#refold(d.metadata.namespace ?? 'default', d.metadata.name)),
     );
     return true;
   }
@@ -202,7 +225,6 @@ export class EmbeddedRegistry implements Registry {
       await watch;
     } finally {
       this.#watches.delete(watch);
-      if (this.#watches.size === 0) this.#owners = undefined;
     }
   }
 
@@ -211,7 +233,7 @@ export class EmbeddedRegistry implements Registry {
       // Without the config file (the CLI beside a running agent), the records
       // the agent keeps in the state directory say what it runs.
       if (this.#options.configFile === undefined) await this.#checkReadable();
-      await this.#countsWritten();
+      await this.#foldsDone();
       const discoveries =
         this.#options.configFile === undefined
           ? await this.#records.list()
@@ -221,50 +243,67 @@ export class EmbeddedRegistry implements Registry {
   }
 
   /**
-   * Replaces the Discovery's status, except what the store keeps itself:
-   * status.devices (its count of Devices) and the SpecValid condition.
+   * Folds the Discovery's slices into its Devices and status, as the
+   * controller would (src/controller/fold.ts). One fold per Discovery at a
+   * time, and requests made while one runs share the next, so a burst of
+   * slice writes costs a few folds; a failure is logged, and the next slice
+   * write or watch pass folds again.
    */
-  updateDiscoveryStatus(namespace: string, name: string, status: DiscoveryStatus): Promise<void> {
-    return this.#guard(`update the status of discovery ${namespace}/${name}`, async () => {
-      const snapshot = await this.#config.load();
-      const { objects } = snapshot;
-      const configured = objects.discoveries.find(
-        (d) => (d.metadata.namespace ?? 'default') === namespace && d.metadata.name === name,
-      );
-      if (configured === undefined) {
-        throw new NotFoundError(`Discovery ${namespace}/${name} is not in the config file`);
-      }
-      await this.#records.observe(configured, status, specCondition(snapshot, configured));
-    });
-  }
-
-  /**
-   * Makes status.devices of the Discovery say how many Devices it has (after a
-   * Device was created or deleted). Runs one count per Discovery at a time, and
-   * requests made while one runs share the next, so a burst of writes costs a
-   * few record writes, not one each; a failure is logged, and the next count
-   * or watch pass corrects it.
-   */
-  #recount(namespace: string, discovery: string): Promise<void> {
-    const run = this.#counts.run(`${namespace}/${discovery}`, async () => {
+  #refold(namespace: string, name: string): Promise<void> {
+    const run = this.#folds.run(`${namespace}/${name}`, async () => {
       try {
-        const n = await this.#devices.count(namespace, discovery);
-        await this.#records.setDeviceCount(namespace, discovery, n);
+        await this.#fold(namespace, name);
       } catch (err) {
         this.#log.warn(
-          { namespace, discovery, err: (err as Error).message },
-          'could not update the device count of a discovery',
+          { namespace, discovery: name, err: (err as Error).message },
+          'could not fold the slices of a discovery into devices',
         );
       }
     });
-    this.#pendingCounts.add(run);
-    void run.then(() => this.#pendingCounts.delete(run));
+    this.#pendingFolds.add(run);
+    void run.then(() => this.#pendingFolds.delete(run));
     return run;
   }
 
-  /** Resolves once every count asked for so far is written. */
-  async #countsWritten(): Promise<void> {
-    await Promise.all(this.#pendingCounts);
+  async #fold(namespace: string, name: string): Promise<void> {
+    const snapshot = await this.#config.load();
+    const configured = snapshot.objects.discoveries.find(
+      (d) => (d.metadata.namespace ?? 'default') === namespace && d.metadata.name === name,
+    );
+    if (configured === undefined) return;
+    const discovery = await this.#records.observe(
+      configured,
+      undefined,
+      specCondition(snapshot, configured),
+    );
+    const slices = (await this.#slices.list(namespace)).filter((s) => s.spec.discovery === name);
+    // A standalone host has no Node objects: every node with slices counts.
+    const result = fold({ discovery, slices, nodes: new Map(), nodeGraceMs: 0, now: Date.now() });
+    const wanted = result.devices.map((folded) => wantedDevice(folded, discovery));
+    const names = new Set(wanted.map((d) => d.metadata.name));
+    await inBatches(wanted, async (device) => {
+      if ((await this.#devices.put(device)) === 'created')
+        this.#log.info({ namespace, device: device.metadata.name }, 'device registered');
+    });
+    const stale = (await this.#devices.list(namespace)).filter(
+      (d) => d.spec.discovery === name && !names.has(d.metadata.name),
+    );
+    await inBatches(stale, async (device) => {
+      if (await this.#devices.delete(device, (d) => d.spec.discovery === name))
+        this.#log.info({ namespace, device: device.metadata.name }, 'device deleted');
+    });
+    const status = discoveryStatus(discovery, result, slices, new Date());
+    await this.#records.observe(
+      configured,
+      { conditions: status.conditions ?? [] },
+      specCondition(snapshot, configured),
+    );
+    await this.#records.setDeviceCount(namespace, name, result.status.devices);
+  }
+
+  /** Resolves once every fold asked for so far is done. */
+  async #foldsDone(): Promise<void> {
+    await Promise.all(this.#pendingFolds);
   }
 
   readValue(ref: ValueRef): Promise<string | undefined> {
@@ -282,45 +321,94 @@ export class EmbeddedRegistry implements Registry {
     );
   }
 
-  /** Reports the nodeLabels option once: they are fixed for the run. */
+  /** Reports the nodeLabels option once (they are fixed for the run); a standalone host has no Node object. */
   async watchNodeLabels(
     node: string,
-    onLabels: (labels: Record<string, string>) => void,
+    onLabels: (labels: Record<string, string>, uid: string | undefined) => void,
     signal: AbortSignal,
   ): Promise<void> {
-    onLabels(await this.nodeLabels(node));
+    onLabels(await this.nodeLabels(node), undefined);
     const stop = AbortSignal.any([signal, this.#closing.signal]);
     if (stop.aborted) return;
     await new Promise((resolve) => stop.addEventListener('abort', resolve, { once: true }));
   }
 
-  applyDevice(view: DeviceView): Promise<void> {
-    return this.#guard(`apply device ${view.namespace}/${view.name}`, async () => {
-      const owners = this.#owners;
-      if (owners !== undefined && !owners.has(`${view.namespace}/${view.discovery.uid}`)) {
-        this.#log.debug(
-          { namespace: view.namespace, device: view.name, discovery: view.discovery.name },
-          'not applying a device whose discovery is gone',
-        );
+  /**
+   * Reports the node's slices after the first read, after each slice write of
+   * this process, and every poll interval (another process's writes).
+   */
+  async watchNodeSlices(
+    node: string,
+    onChange: (slices: DeviceSlice[]) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (this.#closing.signal.aborted) throw new RegistryClosedError();
+    const stop = AbortSignal.any([signal, this.#closing.signal]);
+    if (stop.aborted) return;
+    const read = async (): Promise<void> => {
+      const all = await this.#guard('list deviceslices', () => this.#slices.list());
+      if (!stop.aborted) onChange(all.filter((s) => s.metadata.labels?.[LABEL_NODE] === node));
+    };
+    await read();
+    // One read at a time; a change during a read gets one more read after it.
+    let reading: Promise<void> | undefined;
+    let again = false;
+    const kick = (): void => {
+      if (reading !== undefined) {
+        again = true;
         return;
       }
-      // Not awaited: a Device write does not wait for its Discovery's count.
-      if ((await this.#devices.apply(view)) === 'created') {
-        void this.#recount(view.namespace, view.discovery.name);
-      }
+      reading = read()
+        .catch((err: unknown) =>
+          this.#log.warn({ err: (err as Error).message }, 'could not read the deviceslices'),
+        )
+        .finally(() => {
+          reading = undefined;
+          if (again && !stop.aborted) {
+            again = false;
+            kick();
+          }
+        });
+    };
+    this.#sliceListeners.add(kick);
+    const poll = setInterval(kick, this.#options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS);
+    poll.unref();
+    try {
+      await new Promise((resolve) => stop.addEventListener('abort', resolve, { once: true }));
+    } finally {
+      clearInterval(poll);
+      this.#sliceListeners.delete(kick);
+      await reading;
+    }
+  }
+
+  putSlice(slice: DeviceSlice): Promise<DeviceSlice> {
+    const namespace = slice.metadata.namespace ?? 'default';
+    return this.#guard(`write deviceslice ${namespace}/${slice.metadata.name}`, async () => {
+      const stored = await this.#slices.put(slice);
+      this.#sliceChanged();
+      await this.#refold(namespace, slice.spec.discovery);
+      return stored;
     });
   }
 
-  removeDeviceNode(namespace: string, name: string, node: string): Promise<void> {
-    return this.#guard(`remove node ${node} from device ${namespace}/${name}`, async () => {
-      const deletedOf = await this.#devices.removeNode(namespace, name, node);
-      if (deletedOf !== undefined) void this.#recount(namespace, deletedOf);
+  deleteSlice(namespace: string, name: string): Promise<void> {
+    return this.#guard(`delete deviceslice ${namespace}/${name}`, async () => {
+      const gone = (await this.#slices.list(namespace)).find((s) => s.metadata.name === name);
+      if (!(await this.#slices.delete(namespace, name))) return;
+      this.#sliceChanged();
+      if (gone !== undefined) await this.#refold(namespace, gone.spec.discovery);
     });
+  }
+
+  #sliceChanged(): void {
+    for (const kick of this.#sliceListeners) kick();
   }
 
   listDevices(query: Query): Promise<Device[]> {
     return this.#guard('list devices', async () => {
       await this.#checkReadable();
+      await this.#foldsDone();
       const devices = await this.#devices.list(query.namespace);
       return selectObjects(devices, query, DEVICE_FIELDS, deviceFields);
     });
@@ -334,12 +422,12 @@ export class EmbeddedRegistry implements Registry {
   }
 
   /**
-   * Stops the watches and waits for them and for the counts still to write;
-   * later calls fail with RegistryClosedError. Idempotent.
+   * Stops the watches and waits for them and for the folds under way; later
+   * calls fail with RegistryClosedError. Idempotent.
    */
   async close(): Promise<void> {
     this.#closing.abort(new RegistryClosedError());
     await Promise.all(this.#watches);
-    await this.#countsWritten();
+    await this.#foldsDone();
   }
 }

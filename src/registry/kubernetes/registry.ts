@@ -1,31 +1,29 @@
 import type { Logger } from 'pino';
 import {
-  API_VERSION,
   GROUP,
+  LABEL_NODE,
   VERSION,
   type Device,
-  type DeviceNodeStatus,
+  type DeviceSlice,
   type Discovery,
-  type DiscoveryStatus,
 } from '../../api/types.ts';
-import { canonicalJson } from '../../util/canonical-json.ts';
 import { apiStatus, classifyApiError } from './api-errors.ts';
 import type { ClusterConnection } from './client/connection.ts';
 import { runInformer } from './client/informer.ts';
 import { KubeClient, type QueryParams } from './client/kube-client.ts';
 import { listWatch, type KubeList } from './client/list-watch.ts';
 import { resourcePath, type ResourceRef } from './client/paths.ts';
-import type { DeviceView, Query, Registry, TokenReviewStatus, ValueRef } from '../registry.ts';
+import type { Query, Registry, TokenReviewStatus, ValueRef } from '../registry.ts';
 import { reviewToken } from './token-review.ts';
 
 const DISCOVERIES = 'discoveries';
 const DEVICES = 'devices';
-const APPLY_PATCH = 'application/apply-patch+yaml';
+const SLICES = 'deviceslices';
 
 export interface KubernetesRegistryOptions {
   /** The API server and credentials (a resolved kubeconfig or the in-cluster config). */
   connection: ClusterConnection;
-  /** Server-side apply field manager: the node name for an agent. */
+  /** Field manager of writes: the node name for an agent. */
   fieldManager: string;
   log: Logger;
   /** Called after every API request, for metrics. */
@@ -37,7 +35,7 @@ function custom(plural: string, more: Omit<ResourceRef, 'version' | 'plural'> = 
   return resourcePath({ group: GROUP, version: VERSION, plural, ...more });
 }
 
-/** Discoveries and Devices as custom resources in a Kubernetes cluster. */
+/** Discoveries, DeviceSlices and Devices as custom resources in a Kubernetes cluster. */
 export class KubernetesRegistry implements Registry {
   readonly kind = 'kubernetes';
   readonly #client: KubeClient;
@@ -74,29 +72,6 @@ export class KubernetesRegistry implements Registry {
 
   async listDiscoveries(query: Query): Promise<Discovery[]> {
     return this.#list<Discovery>(DISCOVERIES, query);
-  }
-
-  async updateDiscoveryStatus(
-    namespace: string,
-    name: string,
-    status: DiscoveryStatus,
-  ): Promise<void> {
-    // status.devices belongs to the controller (the fold of every node's
-    // slices); a node applying its own partial count would be wrong.
-    const own: DiscoveryStatus = { ...status };
-    delete own.devices;
-    await this.#call('apply', `${DISCOVERIES}/status`, () =>
-      this.#apply(
-        custom(DISCOVERIES, { namespace, name, subresource: 'status' }),
-        {
-          apiVersion: API_VERSION,
-          kind: 'Discovery',
-          metadata: { name, namespace },
-          status: own,
-        },
-        this.#manager,
-      ),
-    );
   }
 
   async readValue(ref: ValueRef): Promise<string | undefined> {
@@ -136,12 +111,14 @@ export class KubernetesRegistry implements Registry {
 
   async watchNodeLabels(
     node: string,
-    onLabels: (labels: Record<string, string>) => void,
+    onLabels: (labels: Record<string, string>, uid: string | undefined) => void,
     signal: AbortSignal,
   ): Promise<void> {
     const stop = AbortSignal.any([signal, this.#closed.signal]);
     if (stop.aborted) return;
-    await runInformer<{ metadata?: { name?: string; labels?: Record<string, string> } }>(
+    await runInformer<{
+      metadata?: { name?: string; uid?: string; labels?: Record<string, string> };
+    }>(
       {
         source: listWatch(
           this.#client,
@@ -149,7 +126,7 @@ export class KubernetesRegistry implements Registry {
           { fieldSelector: `metadata.name=${node}` },
           (verb, fn) => this.#call(verb, 'nodes', fn),
         ),
-        onSync: (items) => onLabels(items[0]?.metadata?.labels ?? {}),
+        onSync: (items) => onLabels(items[0]?.metadata?.labels ?? {}, items[0]?.metadata?.uid),
         log: this.#log,
         what: 'nodes',
       },
@@ -172,98 +149,62 @@ export class KubernetesRegistry implements Registry {
     }
   }
 
-  async applyDevice(view: DeviceView, hint?: { known: boolean }): Promise<void> {
-    const { namespace, name } = view;
-    try {
-      // Most applies are a node joining a Device another node made (or a
-      // restart): applying the node's status entry first is then the only
-      // write. The object itself is applied when it is missing or different.
-      // A local device this node has never seen stored is certainly missing
-      // (its name is this node's alone): asking first would be a wasted 404.
-      let current: Device | undefined;
-      const certainlyNew = hint?.known === false && !view.spec.shared;
-      try {
-        if (!certainlyNew) {
-          current = await this.#applyStatus(namespace, name, view.node.name, [view.node]);
-        }
-      } catch (err) {
-        if (apiStatus(err) !== 404) throw err;
-      }
-      if (current !== undefined && objectMatches(current, view)) return;
-      await this.#call('apply', DEVICES, () =>
-        this.#apply(
-          custom(DEVICES, { namespace, name }),
-          {
-            apiVersion: API_VERSION,
-            kind: 'Device',
-            metadata: {
-              name,
-              namespace,
-              labels: view.labels,
-              ownerReferences: [
-                {
-                  apiVersion: API_VERSION,
-                  kind: 'Discovery',
-                  name: view.discovery.name,
-                  uid: view.discovery.uid,
-                },
-              ],
-            },
-            spec: view.spec,
-          },
-          view.node.name,
+  async watchNodeSlices(
+    node: string,
+    onChange: (slices: DeviceSlice[]) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const stop = AbortSignal.any([signal, this.#closed.signal]);
+    if (stop.aborted) return;
+    await runInformer<DeviceSlice>(
+      {
+        source: listWatch<DeviceSlice>(
+          this.#client,
+          custom(SLICES),
+          { labelSelector: `${LABEL_NODE}=${node}` },
+          (verb, fn) => this.#call(verb, SLICES, fn),
         ),
-      );
-      if (current === undefined)
-        await this.#applyStatus(namespace, name, view.node.name, [view.node]);
-    } catch (err) {
-      throw classifyApiError(err, `apply device ${namespace}/${name}`);
-    }
+        onSync: onChange,
+        log: this.#log,
+        what: SLICES,
+      },
+      stop,
+    );
   }
 
-  async removeDeviceNode(namespace: string, name: string, node: string): Promise<void> {
-    let remaining: Device;
+  async putSlice(slice: DeviceSlice): Promise<DeviceSlice> {
+    const namespace = slice.metadata.namespace ?? 'default';
+    const { name } = slice.metadata;
+    const query = { fieldManager: this.#manager };
     try {
-      // Applying no entries as this node's field manager drops only the entry it owns.
-      remaining = await this.#applyStatus(namespace, name, node, []);
-    } catch (err) {
-      if (apiStatus(err) === 404) return;
-      throw classifyApiError(err, `remove node ${node} from device ${namespace}/${name}`);
-    }
-    if ((remaining.status?.nodes ?? []).length > 0) return;
-    try {
-      // The precondition keeps a device that another node has just joined.
-      await this.#call('delete', DEVICES, () =>
-        this.#client.request('DELETE', custom(DEVICES, { namespace, name }), {
-          body: { preconditions: { resourceVersion: remaining.metadata.resourceVersion ?? '' } },
+      // A replace (not an apply): it also takes out what a hand edit added.
+      if (slice.metadata.resourceVersion !== undefined)
+        return await this.#call('update', SLICES, () =>
+          this.#client.request<DeviceSlice>('PUT', custom(SLICES, { namespace, name }), {
+            query,
+            body: slice,
+          }),
+        );
+      return await this.#call('create', SLICES, () =>
+        this.#client.request<DeviceSlice>('POST', custom(SLICES, { namespace }), {
+          query,
+          body: slice,
         }),
       );
     } catch (err) {
-      const status = apiStatus(err);
-      if (status === 404 || status === 409) return;
-      throw classifyApiError(err, `delete device ${namespace}/${name}`);
+      throw classifyApiError(err, `write deviceslice ${namespace}/${name}`);
     }
   }
 
-  /** Server-side applies `nodes` as `node`'s entries of status.nodes; returns the Device. */
-  async #applyStatus(
-    namespace: string,
-    name: string,
-    node: string,
-    nodes: DeviceNodeStatus[],
-  ): Promise<Device> {
-    return this.#call('apply', `${DEVICES}/status`, () =>
-      this.#apply<Device>(
-        custom(DEVICES, { namespace, name, subresource: 'status' }),
-        {
-          apiVersion: API_VERSION,
-          kind: 'Device',
-          metadata: { name, namespace },
-          status: { nodes },
-        },
-        node,
-      ),
-    );
+  async deleteSlice(namespace: string, name: string): Promise<void> {
+    try {
+      await this.#call('delete', SLICES, () =>
+        this.#client.request('DELETE', custom(SLICES, { namespace, name })),
+      );
+    } catch (err) {
+      if (apiStatus(err) === 404) return;
+      throw classifyApiError(err, `delete deviceslice ${namespace}/${name}`);
+    }
   }
 
   async listDevices(query: Query): Promise<Device[]> {
@@ -300,15 +241,6 @@ export class KubernetesRegistry implements Registry {
     }
   }
 
-  /** Server-side apply of `body` at `path` as `fieldManager`, taking over conflicting fields. */
-  #apply<T>(path: string, body: object, fieldManager: string): Promise<T> {
-    return this.#client.request<T>('PATCH', path, {
-      query: { fieldManager, force: true },
-      body,
-      contentType: APPLY_PATCH,
-    });
-  }
-
   async #call<T>(verb: string, resource: string, fn: () => Promise<T>): Promise<T> {
     try {
       const result = await fn();
@@ -319,13 +251,4 @@ export class KubernetesRegistry implements Registry {
       throw err;
     }
   }
-}
-
-/** True if the Device already has the view's labels, owner and spec (other labels may exist). */
-function objectMatches(device: Device, view: DeviceView): boolean {
-  const labels = device.metadata.labels ?? {};
-  if (Object.entries(view.labels).some(([k, v]) => labels[k] !== v)) return false;
-  if (!(device.metadata.ownerReferences ?? []).some((o) => o.uid === view.discovery.uid))
-    return false;
-  return canonicalJson(device.spec) === canonicalJson(view.spec);
 }

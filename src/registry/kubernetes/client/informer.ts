@@ -20,8 +20,13 @@ export interface KubeObject {
 
 export interface InformerOptions<T> {
   source: ListWatch<T>;
-  /** Called with the complete current set after every list and every change. */
+  /** Called with the complete current set after every list, and after every change unless onEvent is given. */
   onSync: (items: T[]) => void;
+  /**
+   * contract: when given, called for each watch event instead of onSync (which
+   * then comes only after lists), so that a large set is not copied per change.
+   */
+  onEvent?: (type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T) => void;
   log: Logger;
   /** What is watched, for log lines (e.g. "discoveries"). */
   what: string;
@@ -86,7 +91,8 @@ export async function runInformer<T extends KubeObject>(
           if (type === 'DELETED') items.delete(keyOf(o));
           else items.set(keyOf(o), o);
           backoff.reset();
-          emit();
+          if (opts.onEvent !== undefined) opts.onEvent(type, o);
+          else emit();
         }
       } finally {
         stream.destroy();
