@@ -22,7 +22,6 @@ import { brokerFlagOptions, brokerModeFrom, PORT } from './broker-flags.ts';
 import { integerFlag } from './integer-flag.ts';
 import { UsageError } from './errors.ts';
 import { registryFlagOptions, registryOptionsFrom } from './registry-flags.ts';
-import { tapNodeDevices } from '../deviceplugin/node-devices-tap.ts';
 import type { openDevicePlugin as openDevicePluginType } from '../deviceplugin/open.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -215,7 +214,7 @@ export const agentCommand = {
     }
     const agent = new Agent({
       node,
-      registry: devicePlugin ? tapNodeDevices(registry, node, devicePlugin.plugin) : registry,
+      registry,
       log,
       metrics,
       resyncMs: resyncSeconds * 1000,

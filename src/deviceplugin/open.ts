@@ -6,6 +6,7 @@ import { inClusterConnection } from '../registry/kubernetes/client/in-cluster.ts
 import { KubeClient } from '../registry/kubernetes/client/kube-client.ts';
 import { loadKubeConfigFiles } from '../registry/kubernetes/client/kubeconfig.ts';
 import { DevicePlugin } from './device-plugin.ts';
+import { feedFromNodeSlices } from './node-slices-feed.ts';
 import { KubeDeviceStore } from './device-store.ts';
 
 export interface OpenDevicePluginOptions {
@@ -38,9 +39,13 @@ export async function openDevicePlugin(
       ? { podResourcesSocket: opts.podResourcesSocket }
       : {}),
   });
+  const stop = new AbortController();
+  const feeding = feedFromNodeSlices(client, opts.node, plugin, opts.log, stop.signal);
   return {
     plugin,
     close: async () => {
+      stop.abort();
+      await feeding;
       await plugin.close();
       client.close();
     },

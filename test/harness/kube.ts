@@ -32,6 +32,19 @@ export async function useControlPlane(
   return local.ensure(components);
 }
 
+/**
+ * A control plane of this test file's own, for tests whose effects reach
+ * beyond their namespace (a controller of every namespace, an admission policy
+ * for every agent). Stop it in an after() hook.
+ */
+export async function privateControlPlane(
+  name: string,
+  components: ControlPlaneComponents = {},
+): Promise<{ info: ControlPlaneInfo; controlPlane: ControlPlane }> {
+  const controlPlane = new ControlPlane(path.join(runDir(), name));
+  return { info: await controlPlane.ensure(components), controlPlane };
+}
+
 /** Stops (`'stop'`) or starts again (`'start'`) the API server, keeping etcd and its data. */
 export async function toggleApiServer(action: 'stop' | 'start'): Promise<void> {
   const socket = supervisorSocket();

@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import type { Device } from '../../src/api/types.ts';
 import { startAgent, type AgentProcess } from '../harness/agent.ts';
 import { canary } from '../harness/canaries.ts';
+import { installControllerRbac, startController } from '../harness/controller.ts';
 import type { ControlPlaneInfo } from '../harness/control-plane.ts';
 import { installCrds } from '../harness/crds.ts';
 import { edgeObjects, eventually, writeDevicesFile } from '../harness/devices.ts';
@@ -26,15 +27,25 @@ import { scratchDir } from '../harness/workdir.ts';
 async function startDeviceWriters(opts: {
   info: ControlPlaneInfo;
   node: string;
+  namespace: string;
   farKubeconfig: string;
   brokerConfig: string;
 }): Promise<{ agent: AgentProcess; stop: () => Promise<void> }> {
+  // The controller runs near the API server (in the cluster); only the agent is far.
+  await installControllerRbac(opts.info);
+  const controller = await startController(opts.info, { namespace: opts.namespace });
   const agent = await startAgent({
     node: opts.node,
     registryArgs: ['--kubeconfig', opts.farKubeconfig],
     extraArgs: ['--broker-config', opts.brokerConfig, '--log-level', 'info'],
   });
-  return { agent, stop: () => agent.stop() };
+  return {
+    agent,
+    stop: async () => {
+      await agent.stop();
+      await controller.stop();
+    },
+  };
 }
 
 // Agents watch Discoveries cluster-wide: the Discovery here selects only this file's node.
@@ -82,6 +93,7 @@ describe('an agent behind a far-edge link (Toxiproxy between it and the API serv
       const writers = await startDeviceWriters({
         info,
         node,
+        namespace: ns.name,
         farKubeconfig: kubeconfig,
         brokerConfig,
       });

@@ -38,8 +38,8 @@ describe('a Discovery edited into one the agent cannot run (real API server)', (
     await installCrds(info);
     await installAgentRbac(info);
     await installControllerRbac(info);
-    controller = await startController(info);
     const ns = await testNamespace(info, 'invalid');
+    controller = await startController(info, { namespace: ns.name });
     await createReadyNode(info, node, { 'edgebridge.io/test-group': node });
     const core = kubeConfigFor(info, 'admin').makeApiClient(CoreV1Api);
     cleanup = async () => {

@@ -54,8 +54,8 @@ describe('the onvif handler through an agent against a real API server', () => {
     await installAgentRbac(info);
     await installControllerRbac(info);
     // The agent writes its slice; the controller (on the root namespace's loopback) makes the Device.
-    controller = await startController(info);
     const ns = await testNamespace(info, 'onvif');
+    controller = await startController(info, { namespace: ns.name });
     remove = ns.remove;
     await createReadyNode(info, node);
     const core = kubeConfigFor(info, 'admin').makeApiClient(CoreV1Api);

@@ -29,8 +29,8 @@ describe('the agent while the API server is away', () => {
     await installAgentRbac(info);
     await installControllerRbac(info);
     // Devices come from the controller; it rides out the outage too.
-    controller = await startController(info);
     const ns = await testNamespace(info, 'outage');
+    controller = await startController(info, { namespace: ns.name });
     return { cp, info, ns, objects: edgeObjects(info, ns.name), dir: scratchDir('outage') };
   };
   const setup = lazy(() => (started = make()));

@@ -63,8 +63,8 @@ describe('the agent against a real API server, with the low-privilege agent toke
     await installAgentRbac(info);
     await installControllerRbac(info);
     // Agents write slices; only the controller makes Devices of them.
-    controller = await startController(info);
     const ns = await testNamespace(info, 'agent');
+    controller = await startController(info, { namespace: ns.name });
     await createReadyNode(info, nodeA, { [GROUP_LABEL]: group });
     await createReadyNode(info, nodeB, { [GROUP_LABEL]: group });
     const start = async (node: string): Promise<AgentProcess> => {

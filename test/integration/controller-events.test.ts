@@ -27,7 +27,7 @@ describe('Events on Devices from the controller', () => {
     await installControllerRbac(info);
     const ns = await testNamespace(info, 'ctl-events');
     const admin = new KubeClient(loadKubeConfigFiles([info.kubeconfigs.admin]));
-    const controller = await startController(info, { name: 'ctl-events' });
+    const controller = await startController(info, { name: 'ctl-events', namespace: ns.name });
     return { info, ns, admin, controller };
   };
   const setup = lazy(() => (started = make()));

@@ -73,7 +73,9 @@ describe('controller failover', () => {
     leases.push(lease);
     const args = ['--leader-elect', `--leader-elect-lease=${lease}`, '--resync-period=3s'];
     const [a, b] = await Promise.all(
-      ['ctl-a', 'ctl-b'].map((name) => startController(info, { name, extraArgs: args })),
+      ['ctl-a', 'ctl-b'].map((name) =>
+        startController(info, { name, extraArgs: args, namespace: ns.name }),
+      ),
     );
     assert.ok(a !== undefined && b !== undefined);
     controllers.push(a, b);

@@ -25,7 +25,7 @@ import {
   type OwnerReference,
   type SliceDevice,
 } from '../../src/api/types.ts';
-import type { ControlPlaneInfo } from '../harness/control-plane.ts';
+import { ControlPlane, type ControlPlaneInfo } from '../harness/control-plane.ts';
 import {
   installControllerRbac,
   startController,
@@ -37,8 +37,7 @@ import {
   createReadyNode,
   kubeConfigFor,
   testNamespace,
-  toggleApiServer,
-  useControlPlane,
+  privateControlPlane,
 } from '../harness/kube.ts';
 import { lazy, settled } from '../harness/lazy.ts';
 
@@ -49,8 +48,13 @@ const slicesKind = { group: GROUP, version: VERSION, plural: 'deviceslices' };
 const devicesKind = { group: GROUP, version: VERSION, plural: 'devices' };
 
 let controller: ControllerProcess | undefined;
+// Its own control plane: this file's controller reconciles every namespace,
+// with a short node grace period, and would write other files' Devices.
+let controlPlane: ControlPlane | undefined;
 const setup = lazy(async () => {
-  const info = await useControlPlane();
+  const own = await privateControlPlane('controller-test');
+  controlPlane = own.controlPlane;
+  const info = own.info;
   await installCrds(info);
   await installControllerRbac(info);
   controller = await startController(info, {
@@ -70,6 +74,7 @@ after(async () => {
   if (info === undefined) return;
   const core = kubeConfigFor(info, 'admin').makeApiClient(CoreV1Api);
   await Promise.all(nodesMade.map((name) => core.deleteNode({ name }).catch(() => undefined)));
+  await controlPlane?.stop();
 });
 
 /** A namespace, a Discovery in it, and helpers to write slices as each node's agent would. */
@@ -511,13 +516,13 @@ describe('edgebridge controller: DeviceSlices -> Devices and Discovery status', 
         .logLines()
         .filter((l) => String(l.msg).includes('failed; retrying')).length;
     const failed = failures();
-    await toggleApiServer('stop');
+    await controlPlane?.stopApiServer();
     try {
       await eventually('the controller to see the API server gone', () =>
         Promise.resolve(failures() > failed ? true : undefined),
       );
     } finally {
-      await toggleApiServer('start');
+      await controlPlane?.startApiServer();
     }
     await resyncsPass(running(), 2);
     assert.deepEqual(await versions(s), before);

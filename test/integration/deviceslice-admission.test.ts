@@ -1,7 +1,7 @@
 // The admission policy of manifests/admission/: an agent writes only DeviceSlices
 // of the node named in its bound service-account token. Real tokens, bound to
 // Pods on two Node objects, against the real API server.
-import { describe, it, type TestContext } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -20,9 +20,9 @@ import {
   VERSION,
   type DeviceSlice,
 } from '../../src/api/types.ts';
-import type { ControlPlaneInfo } from '../harness/control-plane.ts';
+import { ControlPlane, type ControlPlaneInfo } from '../harness/control-plane.ts';
 import { installCrds } from '../harness/crds.ts';
-import { kubeConfigFor, testNamespace, useControlPlane } from '../harness/kube.ts';
+import { kubeConfigFor, privateControlPlane, testNamespace } from '../harness/kube.ts';
 import { lazy } from '../harness/lazy.ts';
 import { nodeAgentToken, type NodeAgentToken } from '../harness/node-agent-token.ts';
 import { installSliceAccess } from '../harness/rbac.ts';
@@ -87,8 +87,16 @@ async function twoAgents(
   return { ns: ns.name, a, b };
 }
 
+// Its own control plane: the policy refuses slice writes of every agent token
+// not bound to a node, which other files' agents use.
+let controlPlane: ControlPlane | undefined;
+after(async () => {
+  await controlPlane?.stop();
+});
 const setup = lazy(async () => {
-  const info = await useControlPlane();
+  const own = await privateControlPlane('deviceslice-admission');
+  controlPlane = own.controlPlane;
+  const info = own.info;
   await installCrds(info);
   await installSliceAccess(info);
   return info;

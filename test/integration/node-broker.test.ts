@@ -731,8 +731,8 @@ describe('the node broker with ServiceAccount tokens (TokenReview against the AP
     await installAgentRbac(info);
     await installControllerRbac(info);
     // Grants select Devices, which only the controller makes of the agent's slice.
-    controller = await startController(info);
     const ns = await testNamespace(info, 'broker-sa');
+    controller = await startController(info, { namespace: ns.name });
     await createReadyNode(info, NODE, { 'edgebridge.io/test-group': NODE });
     const kubectl = async (...args: string[]) =>
       (await kubectlAsAdmin(info, ...args)).stdout.trim();
