@@ -2,6 +2,9 @@ import { parseArgs } from 'node:util';
 import { Shutdown } from '../agent/shutdown.ts';
 import { Controller, DEFAULT_NODE_GRACE_MS, DEFAULT_RESYNC_MS } from '../controller/controller.ts';
 import { ControllerApi } from '../controller/controller-api.ts';
+import { BrokerReconciler } from '../controller/broker-reconciler.ts';
+import { resourceName } from '../deviceplugin/resource-names.ts';
+import type { Device } from '../api/types.ts';
 import { eventMetrics, KubeEventRecorder } from '../controller/event-recorder.ts';
 import { KubeEventWriter } from '../controller/event-writer.ts';
 import { ControllerHttpServer } from '../controller/http-server.ts';
@@ -51,6 +54,9 @@ export const controllerCommand = {
         'leader-elect-renew-deadline': { type: 'string', default: '10s' },
         'leader-elect-retry-period': { type: 'string', default: '2s' },
         workers: { type: 'string', default: '4' },
+        // Broker pods ask for a slot of their device (edgebridge.io/<device>), which the
+        // agents' device plugin offers; without it they are placed by node affinity alone.
+        'broker-device-resource': { type: 'boolean', default: false },
         'http-port': { type: 'string', default: '8182' },
         'http-host': { type: 'string', default: '0.0.0.0' },
         'log-level': { type: 'string', default: 'info' },
@@ -164,6 +170,15 @@ export const controllerCommand = {
     process.on('SIGTERM', onSignal);
     /** One term of leadership: a fresh controller, its caches listed anew. */
     const term = async (signal: AbortSignal): Promise<void> => {
+      const brokers = new BrokerReconciler({
+        client,
+        log: log.child({ part: 'brokers' }),
+        ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
+        ...(values['broker-device-resource']
+          ? { resourceNameOf: (d: Device) => resourceName(d.metadata.name) }
+          : {}),
+        onProblem: (ns, name) => controller.discoveryChanged(ns, name),
+      });
       const controller = new Controller({
         api,
         log,
@@ -172,10 +187,11 @@ export const controllerCommand = {
         resyncMs,
         workers,
         events,
+        brokerProblem: (ns, name) => brokers.problem(ns, name),
       });
       current = controller;
       try {
-        await controller.run(signal);
+        await Promise.all([controller.run(signal), brokers.run(signal)]);
       } finally {
         if (current === controller) current = undefined;
       }

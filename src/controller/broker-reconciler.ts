@@ -60,6 +60,8 @@ export interface BrokerReconcilerOptions {
   metrics?: QueueMetrics;
   /** The extended resource a broker of `device` requests (the device plugin's name), if any. */
   resourceNameOf?: (device: Device) => string | undefined;
+  /** Only this namespace (undefined: every namespace). */
+  namespace?: string;
   /** How often every key is reconciled again, changed or not (default 10 min). */
   resyncMs?: number;
   /** Told when a Discovery's brokers cannot be made (the API server's reason), and when they can again. */
@@ -99,8 +101,9 @@ export class BrokerReconciler {
   async run(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
     const { client, log } = this.#opts;
+    const scope = this.#opts.namespace !== undefined ? { namespace: this.#opts.namespace } : {};
     const custom = (plural: string): string =>
-      resourcePath({ group: GROUP, version: VERSION, plural });
+      resourcePath({ group: GROUP, version: VERSION, plural, ...scope });
     const managed = { labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY}` };
     const informers = [
       runInformer<Device>(
@@ -124,7 +127,7 @@ export class BrokerReconciler {
       ...KINDS.map((kind) =>
         runInformer<Owned>(
           {
-            source: listWatch(client, resourcePath(RESOURCES[kind]), managed),
+            source: listWatch(client, resourcePath({ ...RESOURCES[kind], ...scope }), managed),
             onSync: (items) => this.#onOwned(kind, items),
             log: log.child({ watch: RESOURCES[kind].plural }),
             what: RESOURCES[kind].plural,

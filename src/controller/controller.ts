@@ -37,6 +37,8 @@ export interface ControllerOptions {
   workers?: number;
   /** Where a Device's story is told (created, node added/removed, deleted). */
   events?: EventRecorder;
+  /** Why a Discovery's brokers cannot be made (the broker reconciler's report), if they cannot. */
+  brokerProblem?: (namespace: string, discovery: string) => string | undefined;
 }
 
 /** A Discovery's fold, valid while its inputs' generation is the same. */
@@ -180,6 +182,11 @@ export class Controller {
         resolve(true);
       };
     });
+  }
+
+  /** Looks at a Discovery's status again (e.g. its brokers' problem changed). */
+  discoveryChanged(namespace: string, name: string): void {
+    this.#queue.add(`discovery:${namespace}/${name}`);
   }
 
   #resync(): void {
@@ -379,7 +386,13 @@ export class Controller {
       memo.result.status.devices,
     );
 
-    const status = discoveryStatus(discovery, memo.result, this.#slicesOf(key), new Date());
+    const status = discoveryStatus(
+      discovery,
+      memo.result,
+      this.#slicesOf(key),
+      new Date(),
+      this.#opts.brokerProblem?.(ns, discovery.metadata.name),
+    );
     if (statusChanged(discovery, status)) {
       const written = await this.#api.patchDiscoveryStatus(
         ns,

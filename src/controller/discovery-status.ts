@@ -123,11 +123,13 @@ export function discoveryStatus(
   fold: FoldResult,
   slices: readonly DeviceSlice[],
   now: Date,
+  brokerProblem?: string,
 ): DiscoveryStatus {
   const counted = new Set(fold.status.reportingNodes);
   const drafts = [
     reportingCondition(fold),
     conflictCondition(fold),
+    ...brokersCondition(discovery, brokerProblem),
     ...nodeConditions(
       slices.filter((s) => s.spec.discovery === discovery.metadata.name),
       counted,
@@ -166,4 +168,21 @@ export function statusChanged(discovery: Discovery, wanted: DiscoveryStatus): bo
       observedGeneration: wanted.observedGeneration,
     })
   );
+}
+
+/** BrokersCreated, for a Discovery that asks for brokers: False with the API server's reason while they cannot be made. */
+function brokersCondition(discovery: Discovery, problem: string | undefined): Draft[] {
+  const { broker, deviceService, discoveryService } = discovery.spec;
+  if (broker === undefined && deviceService === undefined && discoveryService === undefined)
+    return [];
+  return [
+    problem === undefined
+      ? {
+          type: 'BrokersCreated',
+          status: 'True',
+          reason: 'Created',
+          message: 'brokers and services are made as devices come and go',
+        }
+      : { type: 'BrokersCreated', status: 'False', reason: 'Refused', message: problem },
+  ];
 }
