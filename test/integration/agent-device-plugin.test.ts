@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { startAgent } from '../harness/agent.ts';
+import { installControllerRbac, startController } from '../harness/controller.ts';
 import { installCrds } from '../harness/crds.ts';
 import { edgeObjects, eventually, writeDevicesFile } from '../harness/devices.ts';
 import { createReadyNode, kubeConfigFor, testNamespace, useControlPlane } from '../harness/kube.ts';
@@ -29,7 +30,11 @@ describe('the agent serving its devices to the kubelet', () => {
       const info = await useControlPlane();
       await installCrds(info);
       await installAgentRbac(info);
+      await installControllerRbac(info);
       const ns = await testNamespace(info, 'dp-agent');
+      // Devices come from the controller, as in a cluster.
+      const controller = await startController(info, { namespace: ns.name });
+      t.after(() => controller.stop());
       t.after(ns.remove);
       await createReadyNode(info, node);
       t.after(async () => {

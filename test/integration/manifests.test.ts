@@ -42,52 +42,6 @@ const HELM_LABELS = [
   'helm.sh/chart',
 ];
 
-/**
- * Objects the chart renders that the kustomize tree on this branch lacks until
- * issue 13's controller manifests (manifests/controller/) are merged; allowed,
- * not required, so that they are compared once both have them.
- */
-const ONLY_IN_CHART_UNTIL_CONTROLLER = new Set([
-  'Deployment/edgebridge-system/edgebridge-controller',
-  'Role/edgebridge-system/edgebridge-controller',
-  'RoleBinding/edgebridge-system/edgebridge-controller',
-]);
-
-/**
- * RBAC rules (group/resource:verb) in which the renderings may differ until
- * issue 13's RBAC is merged into the kustomize tree: its agent still writes
- * Devices, and its controller may still only read and delete slices. Allowed,
- * not required.
- */
-const PENDING_RULES: Record<string, { onlyKustomize?: string[]; onlyChart?: string[] }> = {
-  'ClusterRole//edgebridge-agent': {
-    onlyKustomize: [
-      'edgebridge.io/devices:create',
-      'edgebridge.io/devices:patch',
-      'edgebridge.io/devices:delete',
-      'edgebridge.io/devices/status:patch',
-    ],
-  },
-  'ClusterRole//edgebridge-controller': {
-    onlyChart: [
-      ...['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'].flatMap((v) => [
-        `edgebridge.io/devices:${v}`,
-        `edgebridge.io/devices/status:${v}`,
-      ]),
-      'edgebridge.io/discoveries:get',
-      'edgebridge.io/discoveries:list',
-      'edgebridge.io/discoveries:watch',
-      'edgebridge.io/discoveries/status:update',
-      'edgebridge.io/discoveries/status:patch',
-      '/nodes:get',
-      '/nodes:list',
-      '/nodes:watch',
-      '/events:create',
-      '/events:patch',
-    ],
-  },
-};
-
 type K8sObject = {
   apiVersion: string;
   kind: string;
@@ -347,11 +301,7 @@ describe('the Helm chart and the kustomize manifests', () => {
     const onlyChart = [...chart.keys()].filter((k) => !kustomized.has(k));
     const onlyKustomize = [...kustomized.keys()].filter((k) => !chart.has(k));
     assert.deepEqual(onlyKustomize, [], 'objects that only the kustomize tree renders');
-    assert.deepEqual(
-      onlyChart.filter((k) => !ONLY_IN_CHART_UNTIL_CONTROLLER.has(k)),
-      [],
-      'objects that only the chart renders',
-    );
+    assert.deepEqual(onlyChart, [], 'objects that only the chart renders');
     // What users expect to find: the agent and the controller, their identities, and a sample per handler.
     for (const k of [
       'DaemonSet/edgebridge-system/edgebridge-agent',
@@ -373,14 +323,13 @@ describe('the Helm chart and the kustomize manifests', () => {
       if (fromChart.kind !== 'ClusterRole' && fromChart.kind !== 'Role') continue;
       const a = ruleSet(fromChart.rules as PolicyRule[]);
       const b = ruleSet(fromKustomize.rules as PolicyRule[]);
-      const pending = PENDING_RULES[key] ?? {};
       assert.deepEqual(
-        [...b].filter((r) => !a.has(r) && !(pending.onlyKustomize ?? []).includes(r)),
+        [...b].filter((r) => !a.has(r)),
         [],
         `${key}: rules only the kustomize tree grants`,
       );
       assert.deepEqual(
-        [...a].filter((r) => !b.has(r) && !(pending.onlyChart ?? []).includes(r)),
+        [...a].filter((r) => !b.has(r)),
         [],
         `${key}: rules only the chart grants`,
       );
