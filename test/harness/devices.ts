@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileSync, renameSync } from 'node:fs';
-import { CustomObjectsApi } from '@kubernetes/client-node';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { Device, Discovery } from '../../src/api/types.ts';
 import type { ControlPlaneInfo } from './control-plane.ts';
@@ -68,20 +68,12 @@ export function edgeObjects(info: ControlPlaneInfo, namespace: string) {
       await custom.deleteNamespacedCustomObject({ ...G, namespace, plural: 'discoveries', name });
     },
     async annotateDiscovery(name: string, annotations: Record<string, string>): Promise<void> {
-      const d = (await custom.getNamespacedCustomObject({
-        ...G,
-        namespace,
-        plural: 'discoveries',
-        name,
-      })) as Discovery;
-      d.metadata.annotations = { ...d.metadata.annotations, ...annotations };
-      await custom.replaceNamespacedCustomObject({
-        ...G,
-        namespace,
-        plural: 'discoveries',
-        name,
-        body: d,
-      });
+      // A merge patch: the controller writes the Discovery's status meanwhile, so
+      // a read-then-replace could fail with a conflict.
+      await custom.patchNamespacedCustomObject(
+        { ...G, namespace, plural: 'discoveries', name, body: { metadata: { annotations } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
     },
     async devices(discovery?: string): Promise<Device[]> {
       const list = (await custom.listNamespacedCustomObject({

@@ -6,7 +6,12 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
 import type { Discovery } from '../../src/api/types.ts';
 import { startAgent, type AgentProcess } from '../harness/agent.ts';
 import { installCrds } from '../harness/crds.ts';
@@ -67,28 +72,20 @@ describe('a Discovery edited into one the agent cannot run (real API server)', (
     );
 
     // A schema-invalid edit never reaches the agent: the API server refuses it.
-    const current = await objects.getDiscovery('cams');
-    await assert.rejects(
-      custom.replaceNamespacedCustomObject({
-        ...G,
-        plural: 'discoveries',
-        name: 'cams',
-        body: { ...current, spec: { ...current.spec, capacity: 'many' } },
-      }),
-    );
+    // Merge patches: the controller writes the Discovery's status meanwhile.
+    const patchSpec = (spec: Record<string, unknown>) =>
+      custom.patchNamespacedCustomObject(
+        { ...G, plural: 'discoveries', name: 'cams', body: { spec } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    await assert.rejects(patchSpec({ capacity: 'many' }), (err: { code?: number }) => {
+      assert.equal(err.code, 422);
+      return true;
+    });
     assert.equal((await objects.devices('cams')).length, 2);
 
     // Invalid details: the handler stops, the devices stay for the grace period, then go.
-    const fresh = await objects.getDiscovery('cams');
-    await custom.replaceNamespacedCustomObject({
-      ...G,
-      plural: 'discoveries',
-      name: 'cams',
-      body: {
-        ...fresh,
-        spec: { ...fresh.spec, handler: { name: 'simulated', details: { bogus: true } } },
-      },
-    });
+    await patchSpec({ handler: { name: 'simulated', details: { bogus: true } } });
     await eventually('DetailsValid=False', async () => {
       const d = await objects.getDiscovery('cams');
       return d.status?.conditions?.find((c) => c.type === 'DetailsValid' && c.status === 'False');

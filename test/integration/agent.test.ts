@@ -5,7 +5,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Device } from '../../src/api/types.ts';
 import { startAgent, type AgentProcess } from '../harness/agent.ts';
 import {
@@ -249,9 +249,11 @@ describe('the agent against a real API server, with the low-privilege agent toke
 
     // Node B stops matching the Discovery's node selector: its agent leaves the device.
     const core = kubeConfigFor(info, 'admin').makeApiClient(CoreV1Api);
-    const node = await core.readNode({ name: nodeB });
-    delete node.metadata?.labels?.[GROUP_LABEL];
-    await core.replaceNode({ name: nodeB, body: node });
+    // A merge patch: the node lifecycle controller writes Nodes too.
+    await core.patchNode(
+      { name: nodeB, body: { metadata: { labels: { [GROUP_LABEL]: null } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     await objects.annotateDiscovery('shared', { 'example.com/nudge': '1' });
     const remaining = await eventually('only node A left on the device', async () => {
       const list = await objects.devices('shared');
