@@ -9,7 +9,8 @@
 //   local:  each node has M devices of its own (USB, serial): N x M Devices
 //           with one node each (one Discovery per node, by nodeSelector).
 // AGENTS, DEVICES, STEADY_SECONDS and RSS_DEVICES (0: none) set the sizes; FLEETS picks
-// the fleets (default "shared,local"); CONTROLLER_ARGS adds controller flags.
+// the fleets (default "shared,local"); CONTROLLER_ARGS adds controller flags;
+// FAR_EDGE_MS puts the agents behind Toxiproxy with that latency each way.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -25,6 +26,7 @@ import { listWatch } from '../src/registry/kubernetes/client/list-watch.ts';
 import { KubernetesRegistry } from '../src/registry/kubernetes/registry.ts';
 import type { Device } from '../src/api/types.ts';
 import { startAgent } from '../test/harness/agent.ts';
+import { proxyApiServer, startToxiproxy, type Toxiproxy } from '../test/harness/toxiproxy.ts';
 import { AGENT_NODE_ARGS, UPLINK_NODE_ARGS } from '../test/harness/node-flags.ts';
 import { ControlPlane } from '../test/harness/control-plane.ts';
 import { installCrds } from '../test/harness/crds.ts';
@@ -43,6 +45,7 @@ const DEVICES = Number(process.env.DEVICES ?? '200');
 const STEADY_SECONDS = Number(process.env.STEADY_SECONDS ?? '60');
 const RSS_DEVICES = Number(process.env.RSS_DEVICES ?? '1000');
 const FLEETS = (process.env.FLEETS ?? 'shared,local').split(',').filter((f) => f !== '');
+const FAR_EDGE_MS = Number(process.env.FAR_EDGE_MS ?? '0');
 const ROOT = path.resolve(import.meta.dirname, '..');
 
 const cp = new ControlPlane(scratchDir('bench-control-plane'));
@@ -69,6 +72,7 @@ async function fleet(
   info: Info,
   kind: 'shared' | 'local',
   controller: ControllerProcess,
+  agentKubeconfig: string,
 ): Promise<void> {
   const ns = await testNamespace(info, `bench-${kind}`);
   const objects = edgeObjects(info, ns.name);
@@ -134,7 +138,7 @@ async function fleet(
     const m = new AgentMetrics({ processMetrics: false });
     metrics.push(m);
     const registry = new KubernetesRegistry({
-      connection: loadKubeConfigFiles([info.kubeconfigs.agent]),
+      connection: loadKubeConfigFiles([agentKubeconfig]),
       fieldManager: node,
       log,
       onRequest: (verb, resource, code) => m.apiRequests.inc({ verb, resource, code }),
@@ -218,6 +222,7 @@ async function fleet(
 }
 
 let controller: ControllerProcess | undefined;
+let toxiproxy: Toxiproxy | undefined;
 try {
   const info = await cp.ensure();
   await installCrds(info);
@@ -231,9 +236,19 @@ try {
       ...(process.env.CONTROLLER_ARGS ?? '').split(' ').filter(Boolean),
     ],
   });
+  // FAR_EDGE_MS: the agents' API traffic crosses Toxiproxy with this much added
+  // each way (150: a 300 ms round trip); the controller stays near the API server.
+  let agentKubeconfig = info.kubeconfigs.agent;
+  if (FAR_EDGE_MS > 0) {
+    toxiproxy = await startToxiproxy();
+    const { link, kubeconfig } = await proxyApiServer(toxiproxy, info, 'agent');
+    await link.addLatency(FAR_EDGE_MS);
+    agentKubeconfig = kubeconfig;
+    results.push(['agents behind Toxiproxy, added each way', `${FAR_EDGE_MS} ms`]);
+  }
   for (const kind of FLEETS) {
     if (kind !== 'shared' && kind !== 'local') throw new Error(`FLEETS: unknown fleet '${kind}'`);
-    await fleet(info, kind, controller);
+    await fleet(info, kind, controller, agentKubeconfig);
   }
   // utime and stime, in clock ticks (100 per second on Linux).
   const stat = readFileSync(`/proc/${String(controller.process.pid)}/stat`, 'utf8');
@@ -327,6 +342,7 @@ try {
     await objects.deleteDiscovery(discovery);
   }
 } finally {
+  await toxiproxy?.stop();
   await controller?.stop();
   await cp.stop();
 }
