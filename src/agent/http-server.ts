@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { AgentMetrics } from '../metrics.ts';
+import { closeHttp, listenHttp } from '../util/http-endpoint.ts';
 
 export interface AgentHttpServerOptions {
   port: number;
@@ -48,26 +49,13 @@ export class AgentHttpServer {
   }
 
   /** Starts listening; resolves with the bound port (useful with port 0). */
-  async listen(): Promise<number> {
+  listen(): Promise<number> {
     const { port, host, log } = this.#opts;
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host ?? '0.0.0.0', () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.#server.address();
-    const bound = address !== null && typeof address === 'object' ? address.port : port;
-    log.info({ port: bound }, 'http endpoint listening');
-    return bound;
+    return listenHttp(this.#server, port, host, log);
   }
 
-  /** Stops accepting connections and closes idle ones. Idempotent. */
-  async close(): Promise<void> {
-    if (!this.#server.listening) return;
-    // Probes and scrapes are short: nothing worth waiting for.
-    this.#server.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  /** Stops accepting connections and closes open ones. Idempotent. */
+  close(): Promise<void> {
+    return closeHttp(this.#server);
   }
 }

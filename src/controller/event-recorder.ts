@@ -8,7 +8,7 @@
 // globally. What is dropped is counted, never silent.
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import { systemClock, type Clock, type ClockTimer } from '../reconcile/clock.ts';
+import { sleepOn, systemClock, type Clock, type ClockTimer } from '../reconcile/clock.ts';
 import { KubeApiError } from '../registry/kubernetes/client/errors.ts';
 import { microTime } from '../registry/kubernetes/client/micro-time.ts';
 import { LogLimiter } from '../util/log-limiter.ts';
@@ -348,19 +348,7 @@ export class KubeEventRecorder implements EventRecorder {
   }
 
   #sleep(ms: number): Promise<void> {
-    const stop = this.#stop.signal;
-    if (stop.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const onStop = (): void => {
-        timer.cancel();
-        resolve();
-      };
-      const timer = this.#clock.after(ms, () => {
-        stop.removeEventListener('abort', onStop);
-        resolve();
-      });
-      stop.addEventListener('abort', onStop, { once: true });
-    });
+    return sleepOn(this.#clock, ms, this.#stop.signal);
   }
 }
 

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../reconcile/clock.ts';
+import { sleepOn, systemClock, type Clock } from '../reconcile/clock.ts';
 import { KubeApiError } from '../registry/kubernetes/client/errors.ts';
 import { Backoff } from '../util/backoff.ts';
 import type { Registry } from 'prom-client';
@@ -372,18 +372,6 @@ export class LeaderElector {
 
   /** Waits `ms` on the elector's clock, or until close(). */
   #sleep(ms: number): Promise<void> {
-    const stop = this.#stop.signal;
-    if (stop.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const onStop = (): void => {
-        timer.cancel();
-        resolve();
-      };
-      const timer = this.#clock.after(ms, () => {
-        stop.removeEventListener('abort', onStop);
-        resolve();
-      });
-      stop.addEventListener('abort', onStop, { once: true });
-    });
+    return sleepOn(this.#clock, ms, this.#stop.signal);
   }
 }

@@ -18,3 +18,19 @@ export const systemClock: Clock = {
     return { cancel: () => clearTimeout(timer) };
   },
 };
+
+/** Waits `ms` on `clock`; resolves early (not rejecting) when `signal` aborts. */
+export function sleepOn(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const onStop = (): void => {
+      timer.cancel();
+      resolve();
+    };
+    const timer = clock.after(ms, () => {
+      signal.removeEventListener('abort', onStop);
+      resolve();
+    });
+    signal.addEventListener('abort', onStop, { once: true });
+  });
+}
