@@ -140,7 +140,7 @@ export interface HostMount {
 }
 
 export interface DeviceNodeStatus {
-  /** Node name; the list-map key. Each agent applies only its own entry. */
+  /** Node name; the list-map key (the controller writes the list from the nodes' slices). */
   name: string;
   deviceNodes?: DeviceFile[];
   mounts?: HostMount[];
