@@ -4,15 +4,13 @@
 // DeviceSlices. Each read-modify-write holds the object's lock, so that two
 // processes sharing the directory never lose each other's write.
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { API_VERSION, type Device } from '../../api/types.ts';
-import { listDir, readObjectFile, removeFile, writeFileAtomic } from './atomic-file.ts';
-import { checkObjectKey, isNamespace, plain, timestamp } from './meta.ts';
+import { removeFile, writeFileAtomic } from './atomic-file.ts';
+import { checkObjectKey, plain, timestamp } from './meta.ts';
+import { ObjectDir } from './object-dir.ts';
 import { lockFileFor, withObjectLock, type LockOptions } from './object-lock.ts';
-
-const READ_CONCURRENCY = 64;
 
 function isDevice(value: unknown): value is Device {
   if (typeof value !== 'object' || value === null) return false;
@@ -31,21 +29,11 @@ function content(device: Device): unknown {
 }
 
 export class DeviceFiles {
-  readonly #root: string;
-  readonly #log: Logger;
+  readonly #dir: ObjectDir<Device>;
   readonly #lock: LockOptions;
   constructor(root: string, log: Logger, lock: LockOptions = {}) {
-    this.#root = root;
-    this.#log = log;
+    this.#dir = new ObjectDir(root, 'Device', isDevice, log);
     this.#lock = lock;
-  }
-
-  #file(namespace: string, name: string): string {
-    return path.join(this.#root, namespace, `${name}.json`);
-  }
-
-  #read(file: string): Promise<Device | undefined> {
-    return readObjectFile(file, isDevice, 'Device', this.#log);
   }
 
   /**
@@ -57,11 +45,11 @@ export class DeviceFiles {
     const namespace = wanted.metadata.namespace ?? 'default';
     const { name } = wanted.metadata;
     checkObjectKey('Device', namespace, name);
-    const file = this.#file(namespace, name);
+    const file = this.#dir.file(namespace, name);
     return withObjectLock(
       lockFileFor(file),
       async () => {
-        const existing = await this.#read(file);
+        const existing = await this.#dir.read(file);
         const desired = plain(build(existing, wanted));
         if (
           existing !== undefined &&
@@ -82,11 +70,11 @@ export class DeviceFiles {
   /** Deletes the Device if `stillDoomed` says so once its lock is held (the check is made again). */
   async delete(device: Device, stillDoomed: (current: Device) => boolean): Promise<boolean> {
     const namespace = device.metadata.namespace ?? 'default';
-    const file = this.#file(namespace, device.metadata.name);
+    const file = this.#dir.file(namespace, device.metadata.name);
     return withObjectLock(
       lockFileFor(file),
       async () => {
-        const current = await this.#read(file);
+        const current = await this.#dir.read(file);
         if (current === undefined || !stillDoomed(current)) return false;
         const removed = await removeFile(file);
         return removed;
@@ -96,39 +84,9 @@ export class DeviceFiles {
   }
 
   /** Every Device (in one namespace if given), in no particular order. */
-  async list(namespace?: string): Promise<Device[]> {
-    const namespaces =
-      namespace === undefined ? (await listDir(this.#root)).filter(isNamespace) : [namespace];
-    const devices: Device[] = [];
-    for (const ns of namespaces) {
-      if (!isNamespace(ns)) continue;
-      const dir = path.join(this.#root, ns);
-      const files = (await listDir(dir)).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
-      const read: (Device | undefined)[] = [];
-      // In slices, so that thousands of Devices do not open thousands of files at once.
-      for (let i = 0; i < files.length; i += READ_CONCURRENCY) {
-        const slice = files.slice(i, i + READ_CONCURRENCY);
-        read.push(...(await Promise.all(slice.map((f) => this.#read(path.join(dir, f))))));
-      }
-      for (const [i, d] of read.entries()) {
-        if (d === undefined) continue;
-        if (!placed(d, files[i] ?? '', ns)) {
-          this.#log.warn(
-            { file: path.join(dir, files[i] ?? '') },
-            'ignoring a misplaced device file',
-          );
-          continue;
-        }
-        devices.push(d);
-      }
-    }
-    return devices;
+  list(namespace?: string): Promise<Device[]> {
+    return this.#dir.list(namespace);
   }
-}
-
-/** Whether a Device read from file `f` in `namespace` is the one that belongs there. */
-function placed(d: Device, f: string, namespace: string): boolean {
-  return `${d.metadata.name}.json` === f && (d.metadata.namespace ?? 'default') === namespace;
 }
 
 /** The wanted Device with what the store keeps of the existing one. */

@@ -3,7 +3,6 @@
 // file per Discovery at <root>/<namespace>/<name>.json, shaped like the custom
 // resource. The generation goes up when the spec in the file differs from the
 // recorded one, as the API server does on a spec update.
-import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import {
@@ -12,8 +11,9 @@ import {
   type Discovery,
   type DiscoveryStatus,
 } from '../../api/types.ts';
-import { isCode, listDir, readObjectFile, removeFile, writeFileAtomic } from './atomic-file.ts';
-import { isNamespace, plain, stableUid, timestamp } from './meta.ts';
+import { isCode, removeFile, writeFileAtomic } from './atomic-file.ts';
+import { plain, stableUid, timestamp } from './meta.ts';
+import { ObjectDir } from './object-dir.ts';
 import { lockFileFor, withObjectLock, type LockOptions } from './object-lock.ts';
 
 /** Spec values may be credentials the user wrote inline, so only the owner reads these files. */
@@ -37,22 +37,14 @@ function readOnly(err: unknown): boolean {
 }
 
 export class DiscoveryRecords {
-  readonly #root: string;
+  readonly #dir: ObjectDir<Discovery>;
   readonly #log: Logger;
   readonly #lock: LockOptions;
 
   constructor(root: string, log: Logger, lock: LockOptions = {}) {
-    this.#root = root;
+    this.#dir = new ObjectDir(root, 'Discovery', isRecord, log);
     this.#log = log;
     this.#lock = lock;
-  }
-
-  #file(namespace: string, name: string): string {
-    return path.join(this.#root, namespace, `${name}.json`);
-  }
-
-  #read(file: string): Promise<Discovery | undefined> {
-    return readObjectFile(file, isRecord, 'Discovery', this.#log);
   }
 
   /**
@@ -67,11 +59,11 @@ export class DiscoveryRecords {
     condition?: ConditionUpdate,
   ): Promise<Discovery> {
     const namespace = configured.metadata.namespace ?? 'default';
-    const file = this.#file(namespace, configured.metadata.name);
+    const file = this.#dir.file(namespace, configured.metadata.name);
     const update = async (persist: boolean): Promise<Discovery> => {
       let recorded: Discovery | undefined;
       try {
-        recorded = await this.#read(file);
+        recorded = await this.#dir.read(file);
       } catch (err) {
         if (persist || !readOnly(err)) throw err;
       }
@@ -95,11 +87,11 @@ export class DiscoveryRecords {
    * says `count` or if there is no record (the Discovery is gone).
    */
   async setDeviceCount(namespace: string, name: string, count: number): Promise<void> {
-    const file = this.#file(namespace, name);
+    const file = this.#dir.file(namespace, name);
     await withObjectLock(
       lockFileFor(file),
       async () => {
-        const recorded = await this.#read(file);
+        const recorded = await this.#dir.read(file);
         if (recorded === undefined || recorded.status?.devices === count) return;
         const next: Discovery = { ...recorded, status: { ...recorded.status, devices: count } };
         await writeFileAtomic(file, JSON.stringify(next, null, 2) + '\n', RECORD_MODE);
@@ -109,26 +101,16 @@ export class DiscoveryRecords {
   }
 
   /** Every recorded Discovery: what the agent last ran, for a reader without the config file. */
-  async list(): Promise<Discovery[]> {
-    const out: Discovery[] = [];
-    for (const ns of (await listDir(this.#root)).filter(isNamespace)) {
-      for (const f of await listDir(path.join(this.#root, ns))) {
-        if (!f.endsWith('.json') || f.startsWith('.')) continue;
-        const d = await this.#read(path.join(this.#root, ns, f));
-        if (d !== undefined) out.push(d);
-      }
-    }
-    return out;
+  list(): Promise<Discovery[]> {
+    return this.#dir.list();
   }
 
   /** Removes the records of Discoveries that are no longer in the config file. */
   async removeAllExcept(keep: ReadonlySet<string>): Promise<void> {
-    for (const ns of (await listDir(this.#root)).filter(isNamespace)) {
-      for (const f of await listDir(path.join(this.#root, ns))) {
-        if (!f.endsWith('.json') || f.startsWith('.')) continue;
-        const name = f.slice(0, -'.json'.length);
+    for (const ns of await this.#dir.namespaces()) {
+      for (const name of await this.#dir.names(ns)) {
         if (keep.has(`${ns}/${name}`)) continue;
-        const file = this.#file(ns, name);
+        const file = this.#dir.file(ns, name);
         try {
           await withObjectLock(lockFileFor(file), () => removeFile(file), this.#lock);
         } catch (err) {

@@ -3,12 +3,12 @@
 // lock and check its resourceVersion, as the API server's optimistic
 // concurrency does, so two processes sharing the directory never lose a write.
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import type { Logger } from 'pino';
 import { API_VERSION, type DeviceSlice } from '../../api/types.ts';
 import { RegistryConflictError } from '../errors.ts';
-import { listDir, readObjectFile, removeFile, writeFileAtomic } from './atomic-file.ts';
-import { checkObjectKey, isNamespace, plain, timestamp } from './meta.ts';
+import { removeFile, writeFileAtomic } from './atomic-file.ts';
+import { checkObjectKey, plain, timestamp } from './meta.ts';
+import { ObjectDir } from './object-dir.ts';
 import { lockFileFor, withObjectLock, type LockOptions } from './object-lock.ts';
 
 function isSlice(value: unknown): value is DeviceSlice {
@@ -25,18 +25,12 @@ function isSlice(value: unknown): value is DeviceSlice {
 }
 
 export class SliceFiles {
-  readonly #root: string;
-  readonly #log: Logger;
+  readonly #dir: ObjectDir<DeviceSlice>;
   readonly #lock: LockOptions;
 
   constructor(root: string, log: Logger, lock: LockOptions = {}) {
-    this.#root = root;
-    this.#log = log;
+    this.#dir = new ObjectDir(root, 'DeviceSlice', isSlice, log);
     this.#lock = lock;
-  }
-
-  #file(namespace: string, name: string): string {
-    return path.join(this.#root, namespace, `${name}.json`);
   }
 
   /**
@@ -47,11 +41,11 @@ export class SliceFiles {
     const namespace = slice.metadata.namespace ?? 'default';
     const { name } = slice.metadata;
     checkObjectKey('DeviceSlice', namespace, name);
-    const file = this.#file(namespace, name);
+    const file = this.#dir.file(namespace, name);
     return withObjectLock(
       lockFileFor(file),
       async () => {
-        const existing = await readObjectFile(file, isSlice, 'DeviceSlice', this.#log);
+        const existing = await this.#dir.read(file);
         const expected = slice.metadata.resourceVersion;
         if (existing !== undefined && expected !== existing.metadata.resourceVersion)
           throw new RegistryConflictError(
@@ -79,25 +73,12 @@ export class SliceFiles {
   /** Deletes a slice; true if there was one. */
   async delete(namespace: string, name: string): Promise<boolean> {
     checkObjectKey('DeviceSlice', namespace, name);
-    const file = this.#file(namespace, name);
+    const file = this.#dir.file(namespace, name);
     return withObjectLock(lockFileFor(file), () => removeFile(file), this.#lock);
   }
 
   /** Every slice (in one namespace if given), in no particular order. */
-  async list(namespace?: string): Promise<DeviceSlice[]> {
-    const namespaces =
-      namespace === undefined ? (await listDir(this.#root)).filter(isNamespace) : [namespace];
-    const out: DeviceSlice[] = [];
-    for (const ns of namespaces) {
-      if (!isNamespace(ns)) continue;
-      const dir = path.join(this.#root, ns);
-      for (const f of await listDir(dir)) {
-        if (!f.endsWith('.json') || f.startsWith('.')) continue;
-        const s = await readObjectFile(path.join(dir, f), isSlice, 'DeviceSlice', this.#log);
-        if (s === undefined || `${s.metadata.name}.json` !== f) continue;
-        out.push({ ...s, metadata: { ...s.metadata, namespace: ns } });
-      }
-    }
-    return out;
+  list(namespace?: string): Promise<DeviceSlice[]> {
+    return this.#dir.list(namespace);
   }
 }
