@@ -3,7 +3,6 @@ import { parseArgs } from 'node:util';
 import { Agent } from '../agent/agent.ts';
 import { discardingPublisher } from '../agent/discarding-publisher.ts';
 import { HealthMonitor } from '../agent/health.ts';
-import { AgentHttpServer } from '../agent/http-server.ts';
 import { DEFAULT_SHUTDOWN_TIMEOUT_S, Shutdown } from '../agent/shutdown.ts';
 import {
   DEFAULT_MAX_PACKET_BYTES,
@@ -18,6 +17,7 @@ import { AgentMetrics } from '../metrics.ts';
 import { observeUplink, uplinkOffGauge } from '../uplink/metrics.ts';
 import { openRegistry } from '../registry/open.ts';
 import { applyHeapPolicy } from '../util/heap-policy.ts';
+import { HttpEndpoint } from '../util/http-endpoint.ts';
 import { brokerFlagOptions, brokerModeFrom, PORT } from './broker-flags.ts';
 import { integerFlag } from './integer-flag.ts';
 import { UsageError } from './errors.ts';
@@ -222,12 +222,12 @@ export const agentCommand = {
         dataPlane?.publisherFor(discovery, shared) ?? discardingPublisher(metrics.publishDropped),
     });
     const health = new HealthMonitor({ reconcileBusySince: () => agent.reconcileBusySince });
-    const http = new AgentHttpServer({
+    const http = new HttpEndpoint({
       port,
       host: values['http-host'],
-      ready: () => agent.ready,
+      notReady: () => (agent.ready ? undefined : 'first sync not done'),
       problem: () => health.problem(),
-      metrics,
+      registry: metrics.registry,
       log,
     });
 

@@ -7,7 +7,6 @@ import { resourceName } from '../deviceplugin/resource-names.ts';
 import type { Device } from '../api/types.ts';
 import { eventMetrics, KubeEventRecorder } from '../controller/event-recorder.ts';
 import { KubeEventWriter } from '../controller/event-writer.ts';
-import { ControllerHttpServer } from '../controller/http-server.ts';
 import {
   defaultIdentity,
   LeaderElectionConfigError,
@@ -18,6 +17,7 @@ import { KubeLeaseStore } from '../controller/lease-store.ts';
 import { ControllerMetrics } from '../controller/metrics.ts';
 import { createLogger } from '../log.ts';
 import { applyHeapPolicy } from '../util/heap-policy.ts';
+import { HttpEndpoint } from '../util/http-endpoint.ts';
 import { inClusterConnection } from '../registry/kubernetes/client/in-cluster.ts';
 import { KubeClient } from '../registry/kubernetes/client/kube-client.ts';
 import { loadKubeConfigFiles } from '../registry/kubernetes/client/kubeconfig.ts';
@@ -149,7 +149,7 @@ export const controllerCommand = {
     });
     /** The controller of the current term; undefined while this replica does not lead. */
     let current: Controller | undefined;
-    const http = new ControllerHttpServer({
+    const http = new HttpEndpoint({
       port,
       host: values['http-host'],
       // A replica waiting for the Lease is ready: it is a warm standby, and a
@@ -161,7 +161,7 @@ export const controllerCommand = {
           ? `a reconcile has run for ${Math.round(busy / 1000)} s`
           : undefined;
       },
-      metrics,
+      registry: metrics.registry,
       log,
     });
     const shutdown = new Shutdown({ timeoutMs: SHUTDOWN_TIMEOUT_MS, log });
