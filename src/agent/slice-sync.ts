@@ -97,6 +97,10 @@ export class SliceSync {
   readonly #unsubscribe: () => void;
   /** The coalescing delay before a pass. */
   #soonTimer: ClockTimer | undefined;
+  /** When #soonTimer fires (clock ms). */
+  #soonAt = Infinity;
+  /** Whether the handler has listed devices yet. */
+  #listed = false;
   /** A later pass: a retry, or the end of a grace period. */
   #timer: ClockTimer | undefined;
   /** Whether #timer is a retry of failed writes. */
@@ -138,6 +142,7 @@ export class SliceSync {
       this.#wanted.set(d.id, { device: sliceDeviceOf(d), missingSince: undefined });
     }
     for (const [id, w] of this.#wanted) if (!listed.has(id)) w.missingSince ??= now;
+    this.#listed = true;
     this.#soon();
   }
 
@@ -146,7 +151,8 @@ export class SliceSync {
     const updated = setCondition(this.#conditions, next);
     if (updated === undefined) return;
     this.#conditions = updated.sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
-    this.#soon();
+    // Set as the handler starts: its first list, if it comes soon, goes in the same write.
+    this.#soon(this.#listed ? 0 : COALESCE_MS);
   }
 
   /** The node's current condition of a type. */
@@ -228,13 +234,19 @@ export class SliceSync {
 
   /**
    * A pass as soon as COALESCE_MS have passed since the last one began (at
-   * once after a quiet spell), unless one is already due. Never synchronous:
-   * lists given in one go still make one pass.
+   * once after a quiet spell) and `atLeastMs` from now, unless one is due
+   * sooner. Never synchronous: lists given in one go still make one pass.
    */
-  #soon(): void {
-    if (this.#closed || this.#soonTimer !== undefined) return;
-    const wait = this.#lastStart + COALESCE_MS - this.#clock.now();
-    this.#soonTimer = this.#clock.after(Math.max(0, wait), () => {
+  #soon(atLeastMs = 0): void {
+    if (this.#closed) return;
+    const now = this.#clock.now();
+    const at = Math.max(this.#lastStart + COALESCE_MS, now + atLeastMs);
+    if (this.#soonTimer !== undefined) {
+      if (this.#soonAt <= at) return;
+      this.#soonTimer.cancel();
+    }
+    this.#soonAt = at;
+    this.#soonTimer = this.#clock.after(at - now, () => {
       this.#soonTimer = undefined;
       this.#start();
     });

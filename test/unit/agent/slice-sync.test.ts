@@ -108,6 +108,37 @@ describe('SliceSync', () => {
     }
   });
 
+  it("writes a condition set before the handler's first list with that list, or alone after COALESCE_MS", async () => {
+    const clock = new FakeClock();
+    const { registry, sync, puts, stop } = await syncOn(60, { clock });
+    const valid = { type: 'DetailsValid', status: 'True', reason: 'Valid', message: 'ok' } as const;
+    const conditions = () => registry.slices.get('default/cams-n1-0')?.spec.conditions ?? [];
+    try {
+      sync.setCondition(valid);
+      clock.advance(COALESCE_MS / 2);
+      await settle();
+      assert.equal(puts(), 0, 'the condition waits for the first list');
+      sync.observe(listed('a'));
+      clock.advance(0);
+      await until('a stored', () => registry.devicesOf('cams').length === 1);
+      assert.equal(puts(), 1, 'condition and devices in one write');
+      assert.equal(conditions()[0]?.type, 'DetailsValid');
+    } finally {
+      await stop();
+    }
+    const alone = await syncOn(60, { clock });
+    try {
+      alone.sync.setCondition({ ...valid, status: 'False', reason: 'InvalidDetails' });
+      clock.advance(COALESCE_MS - 1);
+      await settle();
+      assert.equal(alone.puts(), 0);
+      clock.advance(1);
+      await until('the condition stored', () => alone.puts() === 1);
+    } finally {
+      await alone.stop();
+    }
+  });
+
   it('retries writes that failed while the registry was unreachable within RETURN_JITTER_MS once it answers, not at the end of their backoff', async () => {
     const clock = new FakeClock();
     // The midpoint: backoffs without jitter, and half of RETURN_JITTER_MS.
