@@ -117,6 +117,8 @@ export class Agent {
       log.info('registry answers again; retrying failed slice writes');
       for (const r of this.#runs.values()) r.run.retrySoon();
     });
+    // Reading this node's labels: one small object, which the agent may always read.
+    this.#opts.reachability?.probeWhileDown(() => registry.nodeLabels(node), signal);
     // A relabelled node starts and stops its Discoveries at once, not at the next resync.
     const nodeWatch = keepWatching(
       'node',

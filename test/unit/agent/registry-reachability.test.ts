@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RegistryReachability } from '../../../src/agent/registry-reachability.ts';
+import { PROBE_MS, RegistryReachability } from '../../../src/agent/registry-reachability.ts';
+import { FakeClock } from '../reconcile/fake-clock.ts';
 
 /** Lets queued microtasks run. */
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -51,5 +52,46 @@ describe('RegistryReachability', () => {
     r.observe('2xx');
     await tick();
     assert.equal(returns, 0);
+  });
+
+  it('probes the registry every PROBE_MS (jittered) while it does not answer, and stops once it does', async () => {
+    const clock = new FakeClock();
+    const r = new RegistryReachability({ clock, random: () => 0.5 });
+    const stop = new AbortController();
+    let probes = 0;
+    let answer = 'error';
+    // The registry's onRequest hook feeds each request's outcome back.
+    r.probeWhileDown(() => {
+      probes++;
+      r.observe(answer);
+      return answer === 'error' ? Promise.reject(new Error('no answer')) : Promise.resolve();
+    }, stop.signal);
+    let returns = 0;
+    r.onReturn(() => returns++);
+    clock.advance(10 * PROBE_MS);
+    assert.equal(probes, 0, 'no probe while requests are answered');
+
+    r.observe('error');
+    clock.advance(PROBE_MS - 1);
+    assert.equal(probes, 0);
+    clock.advance(1);
+    assert.equal(probes, 1);
+    await tick();
+    clock.advance(PROBE_MS);
+    assert.equal(probes, 2, 'probing goes on while there is no answer');
+    await tick();
+    answer = '2xx';
+    clock.advance(PROBE_MS);
+    assert.equal(probes, 3);
+    await tick();
+    assert.equal(returns, 1, 'the probe noticed the return');
+    clock.advance(10 * PROBE_MS);
+    assert.equal(probes, 3, 'no probe once it answers');
+
+    stop.abort();
+    r.observe('error');
+    clock.advance(10 * PROBE_MS);
+    assert.equal(probes, 3, 'no probe after the signal aborted');
+    assert.equal(clock.pending, 0);
   });
 });
