@@ -33,7 +33,7 @@ export interface AgentOptions {
   workers?: number;
   /** How often every Discovery is reconciled whatever the watches say (default 60 s; tests shorten it). */
   resyncMs?: number;
-  /** Outcomes of the registry's requests: when it answers again after a cut, failed slice writes are retried at once. */
+  /** Outcomes of the registry's requests: once it answers again after a cut, failed slice writes retry within 0-2 s. */
   reachability?: RegistryReachability;
 }
 
