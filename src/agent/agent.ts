@@ -12,6 +12,7 @@ import type { PublisherFactory } from './discovery-publisher.ts';
 import { DiscoveryRun } from './discovery-run.ts';
 import { keepWatching } from './keep-watching.ts';
 import { NodeSlices } from './node-slices.ts';
+import type { RegistryReachability } from './registry-reachability.ts';
 
 /** How often the agent reconciles whatever its watches say: a missed event is not wrong for long. */
 const RESYNC_MS = 60_000;
@@ -32,6 +33,8 @@ export interface AgentOptions {
   workers?: number;
   /** How often every Discovery is reconciled whatever the watches say (default 60 s; tests shorten it). */
   resyncMs?: number;
+  /** Outcomes of the registry's requests: once it answers again after a cut, failed slice writes retry within 0-2 s. */
+  reachability?: RegistryReachability;
 }
 
 /** The default of spec.gracePeriodSeconds, for an invalid spec that has no usable one. */
@@ -110,6 +113,12 @@ export class Agent {
       for (const r of this.#runs.values()) r.run.resync();
     }, this.#opts.resyncMs ?? RESYNC_MS);
     resync.unref();
+    const stopListening = this.#opts.reachability?.onReturn(() => {
+      log.info('registry answers again; retrying failed slice writes');
+      for (const r of this.#runs.values()) r.run.retrySoon();
+    });
+    // Reading this node's labels: one small object, which the agent may always read.
+    this.#opts.reachability?.probeWhileDown(() => registry.nodeLabels(node), signal);
     // A relabelled node starts and stops its Discoveries at once, not at the next resync.
     const nodeWatch = keepWatching(
       'node',
@@ -142,6 +151,7 @@ export class Agent {
       await nodeWatch;
       await slicesWatch;
       clearInterval(resync);
+      stopListening?.();
       await reconciling;
       await Promise.all([...this.#runs.values()].map((r) => r.run.stop(false)));
       this.#runs.clear();

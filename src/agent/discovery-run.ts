@@ -91,6 +91,11 @@ export class DiscoveryRun {
     this.#sync?.reconcile();
   }
 
+  /** The registry answers again: failed slice writes are retried soon (see SliceSync.retrySoon). */
+  retrySoon(): void {
+    this.#sync?.retrySoon();
+  }
+
   async #run(): Promise<void> {
     const { discovery, log } = this.#opts;
     const signal = this.#abort.signal;

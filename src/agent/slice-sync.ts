@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Condition, DeviceSlice, Discovery, SliceDevice } from '../api/types.ts';
 import type { DiscoveredDevice } from '../../discovery-handlers/handler.ts';
+import { systemClock, type Clock, type ClockTimer } from '../reconcile/clock.ts';
 import { RegistryUnavailableError, isRetryable } from '../registry/errors.ts';
 import type { SliceStore } from '../registry/registry.ts';
 import type { AdaptiveLimit } from '../util/adaptive-limit.ts';
@@ -11,8 +12,17 @@ import type { NodeSlices } from './node-slices.ts';
 import { layoutSlices } from './slice-layout.ts';
 import { sliceName } from '../api/names.ts';
 
-/** Handler lists that arrive this close together become one write. */
+/**
+ * Passes are at least this far apart: the first change after a quiet spell is
+ * written at once, and what follows within this time waits and goes as one write.
+ */
 export const COALESCE_MS = 200;
+/**
+ * Once the registry answers again, a write waiting out its backoff is retried
+ * within this much (at random): a fleet whose link came back does not write
+ * all at once.
+ */
+export const RETURN_JITTER_MS = 2_000;
 
 export interface SliceSyncOptions {
   discovery: Discovery;
@@ -30,6 +40,10 @@ export interface SliceSyncOptions {
   log: Logger;
   onError: (kind: 'retryable' | 'terminal') => void;
   onCount: (devices: number) => void;
+  /** Default the system's; tests pass a fake one. */
+  clock?: Clock;
+  /** A number in [0, 1) for the jitter (default Math.random). */
+  random?: () => number;
 }
 
 interface Wanted {
@@ -77,24 +91,37 @@ export class SliceSync {
    * each entry stands in for the watch's copy until the watch catches up.
    */
   readonly #written = new Map<string, DeviceSlice | null>();
-  readonly #backoff = new Backoff();
+  readonly #backoff: Backoff;
+  readonly #clock: Clock;
+  readonly #random: () => number;
   readonly #unsubscribe: () => void;
   /** The coalescing delay before a pass. */
-  #soonTimer: NodeJS.Timeout | undefined;
+  #soonTimer: ClockTimer | undefined;
+  /** When #soonTimer fires (clock ms). */
+  #soonAt = Infinity;
+  /** Whether the handler has listed devices yet. */
+  #listed = false;
   /** A later pass: a retry, or the end of a grace period. */
-  #timer: NodeJS.Timeout | undefined;
+  #timer: ClockTimer | undefined;
+  /** Whether #timer is a retry of failed writes. */
+  #retrying = false;
+  /** When the last pass started (clock ms). */
+  #lastStart = -Infinity;
   #running: Promise<void> | undefined;
   #again = false;
   #closed = false;
 
   constructor(opts: SliceSyncOptions) {
     this.#opts = opts;
+    this.#clock = opts.clock ?? systemClock;
+    this.#random = opts.random ?? Math.random;
+    this.#backoff = new Backoff({ random: this.#random });
     this.#graceMs = opts.graceSeconds * 1000;
     this.#key = `${opts.discovery.metadata.namespace ?? 'default'}/${opts.discovery.metadata.name}`;
     this.#unsubscribe = opts.slices.subscribe(this.#key, () => this.#soon());
     // What is stored and not yet listed again starts its grace period now, so
     // that a restart removes nothing that is still there.
-    const now = Date.now();
+    const now = this.#clock.now();
     for (const slice of this.#stored()) {
       for (const device of slice.spec.devices ?? [])
         if (!this.#wanted.has(device.id))
@@ -106,15 +133,16 @@ export class SliceSync {
     opts.onCount(this.#wanted.size);
   }
 
-  /** Takes the handler's complete current list; written within COALESCE_MS with whatever follows. */
+  /** Takes the handler's complete current list; written at once, or with what follows within COALESCE_MS of the last pass. */
   observe(devices: DiscoveredDevice[]): void {
-    const now = Date.now();
+    const now = this.#clock.now();
     const listed = new Set<string>();
     for (const d of devices) {
       listed.add(d.id);
       this.#wanted.set(d.id, { device: sliceDeviceOf(d), missingSince: undefined });
     }
     for (const [id, w] of this.#wanted) if (!listed.has(id)) w.missingSince ??= now;
+    this.#listed = true;
     this.#soon();
   }
 
@@ -123,7 +151,8 @@ export class SliceSync {
     const updated = setCondition(this.#conditions, next);
     if (updated === undefined) return;
     this.#conditions = updated.sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
-    this.#soon();
+    // Set as the handler starts: its first list, if it comes soon, goes in the same write.
+    this.#soon(this.#listed ? 0 : COALESCE_MS);
   }
 
   /** The node's current condition of a type. */
@@ -135,6 +164,16 @@ export class SliceSync {
   reconcile(): void {
     this.#written.clear();
     this.#start();
+  }
+
+  /**
+   * The registry answers again: failed writes waiting out their backoff are
+   * retried within RETURN_JITTER_MS rather than at the end of it.
+   */
+  retrySoon(): void {
+    if (this.#closed || !this.#retrying) return;
+    this.#backoff.reset();
+    this.#schedule(this.#random() * RETURN_JITTER_MS, true);
   }
 
   /**
@@ -193,14 +232,24 @@ export class SliceSync {
     return [...watched.values()];
   }
 
-  /** A pass within COALESCE_MS, unless one is already due. */
-  #soon(): void {
-    if (this.#closed || this.#soonTimer !== undefined) return;
-    this.#soonTimer = setTimeout(() => {
+  /**
+   * A pass as soon as COALESCE_MS have passed since the last one began (at
+   * once after a quiet spell) and `atLeastMs` from now, unless one is due
+   * sooner. Never synchronous: lists given in one go still make one pass.
+   */
+  #soon(atLeastMs = 0): void {
+    if (this.#closed) return;
+    const now = this.#clock.now();
+    const at = Math.max(this.#lastStart + COALESCE_MS, now + atLeastMs);
+    if (this.#soonTimer !== undefined) {
+      if (this.#soonAt <= at) return;
+      this.#soonTimer.cancel();
+    }
+    this.#soonAt = at;
+    this.#soonTimer = this.#clock.after(at - now, () => {
       this.#soonTimer = undefined;
       this.#start();
-    }, COALESCE_MS);
-    this.#soonTimer.unref();
+    });
   }
 
   #start(): void {
@@ -210,6 +259,7 @@ export class SliceSync {
       return;
     }
     this.#clearTimer();
+    this.#lastStart = this.#clock.now();
     this.#running = this.#pass().finally(() => {
       this.#running = undefined;
       if (this.#again) {
@@ -221,7 +271,7 @@ export class SliceSync {
 
   async #pass(): Promise<void> {
     const { discovery, node, log } = this.#opts;
-    const now = Date.now();
+    const now = this.#clock.now();
     let nextExpiry = Infinity;
     for (const [id, w] of this.#wanted) {
       if (w.missingSince === undefined) continue;
@@ -267,7 +317,7 @@ export class SliceSync {
     await Promise.all(writes.map((w) => w()));
     if (this.#closed) return;
     if (retry) {
-      this.#schedule(this.#backoff.nextDelay());
+      this.#schedule(this.#backoff.nextDelay(), true);
     } else {
       this.#backoff.reset();
       if (nextExpiry !== Infinity) this.#schedule(nextExpiry - now + 10);
@@ -297,22 +347,21 @@ export class SliceSync {
     return retryable;
   }
 
-  #schedule(ms: number): void {
+  #schedule(ms: number, retrying = false): void {
     this.#clearTimer();
-    this.#timer = setTimeout(
-      () => {
-        this.#timer = undefined;
-        this.#start();
-      },
-      Math.max(0, ms),
-    );
-    this.#timer.unref();
+    this.#retrying = retrying;
+    this.#timer = this.#clock.after(ms, () => {
+      this.#timer = undefined;
+      this.#retrying = false;
+      this.#start();
+    });
   }
 
   #clearTimer(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
-    if (this.#soonTimer !== undefined) clearTimeout(this.#soonTimer);
+    this.#retrying = false;
+    this.#soonTimer?.cancel();
     this.#soonTimer = undefined;
   }
 }

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { Agent } from '../agent/agent.ts';
 import { discardingPublisher } from '../agent/discarding-publisher.ts';
 import { HealthMonitor } from '../agent/health.ts';
+import { RegistryReachability } from '../agent/registry-reachability.ts';
 import { DEFAULT_SHUTDOWN_TIMEOUT_S, Shutdown } from '../agent/shutdown.ts';
 import {
   DEFAULT_MAX_PACKET_BYTES,
@@ -137,12 +138,16 @@ export const agentCommand = {
     const log = createLogger(level).child({ node });
     const metrics = new AgentMetrics();
     const nodeLabels = parseLabels(values['node-labels']);
+    const reachability = new RegistryReachability();
     const registry = await openRegistry({
       ...registryOptionsFrom(values),
       ...(nodeLabels !== undefined ? { nodeLabels } : {}),
       fieldManager: node,
       log,
-      onRequest: (verb, resource, code) => metrics.apiRequests.inc({ verb, resource, code }),
+      onRequest: (verb, resource, code) => {
+        metrics.apiRequests.inc({ verb, resource, code });
+        reachability.observe(code);
+      },
     });
     let dataPlane: DataPlane | undefined;
     let uplink: RunningUplink | undefined;
@@ -218,6 +223,7 @@ export const agentCommand = {
       log,
       metrics,
       resyncMs: resyncSeconds * 1000,
+      reachability,
       publishers: (discovery, shared) =>
         dataPlane?.publisherFor(discovery, shared) ?? discardingPublisher(metrics.publishDropped),
     });
