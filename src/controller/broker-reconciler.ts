@@ -30,6 +30,7 @@ import {
   discoveryWorkloads,
   type WorkloadObject,
 } from './broker-workloads.ts';
+import { BrokerProblems } from './broker-problems.ts';
 
 type Kind = WorkloadObject['kind'];
 
@@ -82,8 +83,8 @@ export class BrokerReconciler {
     Service: new Map(),
   };
   readonly #synced = new Set<string>();
-  /** Why an owner's objects cannot be made, by its key (`device:ns/name`, `discovery:ns/name`). */
-  readonly #problems = new Map<string, { discovery: string; problem: string }>();
+  /** Why owners' objects cannot be made, by owner key (`device:ns/name`, `discovery:ns/name`). */
+  readonly #problems = new BrokerProblems();
 
   constructor(opts: BrokerReconcilerOptions) {
     this.#opts = opts;
@@ -97,13 +98,7 @@ export class BrokerReconciler {
 
   /** Why some of a Discovery's brokers cannot be made (the first refusal, and how many more), or undefined. */
   problem(namespace: string, discovery: string): string | undefined {
-    const key = `${namespace}/${discovery}`;
-    const mine = [...this.#problems]
-      .filter(([, p]) => p.discovery === key)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const first = mine[0]?.[1].problem;
-    if (first === undefined || mine.length === 1) return first;
-    return `${first} (and ${mine.length - 1} more refused)`;
+    return this.#problems.get(`${namespace}/${discovery}`);
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -374,20 +369,15 @@ export class BrokerReconciler {
 
   /** Records (or clears) why `key`'s objects cannot be made; tells onProblem when the Discovery's problem changed. */
   #setProblem(key: string, discovery: string, problem: string | undefined): void {
-    const old = this.#problems.get(key);
-    if (old?.problem === problem) return;
-    const [ns, name] = split(old?.discovery ?? discovery);
-    const before = this.problem(ns, name);
-    if (problem === undefined) this.#problems.delete(key);
-    else {
-      this.#problems.set(key, { discovery, problem });
+    const change = this.#problems.set(key, discovery, problem);
+    if (change === undefined) return;
+    const [ns, name] = split(change.discovery);
+    if (problem !== undefined)
       this.#opts.log.warn(
         { key, discovery: name, namespace: ns, problem },
         'brokers cannot be made',
       );
-    }
-    const after = this.problem(ns, name);
-    if (after !== before) this.#opts.onProblem?.(ns, name, after);
+    this.#opts.onProblem?.(ns, name, change.problem);
   }
 }
 
