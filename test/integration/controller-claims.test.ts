@@ -1,11 +1,12 @@
-// Device plugin claims of a node that is gone, against the real control plane
-// and the `edgebridge controller` process: two nodes claim slots of a shared
+// Device plugin claims of nodes that are gone, against the real control plane
+// and the `edgebridge controller` process: three nodes claim slots of a shared
 // Device (written as their agents' device plugins write them); one Node is
-// deleted, and the controller releases its claims and keeps the other's.
+// deleted, one has been NotReady for longer than the node grace period, and the
+// controller releases their claims and keeps those of the Ready one.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { deviceName } from '../../src/api/names.ts';
 import { API_VERSION, type Device, type Discovery } from '../../src/api/types.ts';
 import { formatClaim } from '../../src/deviceplugin/claims.ts';
@@ -22,7 +23,7 @@ import { eventually } from '../harness/devices.ts';
 import { createReadyNode, kubeConfigFor, testNamespace, useControlPlane } from '../harness/kube.ts';
 import { edgePath, putSlice } from '../harness/slices.ts';
 
-describe('claims of a deleted node (real API server, controller process)', () => {
+describe('claims of nodes that are gone (real API server, controller process)', () => {
   let controller: ControllerProcess | undefined;
   let cleanup: (() => Promise<void>) | undefined;
   after(async () => {
@@ -30,18 +31,22 @@ describe('claims of a deleted node (real API server, controller process)', () =>
     await cleanup?.();
   });
 
-  it('releases the slots a deleted node claimed and keeps those of the node still there', async () => {
+  it('releases the slots of a deleted node and of one NotReady past the grace period, and keeps those of a Ready one', async () => {
     const info = await useControlPlane();
     await installCrds(info);
     await installControllerRbac(info);
     const ns = await testNamespace(info, 'ctl-claims');
     const suffix = randomBytes(3).toString('hex');
-    const [gone, kept] = [`claims-gone-${suffix}`, `claims-kept-${suffix}`];
-    for (const node of [gone, kept]) await createReadyNode(info, node);
+    const [gone, dead, kept] = ['gone', 'dead', 'kept'].map((n) => `claims-${n}-${suffix}`) as [
+      string,
+      string,
+      string,
+    ];
+    for (const node of [gone, dead, kept]) await createReadyNode(info, node);
     const core = kubeConfigFor(info, 'admin').makeApiClient(CoreV1Api);
     const admin = new KubeClient(loadKubeConfigFiles([info.kubeconfigs.admin]));
     cleanup = async () => {
-      for (const name of [gone, kept]) await core.deleteNode({ name }).catch(() => undefined);
+      for (const name of [gone, dead, kept]) await core.deleteNode({ name }).catch(() => undefined);
       await ns.remove();
       admin.close();
     };
@@ -60,11 +65,12 @@ describe('claims of a deleted node (real API server, controller process)', () =>
         },
       },
     });
-    for (const node of [gone, kept]) await putSlice(admin, discovery, node, [{ id: 'cam-1' }]);
+    for (const node of [gone, dead, kept])
+      await putSlice(admin, discovery, node, [{ id: 'cam-1' }]);
     const name = deviceName('cams', 'cam-1', true, '');
-    await eventually('the Device, seen by both nodes', async () => {
+    await eventually('the Device, seen by the three nodes', async () => {
       const d = await admin.request<Device>('GET', edgePath('devices', ns.name, name));
-      return d.status?.nodes?.length === 2 ? d : undefined;
+      return d.status?.nodes?.length === 3 ? d : undefined;
     });
 
     // As the nodes' device plugins claim slots: at Allocate, then naming the pod.
@@ -73,6 +79,7 @@ describe('claims of a deleted node (real API server, controller process)', () =>
       '0': formatClaim({ node: gone, resource, pod: `${ns.name}/reader-0` }),
       '1': formatClaim({ node: kept, resource, pod: `${ns.name}/reader-1` }),
       '2': formatClaim({ node: gone, resource }),
+      '3': formatClaim({ node: dead, resource, pod: `${ns.name}/reader-3` }),
     };
     await admin.request('PATCH', `${edgePath('devices', ns.name, name)}/status`, {
       body: { status: { usage } },
@@ -80,9 +87,32 @@ describe('claims of a deleted node (real API server, controller process)', () =>
     });
 
     await core.deleteNode({ name: gone });
-    const after = await eventually('the deleted node’s claims released', async () => {
+    // No node lifecycle controller runs here: the test says the kubelet stopped an hour ago.
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await core.patchNodeStatus(
+      {
+        name: dead,
+        body: {
+          status: {
+            conditions: [
+              {
+                type: 'Ready',
+                status: 'Unknown',
+                reason: 'NodeStatusUnknown',
+                message: 'Kubelet stopped posting node status.',
+                lastHeartbeatTime: hourAgo,
+                lastTransitionTime: hourAgo,
+              },
+            ],
+          },
+        },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const after = await eventually('the claims of the gone nodes released', async () => {
       const d = await admin.request<Device>('GET', edgePath('devices', ns.name, name));
-      return d.status?.usage?.['0'] === undefined ? d : undefined;
+      const left = d.status?.usage ?? {};
+      return left['0'] === undefined && left['3'] === undefined ? d : undefined;
     });
     assert.deepEqual(after.status?.usage, { '1': usage['1'] });
     assert.deepEqual(
