@@ -173,6 +173,7 @@ export const controllerCommand = {
       const brokers = new BrokerReconciler({
         client,
         log: log.child({ part: 'brokers' }),
+        resyncMs,
         ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
         ...(values['broker-device-resource']
           ? { resourceNameOf: (d: Device) => resourceName(d.metadata.name) }

@@ -4,13 +4,15 @@
 // reconcile compares broker-workloads.ts's wanted objects with the ones this
 // controller owns in the caches and creates, replaces or deletes the
 // difference. A broker that was deleted or failed is made again; what the API
-// server refuses (a bad pod spec) is reported for the Discovery, not retried
-// until the Discovery changes.
+// server refuses is reported for the Discovery: an invalid spec is not retried
+// until the Discovery changes, a forbidden one (a namespace's ResourceQuota or
+// LimitRange, Pod Security) is retried with backoff, as the namespace may change.
 import type { Logger } from 'pino';
 import { GROUP, VERSION, type Device, type Discovery } from '../api/types.ts';
 import {
   ReconcileQueue,
   TerminalError,
+  UnavailableError,
   done,
   type QueueMetrics,
   type Result,
@@ -28,6 +30,7 @@ import {
   discoveryWorkloads,
   type WorkloadObject,
 } from './broker-workloads.ts';
+import { BrokerProblems } from './broker-problems.ts';
 
 type Kind = WorkloadObject['kind'];
 
@@ -80,8 +83,8 @@ export class BrokerReconciler {
     Service: new Map(),
   };
   readonly #synced = new Set<string>();
-  /** Problems by Discovery key, as last reported. */
-  readonly #problems = new Map<string, string>();
+  /** Why owners' objects cannot be made, by owner key (`device:ns/name`, `discovery:ns/name`). */
+  readonly #problems = new BrokerProblems();
 
   constructor(opts: BrokerReconcilerOptions) {
     this.#opts = opts;
@@ -93,7 +96,7 @@ export class BrokerReconciler {
     });
   }
 
-  /** The problem last reported for a Discovery, or undefined. */
+  /** Why some of a Discovery's brokers cannot be made (the first refusal, and how many more), or undefined. */
   problem(namespace: string, discovery: string): string | undefined {
     return this.#problems.get(`${namespace}/${discovery}`);
   }
@@ -216,11 +219,11 @@ export class BrokerReconciler {
           ? []
           : discoveryWorkloads(discovery);
       await this.#converge(
+        key,
         ns,
         { kind: 'Discovery', name, uid: discovery?.metadata.uid },
         wanted,
         signal,
-        discovery,
       );
       return done;
     }
@@ -240,22 +243,48 @@ export class BrokerReconciler {
         })
       : [];
     await this.#converge(
+      key,
       ns,
       { kind: 'Device', name, uid: device?.metadata.uid },
       wanted,
       signal,
-      discovery,
+      device?.spec.discovery,
     );
     return done;
   }
 
-  /** Makes the objects `owner` owns be exactly `wanted`. */
+  /**
+   * Makes the objects `owner` owns be exactly `wanted`; records why the API
+   * server refused one (for Discovery `discovery`, by default the owner), or
+   * that nothing was refused.
+   */
   async #converge(
+    key: string,
     namespace: string,
     owner: { kind: 'Device' | 'Discovery'; name: string; uid: string | undefined },
     wanted: WorkloadObject[],
     signal: AbortSignal,
-    discovery: Discovery | undefined,
+    discovery = owner.name,
+  ): Promise<void> {
+    try {
+      await this.#apply(namespace, owner, wanted, signal);
+    } catch (err) {
+      if (err instanceof BrokerRefusedError) {
+        this.#setProblem(key, `${namespace}/${discovery}`, err.message);
+        throw err.retry
+          ? new UnavailableError(err.message, { cause: err })
+          : new TerminalError(err.message, { cause: err });
+      }
+      throw err;
+    }
+    this.#setProblem(key, `${namespace}/${discovery}`, undefined);
+  }
+
+  async #apply(
+    namespace: string,
+    owner: { kind: 'Device' | 'Discovery'; name: string; uid: string | undefined },
+    wanted: WorkloadObject[],
+    signal: AbortSignal,
   ): Promise<void> {
     const wantedNames = new Set(wanted.map((o) => `${o.kind}/${o.metadata.name}`));
     for (const kind of KINDS) {
@@ -292,31 +321,24 @@ export class BrokerReconciler {
         await this.#delete(object.kind, current, signal);
         continue; // made once the cache has seen it go
       }
-      await this.#create(object, signal, discovery);
+      await this.#create(object, signal);
     }
   }
 
-  async #create(
-    object: WorkloadObject,
-    signal: AbortSignal,
-    discovery: Discovery | undefined,
-  ): Promise<void> {
+  async #create(object: WorkloadObject, signal: AbortSignal): Promise<void> {
     const { namespace, name } = object.metadata;
     const path = resourcePath({ ...RESOURCES[object.kind], namespace });
     try {
       await this.#opts.client.request('POST', path, { body: object, signal });
       this.#opts.log.info({ kind: object.kind, name, namespace }, 'broker object created');
-      if (discovery !== undefined) this.#setProblem(discovery, undefined);
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 409) return; // made already; the cache catches up
+      // 422/400: the spec itself; 403: the namespace's quota, limits or policy, which may change.
       if (
         err instanceof KubeApiError &&
         (err.status === 422 || err.status === 400 || err.status === 403)
-      ) {
-        const problem = `${object.kind} ${name}: ${err.message}`;
-        if (discovery !== undefined) this.#setProblem(discovery, problem);
-        throw new TerminalError(problem);
-      }
+      )
+        throw new BrokerRefusedError(`${object.kind} ${name}: ${err.message}`, err.status === 403);
       throw err;
     }
   }
@@ -345,19 +367,28 @@ export class BrokerReconciler {
     }
   }
 
-  #setProblem(discovery: Discovery, problem: string | undefined): void {
-    const ns = discovery.metadata.namespace ?? 'default';
-    const key = `${ns}/${discovery.metadata.name}`;
-    if (this.#problems.get(key) === problem) return;
-    if (problem === undefined) this.#problems.delete(key);
-    else {
-      this.#problems.set(key, problem);
+  /** Records (or clears) why `key`'s objects cannot be made; tells onProblem when the Discovery's problem changed. */
+  #setProblem(key: string, discovery: string, problem: string | undefined): void {
+    const change = this.#problems.set(key, discovery, problem);
+    if (change === undefined) return;
+    const [ns, name] = split(change.discovery);
+    if (problem !== undefined)
       this.#opts.log.warn(
-        { discovery: discovery.metadata.name, namespace: ns, problem },
+        { key, discovery: name, namespace: ns, problem },
         'brokers cannot be made',
       );
-    }
-    this.#opts.onProblem?.(ns, discovery.metadata.name, problem);
+    this.#opts.onProblem?.(ns, name, change.problem);
+  }
+}
+
+/** The API server refused an object; `retry`: for a reason outside its spec (quota, limits, policy). */
+class BrokerRefusedError extends Error {
+  readonly code = 'EDGEBRIDGE_BROKER_REFUSED';
+  readonly retry: boolean;
+  constructor(message: string, retry: boolean) {
+    super(message);
+    this.name = 'BrokerRefusedError';
+    this.retry = retry;
   }
 }
 

@@ -125,13 +125,16 @@ export class ControllerApi {
 
   /**
    * Merge-patches status.nodes and status.topics (other status fields, such as
-   * the device plugins' usage, are left alone), if still at `resourceVersion`.
+   * the device plugins' usage, are left alone), or releases usage slots of
+   * nodes that are gone, if still at `resourceVersion`.
    */
   patchDeviceStatus(
     namespace: string,
     name: string,
     resourceVersion: string,
-    status: Pick<NonNullable<Device['status']>, 'nodes' | 'topics'>,
+    status:
+      | Pick<NonNullable<Device['status']>, 'nodes' | 'topics'>
+      | { usage: Record<string, string | null> }, // null releases a slot
     signal: AbortSignal,
   ): Promise<Device> {
     return this.#call('patch', 'devices/status', () =>

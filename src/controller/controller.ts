@@ -20,6 +20,7 @@ import { fold, type DeviceConflict, type FoldResult } from './fold.ts';
 import type { EventRecorder, EventType } from './event-recorder.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { readinessOf, type NodeObject, type NodeReadiness } from './node-readiness.ts';
+import { ClaimHolders, staleClaims } from './stale-claims.ts';
 import { keyOf, ObjectCache, type CacheDelta, type CachedObject } from './object-cache.ts';
 
 export const DEFAULT_NODE_GRACE_MS = 5 * 60_000;
@@ -75,6 +76,8 @@ export class Controller {
   readonly #wantedBy = new Map<string, string>();
   /** The conflict last reported per Device key: its Warning Event is recorded when it starts or changes, not on every resync. */
   readonly #conflicts = new Map<string, string>();
+  /** The nodes that hold device plugin claims, Node object or not. */
+  readonly #holders = new ClaimHolders();
 
   constructor(opts: ControllerOptions) {
     this.#opts = opts;
@@ -197,6 +200,7 @@ export class Controller {
     for (const d of this.#discoveries.values()) this.#queue.add(`discovery:${keyOf(d)}`);
     for (const d of this.#devices.values()) this.#queue.add(`device:${keyOf(d)}`);
     for (const node of this.#deletedNodes) this.#queue.add(`node:${node}`);
+    this.#holders.prune(Array.from(this.#devices.values(), (d) => d.status?.usage ?? {}));
   }
 
   #bump(discoveryKey: string): void {
@@ -284,6 +288,7 @@ export class Controller {
       // Only a Node seen deleted: a node that never had one (no kubelet) keeps its slices.
       if (wasSynced) {
         this.#deletedNodes.add(name);
+        this.#holders.deleted(name);
         this.#log.info({ node: name }, 'node deleted; its slices go');
         this.#queue.add(`node:${name}`);
       }
@@ -501,7 +506,24 @@ export class Controller {
       current,
       this.#foldOf(owner)?.result.conflicts.find((c) => c.device === name),
     );
-    return done;
+    // Slots claimed by nodes that are gone: their agents will never release them.
+    const now = Date.now();
+    const stale = staleClaims(
+      current.status?.usage ?? {},
+      (node) => this.#holders.readiness(node, this.#readiness.get(node), now),
+      this.#graceMs,
+      now,
+    );
+    if (stale.slots.length > 0) {
+      const usage = Object.fromEntries(stale.slots.map((slot) => [slot, null]));
+      const rv = current.metadata.resourceVersion ?? '';
+      this.#devices.wrote(key, await this.#api.patchDeviceStatus(ns, name, rv, { usage }, signal));
+      this.#log.info(
+        { device: key, slots: stale.slots, nodes: stale.nodes },
+        'claims of gone nodes released',
+      );
+    }
+    return stale.recheckInMs === undefined ? done : requeueAfter(stale.recheckInMs + 100);
   }
 
   #reportConflict(key: string, device: Device, conflict: DeviceConflict | undefined): void {

@@ -1,25 +1,18 @@
 // The kubelet's gRPC services from our .proto files (proto/), for the plugin
 // and for tests that play the kubelet. Fields keep their proto names (snake_case).
-import type { ServiceDefinition } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import path from 'node:path';
+import { grpcService, loadProtos } from '../util/grpc-services.ts';
 
 const dir = path.join(import.meta.dirname, 'proto');
-const definitions = loadSync(
+const root = loadProtos(
   [path.join(dir, 'dra-v1.proto'), path.join(dir, 'pluginregistration-v1.proto')],
-  { keepCase: true, longs: String, enums: String, defaults: true },
+  { keepCase: true },
 );
 
-function service(name: string): ServiceDefinition {
-  const def = definitions[name];
-  if (def === undefined || 'format' in def) throw new Error(`no gRPC service ${name} in ${dir}`);
-  return def;
-}
-
 /** k8s.io.kubelet.pkg.apis.dra.v1.DRAPlugin */
-export const DRA_PLUGIN_SERVICE = service('k8s.io.kubelet.pkg.apis.dra.v1.DRAPlugin');
+export const DRA_PLUGIN_SERVICE = grpcService(root, 'k8s.io.kubelet.pkg.apis.dra.v1.DRAPlugin');
 /** pluginregistration.Registration */
-export const REGISTRATION_SERVICE = service('pluginregistration.Registration');
+export const REGISTRATION_SERVICE = grpcService(root, 'pluginregistration.Registration');
 /** What a DRA plugin lists in supported_versions for the v1 service. */
 export const DRA_PLUGIN_VERSION = 'v1.DRAPlugin';
 /** PluginInfo.type of a DRA driver. */
