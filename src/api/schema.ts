@@ -290,7 +290,8 @@ export const deviceStatusSchema = {
     conditions,
     usage: {
       type: 'object',
-      description: 'Slot name to the pod (namespace/name) using it.',
+      description:
+        'Slot number to its claim, "<node>:<resource>", with ":<namespace>/<pod>" once a pod holds it; written by the device plugins, released by the controller when the node is gone.',
       maxProperties: 1024,
       additionalProperties: { type: 'string', maxLength: 512 },
     },

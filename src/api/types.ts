@@ -149,7 +149,7 @@ export interface DeviceNodeStatus {
 export interface DeviceStatus {
   nodes?: DeviceNodeStatus[];
   conditions?: Condition[];
-  /** Slot name to the pod (namespace/name) using it. */
+  /** Slot number to its claim, `<node>:<resource>[:<namespace>/<pod>]` (deviceplugin/claims.ts). */
   usage?: Record<string, string>;
   /** Where the device's data is published on the node broker. */
   topics?: { data: string; state: string; events: string };
