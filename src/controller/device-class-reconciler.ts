@@ -266,8 +266,9 @@ export class DeviceClassReconciler {
         },
         signal,
       });
+      const slash = key.indexOf('/');
       this.#opts.log.info(
-        { deviceClass: name, discovery: key },
+        { deviceClass: name, discovery: key.slice(slash + 1), namespace: key.slice(0, slash) },
         'device class deleted: its Discovery is gone',
       );
     } catch (err) {

@@ -247,6 +247,7 @@ describe('the controller’s DeviceClass per Discovery', () => {
       body: { ...handMade, spec: { selectors: [{ cel: { expression } }] } },
     });
     await objects.createDiscovery('manual', { handler: { name: 'usb', details: {} } });
+    assert.ok(await readClass(resource, deviceClassName(ns, 'cams')), 'cams has its DeviceClass');
     await objects.deleteDiscovery('manual');
     await objects.deleteDiscovery('cams');
     await eventually('the DeviceClass of cams to be deleted', async () =>
