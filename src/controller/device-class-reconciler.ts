@@ -222,9 +222,10 @@ export class DeviceClassReconciler {
     const owned = [...this.#classes.values()].filter((c) => classKey(c) === key);
     const plan = planDeviceClass(namespace, name, live, owned);
     if (!live) this.#problems.delete(key);
-    else this.#setProblem(namespace, name, plan.problem);
     for (const c of plan.delete) await this.#delete(c, key, signal);
+    // A refusal stays reported until a create succeeds: no flapping condition on each retry.
     if (plan.create !== undefined) await this.#create(plan.create, namespace, name, signal);
+    if (live) this.#setProblem(namespace, name, plan.problem);
     return done;
   }
 

@@ -66,8 +66,9 @@ describe('layoutSlices', () => {
     const input = { ...base, devices: devices(3), stored: [] };
     const [first] = store([], input);
     assert.ok(first !== undefined);
-    const labels = { ...first.metadata.labels };
-    delete labels[LABEL_HANDLER];
+    const labels = Object.fromEntries(
+      Object.entries(first.metadata.labels ?? {}).filter(([k]) => k !== LABEL_HANDLER),
+    );
     const old = { ...first, metadata: { ...first.metadata, labels } };
     const { put } = layoutSlices({ ...input, stored: [old] });
     assert.deepEqual(

@@ -60,8 +60,9 @@ describe('the devices of a node’s DeviceSlices', () => {
       stored: [],
     });
     const [d] = sliceDevices('edge-1', put);
-    assert.equal(d?.spec.handler, 'onvif');
-    assert.deepEqual(attributesOf(d as NonNullable<typeof d>).attributes.handler, {
+    assert.ok(d !== undefined);
+    assert.equal(d.spec.handler, 'onvif');
+    assert.deepEqual(attributesOf(d).attributes.handler, {
       string: 'onvif',
     });
   });
