@@ -5,6 +5,7 @@ import { sliceName } from '../api/names.ts';
 import {
   API_VERSION,
   LABEL_DISCOVERY,
+  LABEL_HANDLER,
   LABEL_NODE,
   MAX_SLICE_DEVICES,
   type Condition,
@@ -21,6 +22,8 @@ export interface LayoutInput {
   /** The uid of the node's Node object; undefined where there is none (standalone). */
   nodeUid: string | undefined;
   shared: boolean;
+  /** The Discovery's handler, as the label edgebridge.io/handler (DRA's `handler` attribute reads it). */
+  handler: string;
   /** What the node reports now (ids unique). */
   devices: readonly SliceDevice[];
   /** The node's conditions for the Discovery, carried on its first slice. */
@@ -70,7 +73,11 @@ export function sliceOwners(
 function content(slice: DeviceSlice): string {
   const labels = slice.metadata.labels ?? {};
   return canonicalJson({
-    labels: { [LABEL_NODE]: labels[LABEL_NODE], [LABEL_DISCOVERY]: labels[LABEL_DISCOVERY] },
+    labels: {
+      [LABEL_NODE]: labels[LABEL_NODE],
+      [LABEL_DISCOVERY]: labels[LABEL_DISCOVERY],
+      [LABEL_HANDLER]: labels[LABEL_HANDLER],
+    },
     owners: slice.metadata.ownerReferences ?? [],
     spec: slice.spec,
   });
@@ -139,6 +146,7 @@ export function layoutSlices(input: LayoutInput): Layout {
           ...current?.metadata.labels,
           [LABEL_NODE]: node,
           [LABEL_DISCOVERY]: discovery.name,
+          [LABEL_HANDLER]: input.handler,
         },
         ownerReferences: owners,
         ...(current?.metadata.resourceVersion !== undefined

@@ -286,6 +286,7 @@ export class SliceSync {
       node,
       nodeUid: this.#opts.nodeUid(),
       shared: this.#opts.shared,
+      handler: discovery.spec.handler.name,
       devices: [...this.#wanted.values()].map((w) => w.device),
       conditions: this.#conditions,
       stored: this.#stored(),

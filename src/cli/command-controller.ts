@@ -3,6 +3,7 @@ import { Shutdown } from '../agent/shutdown.ts';
 import { Controller, DEFAULT_NODE_GRACE_MS, DEFAULT_RESYNC_MS } from '../controller/controller.ts';
 import { ControllerApi } from '../controller/controller-api.ts';
 import { BrokerReconciler } from '../controller/broker-reconciler.ts';
+import { DeviceClassReconciler } from '../controller/device-class-reconciler.ts';
 import { resourceName } from '../deviceplugin/resource-names.ts';
 import type { Device } from '../api/types.ts';
 import { eventMetrics, KubeEventRecorder } from '../controller/event-recorder.ts';
@@ -57,6 +58,8 @@ export const controllerCommand = {
         // Broker pods ask for a slot of their device (edgebridge.io/<device>), which the
         // agents' device plugin offers; without it they are placed by node affinity alone.
         'broker-device-resource': { type: 'boolean', default: false },
+        // A DRA DeviceClass per Discovery (resource.k8s.io/v1; idle on clusters without it).
+        'device-classes': { type: 'boolean', default: true },
         'http-port': { type: 'string', default: '8182' },
         'http-host': { type: 'string', default: '0.0.0.0' },
         'log-level': { type: 'string', default: 'info' },
@@ -180,6 +183,15 @@ export const controllerCommand = {
           : {}),
         onProblem: (ns, name) => controller.discoveryChanged(ns, name),
       });
+      const classes = values['device-classes']
+        ? new DeviceClassReconciler({
+            client,
+            log: log.child({ part: 'deviceclasses' }),
+            ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
+            resyncMs,
+            onProblem: (ns, name) => controller.discoveryChanged(ns, name),
+          })
+        : undefined;
       const controller = new Controller({
         api,
         log,
@@ -189,10 +201,15 @@ export const controllerCommand = {
         workers,
         events,
         brokerProblem: (ns, name) => brokers.problem(ns, name),
+        deviceClassProblem: (ns, name) => classes?.problem(ns, name),
       });
       current = controller;
       try {
-        await Promise.all([controller.run(signal), brokers.run(signal)]);
+        await Promise.all([
+          controller.run(signal),
+          brokers.run(signal),
+          classes?.run(signal) ?? Promise.resolve(),
+        ]);
       } finally {
         if (current === controller) current = undefined;
       }

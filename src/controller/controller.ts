@@ -40,6 +40,8 @@ export interface ControllerOptions {
   events?: EventRecorder;
   /** Why a Discovery's brokers cannot be made (the broker reconciler's report), if they cannot. */
   brokerProblem?: (namespace: string, discovery: string) => string | undefined;
+  /** Why a Discovery has no DRA DeviceClass (the DeviceClass reconciler's report), if it has none. */
+  deviceClassProblem?: (namespace: string, discovery: string) => string | undefined;
 }
 
 /** A Discovery's fold, valid while its inputs' generation is the same. */
@@ -397,6 +399,7 @@ export class Controller {
       this.#slicesOf(key),
       new Date(),
       this.#opts.brokerProblem?.(ns, discovery.metadata.name),
+      this.#opts.deviceClassProblem?.(ns, discovery.metadata.name),
     );
     if (statusChanged(discovery, status)) {
       const written = await this.#api.patchDiscoveryStatus(

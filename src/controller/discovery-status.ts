@@ -124,12 +124,14 @@ export function discoveryStatus(
   slices: readonly DeviceSlice[],
   now: Date,
   brokerProblem?: string,
+  deviceClassProblem?: string,
 ): DiscoveryStatus {
   const counted = new Set(fold.status.reportingNodes);
   const drafts = [
     reportingCondition(fold),
     conflictCondition(fold),
     ...brokersCondition(discovery, brokerProblem),
+    ...deviceClassCondition(deviceClassProblem),
     ...nodeConditions(
       slices.filter((s) => s.spec.discovery === discovery.metadata.name),
       counted,
@@ -184,5 +186,13 @@ function brokersCondition(discovery: Discovery, problem: string | undefined): Dr
           message: 'brokers and services are made as devices come and go',
         }
       : { type: 'BrokersCreated', status: 'False', reason: 'Refused', message: problem },
+  ];
+}
+
+/** DeviceClassCreated=False while the controller cannot make the Discovery's DRA DeviceClass; absent otherwise. */
+function deviceClassCondition(problem: string | undefined): Draft[] {
+  if (problem === undefined) return [];
+  return [
+    { type: 'DeviceClassCreated', status: 'False', reason: 'Refused', message: clip(problem) },
   ];
 }

@@ -7,8 +7,9 @@ import type { NodeDevice } from './node-device.ts';
 
 /**
  * Every device of `node`'s slices as a NodeDevice, named as its Device is.
- * Slices of other nodes are ignored; the handler comes from the device's or
- * the slice's edgebridge.io/handler label ("" without one).
+ * Slices of other nodes are ignored; the handler comes from the slice's
+ * edgebridge.io/handler label, which the agent sets from the Discovery (a
+ * device's own label of that name only where a slice has none; "" without either).
  */
 export function sliceDevices(node: string, slices: readonly DeviceSlice[]): NodeDevice[] {
   const out: NodeDevice[] = [];
@@ -17,7 +18,7 @@ export function sliceDevices(node: string, slices: readonly DeviceSlice[]): Node
     const namespace = slice.metadata.namespace ?? 'default';
     const { discovery, shared } = slice.spec;
     for (const d of slice.spec.devices) {
-      const handler = d.labels?.[LABEL_HANDLER] ?? slice.metadata.labels?.[LABEL_HANDLER] ?? '';
+      const handler = slice.metadata.labels?.[LABEL_HANDLER] ?? d.labels?.[LABEL_HANDLER] ?? '';
       out.push({
         namespace,
         name: deviceName(discovery, d.id, shared, node),

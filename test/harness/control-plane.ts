@@ -82,8 +82,12 @@ export class ControlPlane {
   #etcdUrl = '';
   #starting: Promise<void> | undefined;
 
-  constructor(dir: string) {
+  readonly #apiServerArgs: readonly string[];
+
+  /** `apiServerArgs`: more kube-apiserver flags, e.g. a --runtime-config that turns an API group off. */
+  constructor(dir: string, opts: { apiServerArgs?: readonly string[] } = {}) {
     this.dir = dir;
+    this.#apiServerArgs = opts.apiServerArgs ?? [];
   }
 
   get info(): ControlPlaneInfo {
@@ -221,6 +225,7 @@ export class ControlPlane {
         '--endpoint-reconciler-type=none',
         '--allow-privileged=true',
         '--v=1',
+        ...this.#apiServerArgs,
       ],
       logDir: this.dir,
     });

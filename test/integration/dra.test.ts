@@ -371,7 +371,7 @@ describe('Dynamic Resource Allocation: ResourceSlices, the real kube-scheduler, 
     const { stdout: out } = await kubectlAsAdmin(info, 'apply', '--dry-run=server', '-f', sample);
     assert.match(
       out,
-      /deviceclass.resource.k8s.io\/demo.default.edgebridge.io created \(server dry run\)/,
+      /resourceclaimtemplate.resource.k8s.io\/acme-device created \(server dry run\)/,
     );
   });
 

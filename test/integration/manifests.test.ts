@@ -285,6 +285,7 @@ describe('the Helm chart and the kustomize manifests', () => {
       CHART_DIR,
       ...['--set', 'controller.replicas=2', '--set', 'uplink.enabled=true'],
       ...['--set', 'samples.enabled=true', '--set', 'namespace.create=true'],
+      ...['--set', 'dra.enabled=true'],
     );
   });
 
@@ -448,6 +449,55 @@ describe('the Helm chart and the kustomize manifests', () => {
       (comparable(config) as { data: unknown }).data,
       (comparable(sample) as { data: unknown }).data,
     );
+  });
+
+  it('render the same DRA additions: dra.enabled and the kustomize component manifests/components/dra', async () => {
+    const { info, helmHome } = await setup();
+    const chart = objectsOf(
+      await helmTemplate(helmHome, NAMESPACE, [
+        ...['--set', 'dra.enabled=true', '--set', 'namespace.create=true'],
+      ]),
+    );
+    // A kustomization of a user's own, next to the tree, that adds the component.
+    const dir = scratchDir('kustomize-dra');
+    const tree = path.relative(dir, MANIFESTS);
+    writeFileSync(
+      path.join(dir, 'kustomization.yaml'),
+      `resources: [${tree}]\ncomponents: [${path.join(tree, 'components', 'dra')}]\n`,
+    );
+    const kustomized = objectsOf(await kubectl(info, 'kustomize', dir));
+    assert.deepEqual(
+      [...kustomized.keys()].filter((k) => !chart.has(k)),
+      [],
+      'objects only the kustomize tree renders',
+    );
+    assert.deepEqual(
+      [...chart.keys()].filter((k) => !kustomized.has(k)),
+      [],
+      'objects only the chart renders',
+    );
+    for (const [key, fromKustomize] of kustomized) {
+      const fromChart = chart.get(key);
+      assert.ok(fromChart !== undefined);
+      assert.deepEqual(comparable(fromChart), comparable(fromKustomize), `${key} differs`);
+      if (fromChart.kind === 'ClusterRole')
+        assert.deepEqual(
+          [...ruleSet(fromChart.rules as PolicyRule[])].sort(),
+          [...ruleSet(fromKustomize.rules as PolicyRule[])].sort(),
+          `${key}: rules differ`,
+        );
+    }
+    type Agent = K8sObject & { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+    const agent = chart.get('DaemonSet/edgebridge-system/edgebridge-agent') as Agent | undefined;
+    assert.ok(agent?.spec.template.spec.containers[0]?.args.includes('--dra'));
+    const rules = ruleSet(
+      chart.get('ClusterRole//edgebridge-agent-dra')?.rules as PolicyRule[] | undefined,
+    );
+    assert.ok(rules.has('resource.k8s.io/resourceslices:create'));
+    // And without it, neither renders DRA for the agent.
+    const plain = objectsOf(await helmTemplate(helmHome, NAMESPACE));
+    assert.ok(!plain.has('ClusterRole//edgebridge-agent-dra'));
+    assert.ok(!objectsOf(await kustomize(info, '.')).has('ClusterRole//edgebridge-agent-dra'));
   });
 
   it('both apply with server-side apply; then the agent, with the rendered ServiceAccount, writes its own slices and reads Discoveries but no Devices', async (t) => {

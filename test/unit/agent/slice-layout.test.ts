@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { sliceName } from '../../../src/api/names.ts';
 import {
   LABEL_DISCOVERY,
+  LABEL_HANDLER,
   LABEL_NODE,
   MAX_SLICE_DEVICES,
   type DeviceSlice,
@@ -16,6 +17,7 @@ const base = {
   node: 'edge-1',
   nodeUid: 'node-uid',
   shared: true,
+  handler: 'onvif',
   conditions: [],
 } satisfies Omit<LayoutInput, 'devices' | 'stored'>;
 
@@ -48,12 +50,38 @@ describe('layoutSlices', () => {
     assert.equal(put.length, 1);
     const [slice] = put;
     assert.equal(slice?.metadata.name, 'cams-edge-1-0');
-    assert.deepEqual(slice?.metadata.labels, { [LABEL_NODE]: 'edge-1', [LABEL_DISCOVERY]: 'cams' });
+    assert.deepEqual(slice?.metadata.labels, {
+      [LABEL_NODE]: 'edge-1',
+      [LABEL_DISCOVERY]: 'cams',
+      [LABEL_HANDLER]: 'onvif',
+    });
     assert.deepEqual(
       slice?.metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}/${o.uid}`),
       ['Discovery/cams/disc-uid', 'Node/edge-1/node-uid'],
     );
     assert.equal(slice?.spec.deviceCount, 0);
+  });
+
+  it('labels a stored slice that lacks the handler label (one written before it existed), and then writes nothing', () => {
+    const input = { ...base, devices: devices(3), stored: [] };
+    const [first] = store([], input);
+    assert.ok(first !== undefined);
+    const labels = Object.fromEntries(
+      Object.entries(first.metadata.labels ?? {}).filter(([k]) => k !== LABEL_HANDLER),
+    );
+    const old = { ...first, metadata: { ...first.metadata, labels } };
+    const { put } = layoutSlices({ ...input, stored: [old] });
+    assert.deepEqual(
+      put.map((s) => [s.metadata.name, s.metadata.labels?.[LABEL_HANDLER]]),
+      [['cams-edge-1-0', 'onvif']],
+    );
+    assert.deepEqual(
+      layoutSlices({ ...input, stored: store([old], { ...input, stored: [old] }) }),
+      {
+        put: [],
+        delete: [],
+      },
+    );
   });
 
   it('puts at most 128 devices in a slice, and writes nothing when the store already says it', () => {

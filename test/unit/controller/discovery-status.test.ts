@@ -114,4 +114,20 @@ describe('discoveryStatus', () => {
     assert.equal(cond(none, 'NodesReporting')?.lastTransitionTime, T1.toISOString());
     assert.equal(cond(none, 'SpecConflict')?.lastTransitionTime, T0.toISOString());
   });
+
+  it('says DeviceClassCreated=False with the reason while the DeviceClass cannot be made, and nothing otherwise', () => {
+    const d = discovery();
+    const result = fold({ discovery: d, slices: [], nodes: new Map(), nodeGraceMs: 0, now: 0 });
+    const without = discoveryStatus(d, result, [], T0);
+    assert.equal(cond(without, 'DeviceClassCreated'), undefined);
+    const problem = 'Discovery site/x: a name longer than 63 characters cannot have a DeviceClass';
+    const withProblem = discoveryStatus(d, result, [], T0, undefined, problem);
+    assert.deepEqual(
+      [
+        cond(withProblem, 'DeviceClassCreated')?.status,
+        cond(withProblem, 'DeviceClassCreated')?.message,
+      ],
+      ['False', problem],
+    );
+  });
 });

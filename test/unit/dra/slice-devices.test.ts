@@ -2,6 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { deviceName } from '../../../src/api/names.ts';
 import { API_VERSION, type DeviceSlice } from '../../../src/api/types.ts';
+import { layoutSlices } from '../../../src/agent/slice-layout.ts';
+import { attributesOf } from '../../../src/dra/attributes.ts';
 import { sliceDevices } from '../../../src/dra/slice-devices.ts';
 
 function slice(node: string, shared: boolean, ids: string[]): DeviceSlice {
@@ -42,5 +44,26 @@ describe('the devices of a node’s DeviceSlices', () => {
       got.map((d) => d.spec.id),
       ['a', 'b'],
     );
+  });
+
+  it('gives each device the handler of the slice the agent wrote, as the DRA attribute `handler`', () => {
+    const { put } = layoutSlices({
+      namespace: 'lab',
+      discovery: { name: 'cams', uid: 'u' },
+      node: 'edge-1',
+      nodeUid: undefined,
+      shared: true,
+      handler: 'onvif',
+      // A device that claims another handler in its own labels does not win over the agent's.
+      devices: [{ id: 'cam-1', properties: {}, labels: { 'edgebridge.io/handler': 'mqtt' } }],
+      conditions: [],
+      stored: [],
+    });
+    const [d] = sliceDevices('edge-1', put);
+    assert.ok(d !== undefined);
+    assert.equal(d.spec.handler, 'onvif');
+    assert.deepEqual(attributesOf(d).attributes.handler, {
+      string: 'onvif',
+    });
   });
 });
