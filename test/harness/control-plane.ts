@@ -224,6 +224,9 @@ export class ControlPlane {
         // Loopback cannot be published as the kubernetes Service's endpoint.
         '--endpoint-reconciler-type=none',
         '--allow-privileged=true',
+        // As hardened clusters run: an owner reference that blocks its owner's
+        // deletion needs the right to update the owner's finalizers.
+        '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
         '--v=1',
         ...this.#apiServerArgs,
       ],
