@@ -10,7 +10,9 @@
 //           with one node each (one Discovery per node, by nodeSelector).
 // AGENTS, DEVICES, STEADY_SECONDS and RSS_DEVICES (0: none) set the sizes; FLEETS picks
 // the fleets (default "shared,local"); CONTROLLER_ARGS adds controller flags;
-// FAR_EDGE_MS puts the agents behind Toxiproxy with that latency each way.
+// FAR_EDGE_MS puts the agents behind Toxiproxy with that latency each way;
+// CONTROLLER_NODE_OPTIONS is the controller's NODE_OPTIONS (e.g. "--cpu-prof
+// --cpu-prof-dir=/tmp/prof" to see where its CPU goes).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -235,6 +237,9 @@ try {
       'info',
       ...(process.env.CONTROLLER_ARGS ?? '').split(' ').filter(Boolean),
     ],
+    ...(process.env.CONTROLLER_NODE_OPTIONS !== undefined
+      ? { env: { NODE_OPTIONS: process.env.CONTROLLER_NODE_OPTIONS } }
+      : {}),
   });
   // FAR_EDGE_MS: the agents' API traffic crosses Toxiproxy with this much added
   // each way (150: a 300 ms round trip); the controller stays near the API server.
