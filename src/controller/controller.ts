@@ -24,6 +24,12 @@ import { keyOf, ObjectCache, type CacheDelta, type CachedObject } from './object
 
 export const DEFAULT_NODE_GRACE_MS = 5 * 60_000;
 export const DEFAULT_RESYNC_MS = 10 * 60_000;
+/**
+ * Keys reconciled at once. A Device's reconcile is two writes in a row, so
+ * this many keys keep the API writes' adaptive limit (controller-api.ts) busy;
+ * a waiting key costs only a pending promise.
+ */
+export const DEFAULT_WORKERS = 64;
 
 export interface ControllerOptions {
   api: ControllerApi;
@@ -33,7 +39,7 @@ export interface ControllerOptions {
   nodeGraceMs?: number;
   /** How often every Device and Discovery is reconciled again, changed or not. */
   resyncMs?: number;
-  /** Keys reconciled at once. */
+  /** Keys reconciled at once (default 64). */
   workers?: number;
   /** Where a Device's story is told (created, node added/removed, deleted). */
   events?: EventRecorder;
@@ -86,7 +92,7 @@ export class Controller {
       reconciler: { reconcile: (key, signal) => this.#reconcile(key, signal) },
       log: opts.log,
       metrics: opts.metrics.queue,
-      ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
+      workers: opts.workers ?? DEFAULT_WORKERS,
     });
   }
 

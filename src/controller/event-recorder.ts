@@ -5,7 +5,8 @@
 // minutes become one Event whose series count grows (one patch per flush
 // interval, however many repeats); new Events are rate-limited per object
 // (client-go's spam filter: burst 25, then one per 5 minutes) and every write
-// globally. What is dropped is counted, never silent.
+// globally. Before each write the recorder waits its turn (waitTurn: the
+// controller's Device writes come first). What is dropped is counted, never silent.
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { sleepOn, systemClock, type Clock, type ClockTimer } from '../reconcile/clock.ts';
@@ -96,6 +97,8 @@ export interface EventRecorderOptions {
   clock?: Clock;
   /** Wall-clock time written into Events (default Date.now). */
   wallClock?: () => number;
+  /** Resolves when the next write may go (e.g. once a burst of more important writes is over); early when the signal aborts. */
+  waitTurn?: (signal: AbortSignal) => Promise<void>;
 }
 
 /** One Event and its repeats. */
@@ -126,6 +129,7 @@ export class KubeEventRecorder implements EventRecorder {
   readonly #queueSize: number;
   readonly #flushMs: number;
   readonly #closeTimeoutMs: number;
+  readonly #waitTurn: ((signal: AbortSignal) => Promise<void>) | undefined;
   /** By series key, in least-recently-used order. */
   readonly #series = new Map<string, Series>();
   /** By object key, in least-recently-used order. */
@@ -155,6 +159,7 @@ export class KubeEventRecorder implements EventRecorder {
     this.#queueSize = opts.queueSize ?? QUEUE_SIZE;
     this.#flushMs = opts.seriesFlushMs ?? SERIES_FLUSH_MS;
     this.#closeTimeoutMs = opts.closeTimeoutMs ?? CLOSE_TIMEOUT_MS;
+    this.#waitTurn = opts.waitTurn;
   }
 
   record(
@@ -286,6 +291,8 @@ export class KubeEventRecorder implements EventRecorder {
   async #drain(): Promise<void> {
     const stop = this.#stop.signal;
     for (;;) {
+      if (this.#queue.length === 0 || stop.aborted) return;
+      await this.#waitTurn?.(stop);
       const s = this.#queue[0];
       if (s === undefined || stop.aborted) return;
       const wait = this.#global.waitMs(this.#clock.now());
