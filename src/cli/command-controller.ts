@@ -122,7 +122,10 @@ export const controllerCommand = {
     const api = new ControllerApi({
       client,
       log,
-      onRequest: (verb, resource, code) => metrics.apiRequests.inc({ verb, resource, code }),
+      onRequest: (verb, resource, code) => {
+        metrics.apiRequests.inc({ verb, resource, code });
+        metrics.writeLimit.set(api.writeLimit);
+      },
       ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
     });
     const identity = defaultIdentity();
@@ -153,7 +156,7 @@ export const controllerCommand = {
       instance: identity,
       metrics: eventMetrics(metrics.registry),
       // Device writes first: a burst's Events wait until it is over.
-      waitTurn: (signal) => api.whenQuiet(signal),
+      waitTurn: (signal, maxWaitMs) => api.whenQuiet(signal, maxWaitMs),
     });
     /** The controller of the current term; undefined while this replica does not lead. */
     let current: Controller | undefined;

@@ -108,9 +108,9 @@ export class ControllerApi {
     return this.#limit.limit;
   }
 
-  /** Resolves once the controller's writes have paused (see WriteQuiet): when lesser writes (Events) may go. */
-  whenQuiet(signal: AbortSignal): Promise<void> {
-    return this.#quiet.whenQuiet(signal);
+  /** Resolves once the controller's writes have paused (see WriteQuiet), or after `maxWaitMs`: when lesser writes (Events) may go. */
+  whenQuiet(signal: AbortSignal, maxWaitMs: number): Promise<void> {
+    return this.#quiet.whenQuiet(signal, maxWaitMs);
   }
 
   /**

@@ -1,31 +1,26 @@
 // Which writes go first: the controller's Device and Discovery writes. Events
 // are API writes too, and a burst of new Devices brings a burst of "Created"
-// Events; they wait until the burst is over (or at most a while), so that they
-// never slow down the writes that converge the cluster.
+// Events; they wait until the burst is over (or at most a while: the caller
+// says), so that they never slow down the writes that converge the cluster.
 import { sleepOn, systemClock, type Clock } from '../reconcile/clock.ts';
 
 /** How long no write must have been under way for the writes to count as quiet. */
 export const DEFAULT_QUIET_MS = 250;
-/** The longest whenQuiet() waits: under endless churn, Events are late, not lost. */
-export const DEFAULT_MAX_WAIT_MS = 30_000;
 
 export interface WriteQuietOptions {
   quietMs?: number;
-  maxWaitMs?: number;
   clock?: Clock;
 }
 
 /** contract: counts the writes that come first, and tells lesser writers when they may go. */
 export class WriteQuiet {
   readonly #quietMs: number;
-  readonly #maxWaitMs: number;
   readonly #clock: Clock;
   #active = 0;
   #lastEnd = -Infinity;
 
   constructor(opts: WriteQuietOptions = {}) {
     this.#quietMs = opts.quietMs ?? DEFAULT_QUIET_MS;
-    this.#maxWaitMs = opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
     this.#clock = opts.clock ?? systemClock;
   }
 
@@ -43,10 +38,10 @@ export class WriteQuiet {
 
   /**
    * Resolves once no write has been under way for the quiet period, or after
-   * the longest wait, or (early) when the signal aborts.
+   * `maxWaitMs`, or (early) when the signal aborts.
    */
-  async whenQuiet(signal: AbortSignal): Promise<void> {
-    const deadline = this.#clock.now() + this.#maxWaitMs;
+  async whenQuiet(signal: AbortSignal, maxWaitMs: number): Promise<void> {
+    const deadline = this.#clock.now() + maxWaitMs;
     for (;;) {
       if (signal.aborted) return;
       const now = this.#clock.now();
