@@ -10,9 +10,12 @@
 //           with one node each (one Discovery per node, by nodeSelector).
 // AGENTS, DEVICES, STEADY_SECONDS and RSS_DEVICES (0: none) set the sizes; FLEETS picks
 // the fleets (default "shared,local"); CONTROLLER_ARGS adds controller flags;
-// FAR_EDGE_MS puts the agents behind Toxiproxy with that latency each way.
+// FAR_EDGE_MS puts the agents behind Toxiproxy with that latency each way;
+// CONTROLLER_NODE_OPTIONS is the controller's NODE_OPTIONS (e.g. "--cpu-prof
+// --cpu-prof-dir=/tmp/prof" to see where its CPU goes).
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
@@ -24,7 +27,7 @@ import { KubeClient } from '../src/registry/kubernetes/client/kube-client.ts';
 import { runInformer } from '../src/registry/kubernetes/client/informer.ts';
 import { listWatch } from '../src/registry/kubernetes/client/list-watch.ts';
 import { KubernetesRegistry } from '../src/registry/kubernetes/registry.ts';
-import type { Device } from '../src/api/types.ts';
+import type { Device, DeviceSlice } from '../src/api/types.ts';
 import { startAgent } from '../test/harness/agent.ts';
 import { proxyApiServer, startToxiproxy, type Toxiproxy } from '../test/harness/toxiproxy.ts';
 import { AGENT_NODE_ARGS, UPLINK_NODE_ARGS } from '../test/harness/node-flags.ts';
@@ -54,6 +57,51 @@ const dir = scratchDir('bench-devices');
 const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'error' });
 
 type Info = Awaited<ReturnType<ControlPlane['ensure']>>;
+
+/** CPU seconds (user + system) a process has used, from /proc (0 once it is gone). */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    // utime and stime, in clock ticks (100 per second on Linux).
+    const [utime, stime] = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .slice(11, 13);
+    return (Number(utime) + Number(stime)) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** This process's children running `command` (the control plane's, started by the harness). */
+function childPids(command: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (comm === command && ppid === process.pid) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+/** CPU seconds so far of the controller, the API server, etcd and this process (the agents). */
+function cpuNow(controller: ControllerProcess): Record<string, number> {
+  const of = (command: string): number =>
+    childPids(command).reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const own = process.cpuUsage();
+  return {
+    controller: cpuSeconds(controller.process.pid ?? 0),
+    'kube-apiserver': of('kube-apiserver'),
+    etcd: of('etcd'),
+    'agents (bench process)': (own.user + own.system) / 1e6,
+  };
+}
 
 /** Successful writes of the controller so far, from its /metrics. */
 async function controllerWrites(controller: ControllerProcess): Promise<number> {
@@ -132,6 +180,24 @@ async function fleet(
     watcher.signal,
   );
 
+  // When the agents' slices list every device on every node: the controller's part begins at the latest then.
+  let slicesAt: number | undefined;
+  const watchingSlices = runInformer<DeviceSlice>(
+    {
+      source: listWatch<DeviceSlice>(
+        client,
+        `/apis/edgebridge.io/v1alpha1/namespaces/${ns.name}/deviceslices`,
+      ),
+      onSync: (items) => {
+        const listed = items.reduce((sum, s) => sum + s.spec.devices.length, 0);
+        if (slicesAt === undefined && listed >= AGENTS * DEVICES) slicesAt = performance.now();
+      },
+      log,
+      what: 'deviceslices',
+    },
+    watcher.signal,
+  );
+
   const metrics: AgentMetrics[] = [];
   const registries: KubernetesRegistry[] = [];
   const runs = nodes.map((node) => {
@@ -168,6 +234,7 @@ async function fleet(
   };
   // The agents are running (they found no Discovery yet): the clock starts with the Discovery.
   await sleep(2000);
+  const cpuBefore = cpuNow(controller);
   const started = performance.now();
   await createDiscoveries();
   const progress = setInterval(() => {
@@ -188,6 +255,7 @@ async function fleet(
         `${kind}: not converged in ${limitS} s: ${complete}/${expected} Devices complete`,
       );
     const convergeS = (performance.now() - started) / 1000;
+    const cpuAfter = cpuNow(controller);
     // The watch can show the last writes before their responses reach the
     // agents, which count a write on its response: let those arrive first.
     await sleep(2000);
@@ -197,6 +265,17 @@ async function fleet(
         ? `${AGENTS} agents x the same ${DEVICES} devices (${DEVICES} Devices)`
         : `${AGENTS} agents x ${DEVICES} devices each (${expected} Devices)`;
     results.push([`${what}: time to converge`, `${convergeS.toFixed(1)} s (target < 30 s)`]);
+    if (slicesAt !== undefined)
+      results.push([
+        '  of which: until the slices list every device; then the controller',
+        `${((slicesAt - started) / 1000).toFixed(1)} s; ${(convergeS - (slicesAt - started) / 1000).toFixed(1)} s`,
+      ]);
+    results.push([
+      '  CPU seconds until converged',
+      Object.entries(cpuAfter)
+        .map(([k, v]) => `${k} ${(v - (cpuBefore[k] ?? 0)).toFixed(1)}`)
+        .join(', ') + ` (load average ${os.loadavg()[0]?.toFixed(1) ?? '?'})`,
+    ]);
     results.push([
       '  API writes per device',
       `${(writesAtConvergence / expected).toFixed(2)} (${writesAtConvergence} writes; ${(writesAtConvergence / (DEVICES * AGENTS)).toFixed(2)} per device per node)`,
@@ -213,6 +292,7 @@ async function fleet(
     watcher.abort();
     await Promise.all(runs);
     await watching;
+    await watchingSlices;
     client.close();
     await Promise.all(registries.map((r) => r.close()));
     // Later agents must not run this fleet's Discoveries (its Devices stay: no garbage collector runs here).
@@ -235,6 +315,9 @@ try {
       'info',
       ...(process.env.CONTROLLER_ARGS ?? '').split(' ').filter(Boolean),
     ],
+    ...(process.env.CONTROLLER_NODE_OPTIONS !== undefined
+      ? { env: { NODE_OPTIONS: process.env.CONTROLLER_NODE_OPTIONS } }
+      : {}),
   });
   // FAR_EDGE_MS: the agents' API traffic crosses Toxiproxy with this much added
   // each way (150: a 300 ms round trip); the controller stays near the API server.
@@ -250,14 +333,10 @@ try {
     if (kind !== 'shared' && kind !== 'local') throw new Error(`FLEETS: unknown fleet '${kind}'`);
     await fleet(info, kind, controller, agentKubeconfig);
   }
-  // utime and stime, in clock ticks (100 per second on Linux).
-  const stat = readFileSync(`/proc/${String(controller.process.pid)}/stat`, 'utf8');
-  const ticks = stat
-    .slice(stat.lastIndexOf(')') + 2)
-    .split(' ')
-    .slice(11, 13)
-    .reduce((sum, t) => sum + Number(t), 0);
-  results.push(['controller CPU time over the run', `${(ticks / 100).toFixed(1)} s`]);
+  results.push([
+    'controller CPU time over the run',
+    `${cpuSeconds(controller.process.pid ?? 0).toFixed(1)} s`,
+  ]);
   const controllerStatus = readFileSync(`/proc/${String(controller.process.pid)}/status`, 'utf8');
   results.push([
     'controller RSS after the fleets',

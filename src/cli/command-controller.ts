@@ -1,7 +1,12 @@
 import { parseArgs } from 'node:util';
 import { Shutdown } from '../agent/shutdown.ts';
-import { Controller, DEFAULT_NODE_GRACE_MS, DEFAULT_RESYNC_MS } from '../controller/controller.ts';
-import { ControllerApi } from '../controller/controller-api.ts';
+import {
+  Controller,
+  DEFAULT_NODE_GRACE_MS,
+  DEFAULT_RESYNC_MS,
+  DEFAULT_WORKERS,
+} from '../controller/controller.ts';
+import { ControllerApi, DEFAULT_MAX_WRITES_IN_FLIGHT } from '../controller/controller-api.ts';
 import { BrokerReconciler } from '../controller/broker-reconciler.ts';
 import { DeviceClassReconciler } from '../controller/device-class-reconciler.ts';
 import { resourceName } from '../deviceplugin/resource-names.ts';
@@ -54,7 +59,7 @@ export const controllerCommand = {
         'leader-elect-lease-duration': { type: 'string', default: '15s' },
         'leader-elect-renew-deadline': { type: 'string', default: '10s' },
         'leader-elect-retry-period': { type: 'string', default: '2s' },
-        workers: { type: 'string', default: '4' },
+        workers: { type: 'string', default: String(DEFAULT_WORKERS) },
         // Broker pods ask for a slot of their device (edgebridge.io/<device>), which the
         // agents' device plugin offers; without it they are placed by node affinity alone.
         'broker-device-resource': { type: 'boolean', default: false },
@@ -75,7 +80,7 @@ export const controllerCommand = {
     });
     const workers = integerFlag('workers', values.workers, {
       minimum: 1,
-      maximum: 64,
+      maximum: 1024,
       what: 'keys reconciled at once',
     });
     const nodeGraceMs = durationFlag(
@@ -114,12 +119,16 @@ export const controllerCommand = {
       source.kind === 'cluster'
         ? inClusterConnection(process.env)
         : loadKubeConfigFiles(source.files);
-    const client = new KubeClient(connection);
+    // Writes in flight, and a connection for each of the controller's and the broker reconciler's watches and the rest.
+    const client = new KubeClient(connection, { maxSockets: DEFAULT_MAX_WRITES_IN_FLIGHT + 16 });
     const metrics = new ControllerMetrics();
     const api = new ControllerApi({
       client,
       log,
-      onRequest: (verb, resource, code) => metrics.apiRequests.inc({ verb, resource, code }),
+      onRequest: (verb, resource, code) => {
+        metrics.apiRequests.inc({ verb, resource, code });
+        metrics.writeLimit.set(api.writeLimit);
+      },
       ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
     });
     const identity = defaultIdentity();
@@ -149,6 +158,8 @@ export const controllerCommand = {
       log,
       instance: identity,
       metrics: eventMetrics(metrics.registry),
+      // Device writes first: a burst's Events wait until it is over.
+      waitTurn: (signal, maxWaitMs) => api.whenQuiet(signal, maxWaitMs),
     });
     /** The controller of the current term; undefined while this replica does not lead. */
     let current: Controller | undefined;

@@ -113,6 +113,7 @@ export class BrokerReconciler {
         {
           source: listWatch(client, custom('devices')),
           onSync: (items) => this.#onDevices(items),
+          onEvent: (type, o) => this.#onDevices(eventDelta(this.#devices, type, o)),
           log: log.child({ watch: 'devices' }),
           what: 'devices',
         },
@@ -122,6 +123,7 @@ export class BrokerReconciler {
         {
           source: listWatch(client, custom('discoveries')),
           onSync: (items) => this.#onDiscoveries(items),
+          onEvent: (type, o) => this.#onDiscoveries(eventDelta(this.#discoveries, type, o)),
           log: log.child({ watch: 'discoveries' }),
           what: 'discoveries',
         },
@@ -132,6 +134,7 @@ export class BrokerReconciler {
           {
             source: listWatch(client, resourcePath({ ...RESOURCES[kind], ...scope }), managed),
             onSync: (items) => this.#onOwned(kind, items),
+            onEvent: (type, o) => this.#onOwned(kind, eventDelta(this.#owned[kind], type, o)),
             log: log.child({ watch: RESOURCES[kind].plural }),
             what: RESOURCES[kind].plural,
           },
@@ -153,15 +156,15 @@ export class BrokerReconciler {
     await Promise.all(informers);
   }
 
-  #onDevices(items: Device[]): void {
-    const next = byKey(items);
+  #onDevices(items: Device[] | Delta<Device>): void {
+    const next = asDelta(this.#devices, items);
     for (const key of changedKeys(this.#devices, next)) this.#add(`device:${key}`);
-    replace(this.#devices, next);
+    apply(this.#devices, next);
     this.#markSynced('devices');
   }
 
-  #onDiscoveries(items: Discovery[]): void {
-    const next = byKey(items);
+  #onDiscoveries(items: Discovery[] | Delta<Discovery>): void {
+    const next = asDelta(this.#discoveries, items);
     for (const key of changedKeys(this.#discoveries, next)) {
       this.#add(`discovery:${key}`);
       const [ns, name] = split(key);
@@ -170,15 +173,15 @@ export class BrokerReconciler {
         if ((device.metadata.namespace ?? 'default') === ns && device.spec.discovery === name)
           this.#add(`device:${ns}/${device.metadata.name}`);
     }
-    replace(this.#discoveries, next);
+    apply(this.#discoveries, next);
     this.#markSynced('discoveries');
   }
 
-  #onOwned(kind: Kind, items: Owned[]): void {
+  #onOwned(kind: Kind, items: Owned[] | Delta<Owned>): void {
     const cache = this.#owned[kind];
-    const next = byKey(items);
+    const next = asDelta(cache, items);
     for (const key of changedKeys(cache, next)) {
-      const object = next.get(key) ?? cache.get(key);
+      const object = next.set.get(key) ?? cache.get(key);
       const owner = object?.metadata.ownerReferences?.find(
         (r) => r.kind === 'Device' || r.kind === 'Discovery',
       );
@@ -187,7 +190,7 @@ export class BrokerReconciler {
           `${owner.kind === 'Device' ? 'device' : 'discovery'}:${object.metadata.namespace}/${owner.name}`,
         );
     }
-    replace(cache, next);
+    apply(cache, next);
     this.#markSynced(kind);
   }
 
@@ -408,23 +411,51 @@ interface Keyed {
 }
 
 function byKey<T extends Keyed>(items: T[]): Map<string, T> {
-  return new Map(
-    items.map((o) => [`${o.metadata?.namespace ?? 'default'}/${o.metadata?.name ?? ''}`, o]),
-  );
+  return new Map(items.map((o) => [keyOf(o), o]));
+}
+
+function keyOf(o: Keyed): string {
+  return `${o.metadata?.namespace ?? 'default'}/${o.metadata?.name ?? ''}`;
+}
+
+/** What changes in a cache: objects set (new or newer) and keys removed. */
+interface Delta<T> {
+  set: Map<string, T>;
+  removed: string[];
+}
+
+/**
+ * A list as a delta against `cache` (every listed object set, the rest
+ * removed): a list costs O(n), a watch event (eventDelta) O(1).
+ */
+function asDelta<T extends Keyed>(cache: Map<string, T>, items: T[] | Delta<T>): Delta<T> {
+  if (!Array.isArray(items)) return items;
+  const set = byKey(items);
+  return { set, removed: [...cache.keys()].filter((k) => !set.has(k)) };
+}
+
+function eventDelta<T extends Keyed>(
+  cache: Map<string, T>,
+  type: 'ADDED' | 'MODIFIED' | 'DELETED',
+  object: T,
+): Delta<T> {
+  const key = keyOf(object);
+  if (type !== 'DELETED') return { set: new Map([[key, object]]), removed: [] };
+  return { set: new Map(), removed: cache.has(key) ? [key] : [] };
 }
 
 /** Keys added, removed, or whose resource version moved. */
-function changedKeys<T extends Keyed>(before: Map<string, T>, after: Map<string, T>): string[] {
+function changedKeys<T extends Keyed>(before: Map<string, T>, delta: Delta<T>): string[] {
   const keys: string[] = [];
-  for (const [key, o] of after)
+  for (const [key, o] of delta.set)
     if (before.get(key)?.metadata?.resourceVersion !== o.metadata?.resourceVersion) keys.push(key);
-  for (const key of before.keys()) if (!after.has(key)) keys.push(key);
+  keys.push(...delta.removed);
   return keys;
 }
 
-function replace<T>(target: Map<string, T>, next: Map<string, T>): void {
-  target.clear();
-  for (const [k, v] of next) target.set(k, v);
+function apply<T>(target: Map<string, T>, delta: Delta<T>): void {
+  for (const key of delta.removed) target.delete(key);
+  for (const [k, v] of delta.set) target.set(k, v);
 }
 
 function split(key: string): [string, string] {

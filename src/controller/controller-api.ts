@@ -1,7 +1,9 @@
 // The controller's Kubernetes requests over the slim client: list-watch of its
 // four resources, and its few writes. Every update carries the resource
 // version it was computed from, so a write based on a stale copy fails with
-// 409 and the key is reconciled again from the newer one.
+// 409 and the key is reconciled again from the newer one. Writes share an
+// adaptive in-flight limit: a burst of new Devices uses the API server fully,
+// and backs off when it answers 429 or 5xx, times out, or slows down a lot.
 import type { Logger } from 'pino';
 import {
   GROUP,
@@ -15,10 +17,22 @@ import { runInformer } from '../registry/kubernetes/client/informer.ts';
 import type { KubeClient } from '../registry/kubernetes/client/kube-client.ts';
 import { listWatch } from '../registry/kubernetes/client/list-watch.ts';
 import { resourcePath, type ResourceRef } from '../registry/kubernetes/client/paths.ts';
-import { KubeApiError } from '../registry/kubernetes/client/errors.ts';
+import { KubeApiError, KubeTransportError } from '../registry/kubernetes/client/errors.ts';
+import { AdaptiveLimit, type Outcome } from '../util/adaptive-limit.ts';
 import type { NodeObject } from './node-readiness.ts';
+import { WriteQuiet } from './write-quiet.ts';
 
 const MERGE_PATCH = 'application/merge-patch+json';
+/** Writes in flight at most by default; the client needs this many connections, and a few for watches. */
+export const DEFAULT_MAX_WRITES_IN_FLIGHT = 64;
+/** In flight at the start: the API server's answers then raise or halve it. */
+const INITIAL_WRITES_IN_FLIGHT = 16;
+/**
+ * A write slower than this is queueing at the API server (the agent's limit
+ * takes 50 ms: a fleet of agents must back off sooner than the one controller,
+ * whose writes are what the fleet waits for).
+ */
+const SLOW_WRITE_MS = 1000;
 
 /** The resources the controller watches, by their plural, and their objects. */
 export interface WatchedObject {
@@ -56,6 +70,15 @@ export interface ControllerApiOptions {
   onRequest?: (verb: string, resource: string, code: string) => void;
   /** Only this namespace's Discoveries, slices and Devices (undefined: every namespace). */
   namespace?: string;
+  /** Writes in flight at most (default 64); the limit adapts below it. */
+  maxWritesInFlight?: number;
+}
+
+/** Whether a failed write says the API server is overloaded (so the controller should slow down). */
+export function outcomeOf(err: unknown): Outcome {
+  const status = statusOf(err);
+  if (status === 429 || (status !== undefined && status >= 500)) return 'overloaded';
+  return err instanceof KubeTransportError ? 'overloaded' : 'failed';
 }
 
 /** contract: what the controller reads and writes in the API server; nothing else talks to it. */
@@ -64,12 +87,30 @@ export class ControllerApi {
   readonly #log: Logger;
   readonly #onRequest: (verb: string, resource: string, code: string) => void;
   readonly #collections: Record<Watched, string>;
+  readonly #limit: AdaptiveLimit;
+  readonly #quiet = new WriteQuiet();
 
   constructor(opts: ControllerApiOptions) {
     this.#client = opts.client;
     this.#collections = collections(opts.namespace);
     this.#log = opts.log;
     this.#onRequest = opts.onRequest ?? (() => undefined);
+    const max = opts.maxWritesInFlight ?? DEFAULT_MAX_WRITES_IN_FLIGHT;
+    this.#limit = new AdaptiveLimit({
+      initial: Math.min(max, INITIAL_WRITES_IN_FLIGHT),
+      max,
+      latencyFloorMs: SLOW_WRITE_MS,
+    });
+  }
+
+  /** Writes allowed in flight now. */
+  get writeLimit(): number {
+    return this.#limit.limit;
+  }
+
+  /** Resolves once the controller's writes have paused (see WriteQuiet), or after `maxWaitMs`: when lesser writes (Events) may go. */
+  whenQuiet(signal: AbortSignal, maxWaitMs: number): Promise<void> {
+    return this.#quiet.whenQuiet(signal, maxWaitMs);
   }
 
   /**
@@ -103,7 +144,7 @@ export class ControllerApi {
   /** Creates a Device (its status is ignored: see patchDeviceStatus). */
   createDevice(device: Device, signal: AbortSignal): Promise<Device> {
     const ns = device.metadata.namespace ?? 'default';
-    return this.#call('create', 'devices', () =>
+    return this.#write('create', 'devices', () =>
       this.#client.request<Device>('POST', custom('devices', { namespace: ns }), {
         body: { ...device, status: undefined },
         signal,
@@ -114,7 +155,7 @@ export class ControllerApi {
   /** Replaces a Device's metadata and spec; `device.metadata.resourceVersion` is the precondition. */
   replaceDevice(device: Device, signal: AbortSignal): Promise<Device> {
     const ns = device.metadata.namespace ?? 'default';
-    return this.#call('update', 'devices', () =>
+    return this.#write('update', 'devices', () =>
       this.#client.request<Device>(
         'PUT',
         custom('devices', { namespace: ns, name: device.metadata.name }),
@@ -137,7 +178,7 @@ export class ControllerApi {
       | { usage: Record<string, string | null> }, // null releases a slot
     signal: AbortSignal,
   ): Promise<Device> {
-    return this.#call('patch', 'devices/status', () =>
+    return this.#write('patch', 'devices/status', () =>
       this.#client.request<Device>(
         'PATCH',
         custom('devices', { namespace, name, subresource: 'status' }),
@@ -157,7 +198,7 @@ export class ControllerApi {
     resourceVersion: string,
     signal: AbortSignal,
   ): Promise<void> {
-    await this.#call('delete', 'devices', () =>
+    await this.#write('delete', 'devices', () =>
       this.#client.request('DELETE', custom('devices', { namespace, name }), {
         body: { preconditions: { resourceVersion } },
         signal,
@@ -173,7 +214,7 @@ export class ControllerApi {
     status: DiscoveryStatus,
     signal: AbortSignal,
   ): Promise<Discovery> {
-    return this.#call('patch', 'discoveries/status', () =>
+    return this.#write('patch', 'discoveries/status', () =>
       this.#client.request<Discovery>(
         'PATCH',
         custom('discoveries', { namespace, name, subresource: 'status' }),
@@ -189,12 +230,18 @@ export class ControllerApi {
     uid: string,
     signal: AbortSignal,
   ): Promise<void> {
-    await this.#call('delete', 'deviceslices', () =>
+    await this.#write('delete', 'deviceslices', () =>
       this.#client.request('DELETE', custom('deviceslices', { namespace, name }), {
         body: { preconditions: { uid } },
         signal,
       }),
     );
+  }
+
+  /** A write: under the adaptive limit, and counted as under way for whenQuiet(). */
+  #write<T>(verb: string, resource: string, fn: () => Promise<T>): Promise<T> {
+    const end = this.#quiet.begin();
+    return this.#limit.run(() => this.#call(verb, resource, fn), outcomeOf).finally(end);
   }
 
   async #call<T>(verb: string, resource: string, fn: () => Promise<T>): Promise<T> {

@@ -3,6 +3,13 @@
 // and the slices of deleted Nodes (`node:<name>`), each from the caches'
 // current state. The fold of a Discovery's slices is memoized per Discovery
 // and recomputed whenever one of its inputs changed.
+//
+// A Discovery whose slices are changing is "settling" until they have been
+// quiet for SETTLE_QUIET_MS (at most SETTLE_MAX_MS): meanwhile new Devices are
+// created at once, but node lists (status) and deletions wait, so that fifty
+// nodes reporting the same devices within a second or two cost one status
+// write per Device, not fifty, and a device moving between two slices of a
+// node is not deleted in between.
 import type { Logger } from 'pino';
 import type { Device, DeviceSlice, Discovery } from '../api/types.ts';
 import {
@@ -25,6 +32,16 @@ import { keyOf, ObjectCache, type CacheDelta, type CachedObject } from './object
 
 export const DEFAULT_NODE_GRACE_MS = 5 * 60_000;
 export const DEFAULT_RESYNC_MS = 10 * 60_000;
+/**
+ * Keys reconciled at once. A Device's reconcile is two writes in a row, so
+ * this many keys keep the API writes' adaptive limit (controller-api.ts) busy;
+ * a waiting key costs only a pending promise.
+ */
+export const DEFAULT_WORKERS = 64;
+/** How long a Discovery's inputs must be unchanged before its node lists and deletions are written. */
+export const SETTLE_QUIET_MS = 250;
+/** The longest a Discovery stays settling while its inputs keep changing. */
+export const SETTLE_MAX_MS = 5_000;
 
 export interface ControllerOptions {
   api: ControllerApi;
@@ -34,7 +51,7 @@ export interface ControllerOptions {
   nodeGraceMs?: number;
   /** How often every Device and Discovery is reconciled again, changed or not. */
   resyncMs?: number;
-  /** Keys reconciled at once. */
+  /** Keys reconciled at once (default 64). */
   workers?: number;
   /** Where a Device's story is told (created, node added/removed, deleted). */
   events?: EventRecorder;
@@ -80,6 +97,8 @@ export class Controller {
   readonly #conflicts = new Map<string, string>();
   /** The nodes that hold device plugin claims, Node object or not. */
   readonly #holders = new ClaimHolders();
+  /** Discoveries whose inputs are changing (see the module comment): since when, and the timer that ends it. */
+  readonly #settling = new Map<string, { since: number; timer: NodeJS.Timeout }>();
 
   constructor(opts: ControllerOptions) {
     this.#opts = opts;
@@ -91,7 +110,7 @@ export class Controller {
       reconciler: { reconcile: (key, signal) => this.#reconcile(key, signal) },
       log: opts.log,
       metrics: opts.metrics.queue,
-      ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
+      workers: opts.workers ?? DEFAULT_WORKERS,
     });
   }
 
@@ -152,6 +171,8 @@ export class Controller {
         await this.#queue.run(signal);
       } finally {
         clearInterval(timer);
+        for (const { timer: t } of this.#settling.values()) clearTimeout(t);
+        this.#settling.clear();
       }
     }
     await informers;
@@ -208,6 +229,24 @@ export class Controller {
   #bump(discoveryKey: string): void {
     this.#inputGen.set(discoveryKey, (this.#inputGen.get(discoveryKey) ?? 0) + 1);
     this.#queue.add(`discovery:${discoveryKey}`);
+    this.#settle(discoveryKey);
+  }
+
+  /** Starts or prolongs a Discovery's settling; its end reconciles the Discovery again. */
+  #settle(discoveryKey: string): void {
+    const now = Date.now();
+    const current = this.#settling.get(discoveryKey);
+    if (current !== undefined) clearTimeout(current.timer);
+    const since = current?.since ?? now;
+    const timer = setTimeout(
+      () => {
+        this.#settling.delete(discoveryKey);
+        this.#queue.add(`discovery:${discoveryKey}`);
+      },
+      Math.max(0, Math.min(now + SETTLE_QUIET_MS, since + SETTLE_MAX_MS) - now),
+    );
+    timer.unref();
+    this.#settling.set(discoveryKey, { since, timer });
   }
 
   /** Informer handlers that update `cache` and pass what changed on (`listed`: after a list). */
@@ -373,16 +412,23 @@ export class Controller {
     const ns = key.slice(0, key.indexOf('/'));
     // Devices the fold wants that differ from the stored ones, and stored ones it does not want.
     const stored = new Set(this.#devicesOf.get(key) ?? []);
+    const settling = this.#settling.has(key);
     if (discovery !== undefined && memo !== undefined) {
       for (const [name, folded] of memo.byName) {
         const deviceKey = `${ns}/${name}`;
         stored.delete(deviceKey);
         const actual = this.#devices.get(deviceKey);
         const wanted = wantedDevice(folded, discovery);
-        if (actual === undefined || objectDiffers(actual, wanted) || statusDiffers(actual, wanted))
+        if (
+          actual === undefined ||
+          objectDiffers(actual, wanted) ||
+          (!settling && statusDiffers(actual, wanted))
+        )
           this.#queue.add(`device:${deviceKey}`);
       }
     }
+    // Settling: what looks gone may be moving between slices; its end looks again.
+    if (settling) return done;
     for (const deviceKey of stored) this.#queue.add(`device:${deviceKey}`);
     if (discovery === undefined || memo === undefined) {
       this.#opts.metrics.devices.remove({ namespace: ns, discovery: key.slice(ns.length + 1) });
@@ -448,8 +494,11 @@ export class Controller {
     if (owner === undefined) return done;
     const discovery = this.#discoveries.get(owner);
     const folded = this.#foldOf(owner)?.byName.get(name);
+    // Node lists and deletions wait for the end of the settling, which queues this key again if need be.
+    const settling = this.#settling.has(owner);
     if (discovery === undefined || folded === undefined) {
       if (actual === undefined || actual.metadata.deletionTimestamp !== undefined) return done;
+      if (settling) return done;
       try {
         await this.#api.deleteDevice(ns, name, actual.metadata.resourceVersion ?? '', signal);
       } catch (err) {
@@ -477,7 +526,7 @@ export class Controller {
       this.#devices.wrote(key, current);
       this.#log.info({ device: key, discovery: owner }, 'device updated');
     }
-    if (statusDiffers(current, wanted)) {
+    if (!settling && statusDiffers(current, wanted)) {
       const before = new Set((current.status?.nodes ?? []).map((n) => n.name));
       const after = new Set((wanted.status?.nodes ?? []).map((n) => n.name));
       const status = {
@@ -504,11 +553,13 @@ export class Controller {
         'device nodes written',
       );
     }
-    this.#reportConflict(
-      key,
-      current,
-      this.#foldOf(owner)?.result.conflicts.find((c) => c.device === name),
-    );
+    // A conflict among the first nodes to report may be gone once all have.
+    if (!settling)
+      this.#reportConflict(
+        key,
+        current,
+        this.#foldOf(owner)?.result.conflicts.find((c) => c.device === name),
+      );
     // Slots claimed by nodes that are gone: their agents will never release them.
     const now = Date.now();
     const stale = staleClaims(

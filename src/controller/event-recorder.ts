@@ -5,7 +5,9 @@
 // minutes become one Event whose series count grows (one patch per flush
 // interval, however many repeats); new Events are rate-limited per object
 // (client-go's spam filter: burst 25, then one per 5 minutes) and every write
-// globally. What is dropped is counted, never silent.
+// globally. Before each write the recorder waits its turn (waitTurn: the
+// controller's Device writes come first), for at most 30 s from the record()
+// that queued it. What is dropped is counted, never silent.
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { sleepOn, systemClock, type Clock, type ClockTimer } from '../reconcile/clock.ts';
@@ -34,6 +36,8 @@ const MAX_REMEMBERED = 4096;
 const MAX_NOTE = 1024;
 const MAX_REASON = 128;
 const CLOSE_TIMEOUT_MS = 2_000;
+/** The longest an Event waits for its turn: under endless churn, Events are late, not lost. */
+const TURN_MAX_WAIT_MS = 30_000;
 
 export type EventType = 'Normal' | 'Warning';
 export type DropReason = 'rate_limited' | 'queue_full' | 'write_failed' | 'closed';
@@ -96,6 +100,13 @@ export interface EventRecorderOptions {
   clock?: Clock;
   /** Wall-clock time written into Events (default Date.now). */
   wallClock?: () => number;
+  /**
+   * Resolves when the next write may go (e.g. once a burst of more important
+   * writes is over), at the latest after `maxWaitMs`; early when the signal aborts.
+   */
+  waitTurn?: (signal: AbortSignal, maxWaitMs: number) => Promise<void>;
+  /** How long a write waits for its turn at most, from when it was queued (default 30 s). */
+  turnMaxWaitMs?: number;
 }
 
 /** One Event and its repeats. */
@@ -109,6 +120,8 @@ interface Series {
   /** A create that failed: the next repeat starts a new Event. */
   failed: boolean;
   queued: boolean;
+  /** When it was last queued (clock time): its turn comes at the latest TURN_MAX_WAIT_MS later. */
+  queuedAt: number;
   flush: ClockTimer | undefined;
 }
 
@@ -126,6 +139,8 @@ export class KubeEventRecorder implements EventRecorder {
   readonly #queueSize: number;
   readonly #flushMs: number;
   readonly #closeTimeoutMs: number;
+  readonly #waitTurn: ((signal: AbortSignal, maxWaitMs: number) => Promise<void>) | undefined;
+  readonly #turnMaxWaitMs: number;
   /** By series key, in least-recently-used order. */
   readonly #series = new Map<string, Series>();
   /** By object key, in least-recently-used order. */
@@ -155,6 +170,8 @@ export class KubeEventRecorder implements EventRecorder {
     this.#queueSize = opts.queueSize ?? QUEUE_SIZE;
     this.#flushMs = opts.seriesFlushMs ?? SERIES_FLUSH_MS;
     this.#closeTimeoutMs = opts.closeTimeoutMs ?? CLOSE_TIMEOUT_MS;
+    this.#waitTurn = opts.waitTurn;
+    this.#turnMaxWaitMs = opts.turnMaxWaitMs ?? TURN_MAX_WAIT_MS;
   }
 
   record(
@@ -213,6 +230,7 @@ export class KubeEventRecorder implements EventRecorder {
       lastObserved: wall,
       failed: false,
       queued: false,
+      queuedAt: 0,
       flush: undefined,
     };
     touch(this.#series, key, series);
@@ -279,6 +297,7 @@ export class KubeEventRecorder implements EventRecorder {
       return;
     }
     s.queued = true;
+    s.queuedAt = this.#clock.now();
     this.#queue.push(s);
     this.#draining ??= this.#drain().finally(() => (this.#draining = undefined));
   }
@@ -286,6 +305,11 @@ export class KubeEventRecorder implements EventRecorder {
   async #drain(): Promise<void> {
     const stop = this.#stop.signal;
     for (;;) {
+      const head = this.#queue[0];
+      if (head === undefined || stop.aborted) return;
+      const waited = this.#clock.now() - head.queuedAt;
+      if (this.#waitTurn !== undefined && waited < this.#turnMaxWaitMs)
+        await this.#waitTurn(stop, this.#turnMaxWaitMs - waited);
       const s = this.#queue[0];
       if (s === undefined || stop.aborted) return;
       const wait = this.#global.waitMs(this.#clock.now());

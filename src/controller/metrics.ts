@@ -12,6 +12,11 @@ export class ControllerMetrics {
     labelNames: ['verb', 'resource', 'code'] as const,
     registers: [this.registry],
   });
+  readonly writeLimit = new Gauge({
+    name: 'edgebridge_controller_write_limit',
+    help: 'Writes the controller lets be in flight to the Kubernetes API now (adaptive: grows while writes are fast, halves on overload)',
+    registers: [this.registry],
+  });
   readonly devices = new Gauge({
     name: 'edgebridge_controller_devices',
     help: 'Devices the fold of the DeviceSlices wants, by namespace and discovery',

@@ -469,6 +469,26 @@ describe('edgebridge controller: DeviceSlices -> Devices and Discovery status', 
     await devicesAre(s, {}, 'discovery deleted');
   });
 
+  it('many nodes reporting the same devices one after another: about one node-list write per Device, not one per node', async () => {
+    const info = await setup();
+    const s = await scene(info, 'ctl-many');
+    const nodes = await Promise.all(Array.from({ length: 12 }, (_, i) => s.node(`n${i}`)));
+    const cams = [cam('cam-1'), cam('cam-2'), cam('cam-3')];
+    // One after another, as a fleet's agents finish their scans: moments apart.
+    for (const n of nodes) await s.putSlice(n, cams);
+    const names = nodes.map((n) => n.name).sort();
+    await devicesAre(s, { 'cam-1': names, 'cam-2': names, 'cam-3': names }, 'every node');
+    const statusWrites = running()
+      .logLines()
+      .filter((l) => l.msg === 'device nodes written' && String(l.device).startsWith(`${s.ns}/`));
+    // The Discovery settles until its slices stop changing, then each Device's
+    // nodes are written once (again only for a slice that straggled past the quiet).
+    assert.ok(
+      statusWrites.length <= 2 * cams.length,
+      `${statusWrites.length} node-list writes for ${cams.length} Devices of ${nodes.length} nodes`,
+    );
+  });
+
   it('steady state writes nothing over resyncs, and a restarted controller writes nothing', async () => {
     const info = await setup();
     const s = await scene(info, 'ctl-steady');

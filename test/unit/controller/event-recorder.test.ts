@@ -8,6 +8,7 @@ import {
 } from '../../../src/controller/event-recorder.ts';
 import type { EventWriter, KubeEvent } from '../../../src/controller/event-writer.ts';
 import { TokenBucket } from '../../../src/controller/token-bucket.ts';
+import { sleepOn } from '../../../src/reconcile/clock.ts';
 import { FakeClock } from '../reconcile/fake-clock.ts';
 
 const device = (name: string) => ({
@@ -180,5 +181,49 @@ describe('KubeEventRecorder', () => {
     await recorder.close();
     recorder.record(device('cam'), 'Warning', 'Bad', 'late');
     assert.deepEqual(dropped, ['closed']);
+  });
+});
+
+describe('KubeEventRecorder with a turn to wait for', () => {
+  it('writes nothing until its turn comes, then what was queued', async () => {
+    let open: () => void = () => undefined;
+    const turns: number[] = [];
+    const { writer, recorder } = setup({
+      waitTurn: (_signal, maxWaitMs) => {
+        turns.push(maxWaitMs);
+        return new Promise((resolve) => (open = resolve));
+      },
+    });
+    recorder.record(device('a'), 'Normal', 'Created', 'found');
+    recorder.record(device('b'), 'Normal', 'Created', 'found');
+    await settle();
+    assert.equal(writer.creates, 0);
+    assert.deepEqual(turns, [30_000]);
+    open();
+    await settle();
+    open();
+    await settle();
+    assert.equal(writer.creates, 2);
+    await recorder.close();
+  });
+
+  it('waits no longer than the longest wait from when an Event was queued', async () => {
+    const turns: number[] = [];
+    const { clock, writer, recorder } = setup({
+      turnMaxWaitMs: 10_000,
+      waitTurn: (signal, maxWaitMs) => {
+        turns.push(maxWaitMs);
+        return sleepOn(clock, maxWaitMs, signal);
+      },
+    });
+    recorder.record(device('a'), 'Normal', 'Created', 'found');
+    recorder.record(device('b'), 'Normal', 'Created', 'found');
+    await settle();
+    clock.advance(10_000);
+    await settle();
+    // The second waited as long as the first: it goes at once, without another wait.
+    assert.equal(writer.creates, 2);
+    assert.deepEqual(turns, [10_000]);
+    await recorder.close();
   });
 });

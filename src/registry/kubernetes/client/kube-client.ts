@@ -42,6 +42,8 @@ export interface KubeClientOptions {
   timeoutMs?: number;
   /** How long an exec credential plugin may run (default exec-credentials.ts EXEC_TIMEOUT_MS). */
   execTimeoutMs?: number;
+  /** Connections to the API server at most, watches included (default 16). */
+  maxSockets?: number;
 }
 
 /** What one request authenticates with: a header, and the exec credential it came from (for a 401). */
@@ -61,12 +63,14 @@ export class KubeClient {
   readonly #authorization: () => string | undefined;
   readonly #exec: ExecCredentials | undefined;
   readonly #timeoutMs: number;
+  readonly #maxSockets: number;
   #closed = false;
 
   constructor(conn: ClusterConnection, opts: KubeClientOptions = {}) {
     this.#base = new URL(conn.server);
     this.#conn = conn;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#maxSockets = opts.maxSockets ?? MAX_SOCKETS;
     this.#agent = this.#makeAgent(conn.cert, conn.key);
     this.#send = this.#base.protocol === 'https:' ? https.request : http.request;
     this.#authorization = authorization(conn);
@@ -81,10 +85,10 @@ export class KubeClient {
   #makeAgent(cert: Buffer | undefined, key: Buffer | undefined): http.Agent {
     const conn = this.#conn;
     if (this.#base.protocol !== 'https:')
-      return new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+      return new http.Agent({ keepAlive: true, maxSockets: this.#maxSockets });
     return new https.Agent({
       keepAlive: true,
-      maxSockets: MAX_SOCKETS,
+      maxSockets: this.#maxSockets,
       ...(conn.ca !== undefined ? { ca: conn.ca } : {}),
       ...(cert !== undefined ? { cert } : {}),
       ...(key !== undefined ? { key } : {}),
