@@ -28,6 +28,7 @@ import {
   discoveryWorkloads,
   type WorkloadObject,
 } from './broker-workloads.ts';
+import { slimDevice, slimDiscovery } from './slim-objects.ts';
 
 type Kind = WorkloadObject['kind'];
 
@@ -39,11 +40,48 @@ interface Owned {
     name: string;
     namespace: string;
     uid: string;
+    resourceVersion?: string;
     deletionTimestamp?: string;
     annotations?: Record<string, string>;
     ownerReferences?: { kind: string; name: string; uid: string }[];
   };
   status?: { phase?: string; conditions?: { type: string; status: string }[] };
+}
+
+/** The fields of Owned only, as the informer decodes a Pod, Job or Service (their specs stay out of memory). */
+function slimOwned(o: Owned): Owned {
+  const { name, namespace, uid, resourceVersion, deletionTimestamp, annotations, ownerReferences } =
+    o.metadata;
+  const hash = annotations?.[ANNOTATION_SPEC_HASH];
+  return {
+    metadata: {
+      name,
+      namespace,
+      uid,
+      ...(resourceVersion !== undefined ? { resourceVersion } : {}),
+      ...(deletionTimestamp !== undefined ? { deletionTimestamp } : {}),
+      ...(hash !== undefined ? { annotations: { [ANNOTATION_SPEC_HASH]: hash } } : {}),
+      ...(ownerReferences !== undefined
+        ? {
+            ownerReferences: ownerReferences.map((r) => ({
+              kind: r.kind,
+              name: r.name,
+              uid: r.uid,
+            })),
+          }
+        : {}),
+    },
+    ...(o.status !== undefined
+      ? {
+          status: {
+            ...(o.status.phase !== undefined ? { phase: o.status.phase } : {}),
+            ...(o.status.conditions !== undefined
+              ? { conditions: o.status.conditions.map((c) => ({ type: c.type, status: c.status })) }
+              : {}),
+          },
+        }
+      : {}),
+  };
 }
 
 const RESOURCES: Record<Kind, Omit<ResourceRef, 'namespace' | 'name'>> = {
@@ -112,6 +150,7 @@ export class BrokerReconciler {
           onSync: (items) => this.#onDevices(items),
           log: log.child({ watch: 'devices' }),
           what: 'devices',
+          transform: slimDevice,
         },
         signal,
       ),
@@ -121,6 +160,7 @@ export class BrokerReconciler {
           onSync: (items) => this.#onDiscoveries(items),
           log: log.child({ watch: 'discoveries' }),
           what: 'discoveries',
+          transform: slimDiscovery,
         },
         signal,
       ),
@@ -131,6 +171,7 @@ export class BrokerReconciler {
             onSync: (items) => this.#onOwned(kind, items),
             log: log.child({ watch: RESOURCES[kind].plural }),
             what: RESOURCES[kind].plural,
+            transform: slimOwned,
           },
           signal,
         ),
