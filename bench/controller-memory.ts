@@ -7,6 +7,7 @@
 // built with the agent's flags (the image's ENTRYPOINT), built with the
 // controller's own flags (its Deployment). COMPARE_CLI=<main.ts or main.js of
 // another checkout>[,...] measures those too (main.js with the agent's flags);
+// NODE_ARGS="<flags>;<flags>" adds the build with each set of node flags;
 // HEAP_SNAPSHOT=1 writes a heap snapshot of the first variant into the
 // working directory after its measurement.
 import { spawnSync } from 'node:child_process';
@@ -190,6 +191,10 @@ try {
     { name: 'from the sources, default flags', cli: undefined, nodeArgs: [] as string[] },
     { name: 'built, the agent flags (image ENTRYPOINT)', cli: BUILT, nodeArgs: AGENT_NODE_ARGS },
     { name: 'built, the controller flags', cli: BUILT, nodeArgs: CONTROLLER_NODE_ARGS },
+    ...(process.env.NODE_ARGS ?? '')
+      .split(';')
+      .filter((f) => f.trim() !== '')
+      .map((f) => ({ name: `built, ${f.trim()}`, cli: BUILT, nodeArgs: f.trim().split(/\s+/) })),
     ...compare.map((cli) => ({
       name: cli,
       cli,
