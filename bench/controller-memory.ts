@@ -1,7 +1,7 @@
 // The controller's memory with many Devices (issue 13: RSS < 150 MB with
 // 10,000). AGENTS agents (in this process) write the slices of DEVICES local
-// devices each and stop; one controller folds them into AGENTS x DEVICES
-// Devices (its RSS and CPU time over that); then a fresh controller is started
+// devices each and stop; one controller (built, with the controller's flags)
+// folds them into AGENTS x DEVICES Devices (its RSS and CPU time over that); then a fresh controller is started
 // in each variant and measured once its caches synced and its first pass over
 // every key drained (nothing to write): from the sources as the tests run it,
 // built with the agent's flags (the image's ENTRYPOINT), built with the
@@ -156,11 +156,15 @@ try {
   await Promise.all(runs);
   await Promise.all(registries.map((r) => r.close()));
 
-  // One controller makes every Device.
+  // One controller makes every Device, built and with its flags, as its Deployment runs it.
+  const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('npm run build failed');
   const started = performance.now();
   controller = await startController(info, {
     extraArgs: ['--log-level', 'info', '--workers', '16'],
     name: 'controller-converge',
+    cli: BUILT,
+    nodeArgs: CONTROLLER_NODE_ARGS,
   });
   const devicesPath = `/apis/edgebridge.io/v1alpha1/namespaces/${ns.name}/devices`;
   for (;;) {
@@ -176,7 +180,7 @@ try {
   }
   await idle(controller, 1800);
   results.push([
-    `controller making ${EXPECTED} Devices (sources, --workers 16)`,
+    `controller making ${EXPECTED} Devices (built, controller flags, --workers 16)`,
     `${((performance.now() - started) / 1000).toFixed(1)} s, ${await writes(controller)} writes, ${fmt(usage(controller.process.pid))}`,
   ]);
   await controller.stop();
@@ -184,8 +188,6 @@ try {
   admin.close();
 
   // A fresh controller per variant: caches listed, every key reconciled once, nothing written.
-  const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-  if (build.status !== 0) throw new Error('npm run build failed');
   const compare = (process.env.COMPARE_CLI ?? '').split(',').filter((c) => c !== '');
   const variants = [
     { name: 'from the sources, default flags', cli: undefined, nodeArgs: [] as string[] },
