@@ -8,6 +8,8 @@
 // controller's own flags (its Deployment). COMPARE_CLI=<main.ts or main.js of
 // another checkout>[,...] measures those too (main.js with the agent's flags);
 // NODE_ARGS="<flags>;<flags>" adds the build with each set of node flags;
+// CONVERGE_NODE_ARGS="<flags>" runs the first controller with those instead,
+// RESTARTS=0 skips the restarts;
 // HEAP_SNAPSHOT=1 writes a heap snapshot of the first variant into the
 // working directory after its measurement.
 import { spawnSync } from 'node:child_process';
@@ -159,12 +161,14 @@ try {
   // One controller makes every Device, built and with its flags, as its Deployment runs it.
   const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('npm run build failed');
+  const convergeArgs =
+    process.env.CONVERGE_NODE_ARGS?.split(' ').filter((f) => f !== '') ?? CONTROLLER_NODE_ARGS;
   const started = performance.now();
   controller = await startController(info, {
     extraArgs: ['--log-level', 'info', '--workers', '16'],
     name: 'controller-converge',
     cli: BUILT,
-    nodeArgs: CONTROLLER_NODE_ARGS,
+    nodeArgs: convergeArgs,
   });
   const devicesPath = `/apis/edgebridge.io/v1alpha1/namespaces/${ns.name}/devices`;
   for (;;) {
@@ -180,7 +184,7 @@ try {
   }
   await idle(controller, 1800);
   results.push([
-    `controller making ${EXPECTED} Devices (built, controller flags, --workers 16)`,
+    `controller making ${EXPECTED} Devices (built, ${convergeArgs.join(' ')}, --workers 16)`,
     `${((performance.now() - started) / 1000).toFixed(1)} s, ${await writes(controller)} writes, ${fmt(usage(controller.process.pid))}`,
   ]);
   await controller.stop();
@@ -203,7 +207,7 @@ try {
       nodeArgs: cli.endsWith('.js') ? AGENT_NODE_ARGS : [],
     })),
   ];
-  for (const [i, v] of variants.entries()) {
+  for (const [i, v] of process.env.RESTARTS === '0' ? [] : variants.entries()) {
     const snapshot = i === 0 && process.env.HEAP_SNAPSHOT !== undefined;
     const t = performance.now();
     controller = await startController(info, {
