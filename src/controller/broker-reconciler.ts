@@ -31,6 +31,7 @@ import {
   type WorkloadObject,
 } from './broker-workloads.ts';
 import { BrokerProblems } from './broker-problems.ts';
+import { slimDevice, slimDiscovery } from './slim-objects.ts';
 
 type Kind = WorkloadObject['kind'];
 
@@ -42,11 +43,48 @@ interface Owned {
     name: string;
     namespace: string;
     uid: string;
+    resourceVersion?: string;
     deletionTimestamp?: string;
     annotations?: Record<string, string>;
     ownerReferences?: { kind: string; name: string; uid: string }[];
   };
   status?: { phase?: string; conditions?: { type: string; status: string }[] };
+}
+
+/** The fields of Owned only, as the informer decodes a Pod, Job or Service (their specs stay out of memory). */
+function slimOwned(o: Owned): Owned {
+  const { name, namespace, uid, resourceVersion, deletionTimestamp, annotations, ownerReferences } =
+    o.metadata;
+  const hash = annotations?.[ANNOTATION_SPEC_HASH];
+  return {
+    metadata: {
+      name,
+      namespace,
+      uid,
+      ...(resourceVersion !== undefined ? { resourceVersion } : {}),
+      ...(deletionTimestamp !== undefined ? { deletionTimestamp } : {}),
+      ...(hash !== undefined ? { annotations: { [ANNOTATION_SPEC_HASH]: hash } } : {}),
+      ...(ownerReferences !== undefined
+        ? {
+            ownerReferences: ownerReferences.map((r) => ({
+              kind: r.kind,
+              name: r.name,
+              uid: r.uid,
+            })),
+          }
+        : {}),
+    },
+    ...(o.status !== undefined
+      ? {
+          status: {
+            ...(o.status.phase !== undefined ? { phase: o.status.phase } : {}),
+            ...(o.status.conditions !== undefined
+              ? { conditions: o.status.conditions.map((c) => ({ type: c.type, status: c.status })) }
+              : {}),
+          },
+        }
+      : {}),
+  };
 }
 
 const RESOURCES: Record<Kind, Omit<ResourceRef, 'namespace' | 'name'>> = {
@@ -116,6 +154,7 @@ export class BrokerReconciler {
           onEvent: (type, o) => this.#onDevices(eventDelta(this.#devices, type, o)),
           log: log.child({ watch: 'devices' }),
           what: 'devices',
+          transform: slimDevice,
         },
         signal,
       ),
@@ -126,6 +165,7 @@ export class BrokerReconciler {
           onEvent: (type, o) => this.#onDiscoveries(eventDelta(this.#discoveries, type, o)),
           log: log.child({ watch: 'discoveries' }),
           what: 'discoveries',
+          transform: slimDiscovery,
         },
         signal,
       ),
@@ -137,6 +177,7 @@ export class BrokerReconciler {
             onEvent: (type, o) => this.#onOwned(kind, eventDelta(this.#owned[kind], type, o)),
             log: log.child({ watch: RESOURCES[kind].plural }),
             what: RESOURCES[kind].plural,
+            transform: slimOwned,
           },
           signal,
         ),

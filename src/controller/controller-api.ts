@@ -124,6 +124,8 @@ export class ControllerApi {
     handlers: {
       onSync: (items: WatchedObject[W][]) => void;
       onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', object: WatchedObject[W]) => void;
+      /** What of each object is kept, applied as it is decoded. */
+      transform?: (object: WatchedObject[W]) => WatchedObject[W];
     },
     signal: AbortSignal,
   ): Promise<void> {
@@ -136,6 +138,7 @@ export class ControllerApi {
         onEvent: handlers.onEvent,
         log: this.#log.child({ watch: what }),
         what,
+        ...(handlers.transform !== undefined ? { transform: handlers.transform } : {}),
       },
       signal,
     );

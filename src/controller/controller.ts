@@ -29,6 +29,7 @@ import type { ControllerMetrics } from './metrics.ts';
 import { readinessOf, type NodeObject, type NodeReadiness } from './node-readiness.ts';
 import { ClaimHolders, staleClaims } from './stale-claims.ts';
 import { keyOf, ObjectCache, type CacheDelta, type CachedObject } from './object-cache.ts';
+import { slimDevice, slimDiscovery, slimNode, slimSlice } from './slim-objects.ts';
 
 export const DEFAULT_NODE_GRACE_MS = 5 * 60_000;
 export const DEFAULT_RESYNC_MS = 10 * 60_000;
@@ -77,10 +78,10 @@ export class Controller {
   readonly #log: Logger;
   readonly #api: ControllerApi;
   readonly #graceMs: number;
-  readonly #devices = new ObjectCache<Device>();
-  readonly #discoveries = new ObjectCache<Discovery>();
-  readonly #slices = new ObjectCache<DeviceSlice>();
-  readonly #nodes = new ObjectCache<NodeObject>();
+  readonly #devices = new ObjectCache<Device>(slimDevice);
+  readonly #discoveries = new ObjectCache<Discovery>(slimDiscovery);
+  readonly #slices = new ObjectCache<DeviceSlice>(slimSlice);
+  readonly #nodes = new ObjectCache<NodeObject>(slimNode);
   readonly #queue: ReconcileQueue;
   #readiness = new Map<string, NodeReadiness>();
   /** Nodes seen deleted whose slices may remain. */
@@ -256,8 +257,10 @@ export class Controller {
   ): {
     onSync: (items: T[]) => void;
     onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T) => void;
+    transform: (object: T) => T;
   } {
     return {
+      transform: (object) => cache.slim(object),
       onSync: (items) => {
         const wasSynced = cache.synced;
         onDelta(cache.replace(items), wasSynced);

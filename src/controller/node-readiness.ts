@@ -1,6 +1,6 @@
 /** The parts of a Node object the controller reads. */
 export interface NodeObject {
-  metadata: { name: string };
+  metadata: { name: string; resourceVersion?: string };
   status?: {
     conditions?: { type: string; status: string; lastTransitionTime?: string | Date }[];
   };

@@ -37,6 +37,17 @@ export class ObjectCache<T extends CachedObject> {
     { object: T | null; version: string | undefined; at: number }
   >();
   #synced = false;
+  readonly #slim: (object: T) => T;
+
+  /** `slim`: what of an object is kept (slim-objects.ts); the informer applies it too, as it decodes. */
+  constructor(slim: (object: T) => T = (o) => o) {
+    this.#slim = slim;
+  }
+
+  /** The part of `object` this cache keeps. */
+  slim(object: T): T {
+    return this.#slim(object);
+  }
 
   /** True once the informer's first list arrived. */
   get synced(): boolean {
@@ -97,7 +108,8 @@ export class ObjectCache<T extends CachedObject> {
   }
 
   /** Records the answer of a write (the object as stored), or a deletion (null, with the deleted copy's version). */
-  wrote(key: string, object: T | null, deletedVersion?: string): void {
+  wrote(key: string, written: T | null, deletedVersion?: string): void {
+    const object = written === null ? null : this.#slim(written);
     const version = object === null ? deletedVersion : object.metadata?.resourceVersion;
     const seen = this.#items.get(key);
     // The informer may have shown the write before its answer arrived.

@@ -47,6 +47,10 @@ export interface StartControllerOptions {
   env?: NodeJS.ProcessEnv;
   /** Wait for /readyz (default true). */
   waitReady?: boolean;
+  /** Flags for node itself, before the script (e.g. CONTROLLER_NODE_ARGS). */
+  nodeArgs?: string[];
+  /** Run this CLI entry point instead of the sources' (e.g. the built dist/src/cli/main.js). */
+  cli?: string;
 }
 
 /**
@@ -95,7 +99,8 @@ export async function startController(
     name,
     command: process.execPath,
     args: [
-      CLI,
+      ...(opts.nodeArgs ?? []),
+      opts.cli ?? CLI,
       'controller',
       '--kubeconfig',
       opts.kubeconfig ?? info.kubeconfigs.controller,

@@ -112,8 +112,8 @@ describe('the slim Kubernetes client against a real API server', () => {
     // The first list claims resource version 1, long compacted out of the
     // API server's watch cache: the real server answers the watch with 410.
     const source: ListWatch<Discovery> = {
-      list: async (signal) => {
-        const list = await real.list(signal);
+      list: async (signal, token) => {
+        const list = await real.list(signal, token);
         return lists++ === 0 ? { ...list, metadata: { resourceVersion: '1' } } : list;
       },
       watch: (rv, signal) => real.watch(rv, signal),
@@ -142,6 +142,58 @@ describe('the slim Kubernetes client against a real API server', () => {
         Promise.resolve(syncs.at(-1)?.join(',') === 'after,before' ? true : undefined),
       );
       assert.equal(lists, 2, 'the change came through the watch, not another list');
+    } finally {
+      stop.abort();
+      await running;
+    }
+  });
+
+  it('lists in pages and transforms each object as it is decoded, listed or watched', async () => {
+    const { ns, client } = await setup();
+    const label = `${TEST_LABEL}-pages`;
+    const labelled = (name: string): object => {
+      const d = discovery(name) as { metadata: { labels: Record<string, string> } };
+      return { ...d, metadata: { ...d.metadata, labels: { [label]: run } } };
+    };
+    for (const name of ['p1', 'p2', 'p3', 'p4', 'p5'])
+      await client.request('POST', discoveries(ns.name), { body: labelled(name) });
+    let pages = 0;
+    const source = listWatch<Discovery>(
+      client,
+      discoveries(ns.name),
+      { labelSelector: `${label}=${run}`, pageSize: 2 },
+      (verb, fn) => {
+        if (verb === 'list') pages++;
+        return fn();
+      },
+    );
+    const seen: Discovery[][] = [];
+    const events: Discovery[] = [];
+    const stop = new AbortController();
+    const running = runInformer<Discovery>(
+      {
+        source,
+        onSync: (items) => seen.push(items),
+        onEvent: (_type, o) => events.push(o),
+        log: capturedLog().log,
+        what: 'discoveries',
+        // Keeps the name only: what a cache keeps is up to the caller.
+        transform: (o) => ({ ...o, metadata: { name: o.metadata.name } }),
+      },
+      stop.signal,
+    );
+    try {
+      await eventually('the first list', () => Promise.resolve(seen.length > 0 ? true : undefined));
+      assert.equal(pages, 3, 'five objects in pages of two');
+      assert.deepEqual(
+        seen[0]?.map((d) => d.metadata).sort((a, b) => a.name.localeCompare(b.name)),
+        ['p1', 'p2', 'p3', 'p4', 'p5'].map((name) => ({ name })),
+      );
+      await client.request('POST', discoveries(ns.name), { body: labelled('p6') });
+      await eventually('the new Discovery through the watch', () =>
+        Promise.resolve(events.length > 0 ? true : undefined),
+      );
+      assert.deepEqual(events[0]?.metadata, { name: 'p6' });
     } finally {
       stop.abort();
       await running;

@@ -1,11 +1,12 @@
-// The benchmarks measure the agent with the flags of test/harness/node-flags.ts:
-// the image and the uplink patch must run it with the same ones.
+// The benchmarks measure the agent and the controller with the flags of
+// test/harness/node-flags.ts: the image, the uplink patch and the controller's
+// Deployments must run them with the same ones.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { AGENT_NODE_ARGS, UPLINK_NODE_ARGS } from '../harness/node-flags.ts';
+import { AGENT_NODE_ARGS, CONTROLLER_NODE_ARGS, UPLINK_NODE_ARGS } from '../harness/node-flags.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const MAIN = '/opt/edgebridge/dist/src/cli/main.js';
@@ -45,5 +46,18 @@ describe('node flags of the image', () => {
       env?.name === 'NODE_OPTIONS' ? env.value.split(' ').filter((f) => f !== '') : nodeOptions;
     const flags = [...options, ...flagsOf(command.value)];
     assert.deepEqual(flags.sort(), [...UPLINK_NODE_ARGS].sort());
+  });
+
+  it("the controller's Deployments (kustomize and chart) run it with CONTROLLER_NODE_ARGS", () => {
+    for (const file of [
+      'manifests/controller/deployment.yaml',
+      'manifests/helm/edgebridge/templates/controller-deployment.yaml',
+    ]) {
+      // The chart's template is not YAML until rendered: its command line is.
+      const line = /^\s*command: (\[.*\])$/m.exec(readFileSync(path.join(ROOT, file), 'utf8'));
+      assert.ok(line?.[1] !== undefined, `${file} sets no command`);
+      const flags = [...nodeOptions, ...flagsOf(parse(line[1]))];
+      assert.deepEqual(flags.sort(), [...CONTROLLER_NODE_ARGS].sort(), file);
+    }
   });
 });

@@ -31,6 +31,12 @@ export interface InformerOptions<T> {
   /** What is watched, for log lines (e.g. "discoveries"). */
   what: string;
   maxEventBytes?: number;
+  /**
+   * contract: applied to each object as it is decoded (list page or watch
+   * event), before anything keeps it, as client-go's SetTransform: what the
+   * caller never reads (managedFields) is dropped at once, not held per object.
+   */
+  transform?: (object: T) => T;
 }
 
 function keyOf(o: KubeObject): string {
@@ -52,6 +58,29 @@ function statusError(status: Record<string, unknown>): KubeApiError {
   );
 }
 
+/**
+ * Every page of a list, each object transformed as its page arrives: a page's
+ * body and raw objects are garbage before the next page is asked for. An
+ * expired continue token (410) fails the whole list, which then starts over.
+ */
+async function listPages<T extends KubeObject>(
+  source: ListWatch<T>,
+  transform: (object: T) => T,
+  signal: AbortSignal,
+): Promise<{ items: T[]; version: string }> {
+  const items: T[] = [];
+  let token: string | undefined;
+  let version = '';
+  do {
+    const page = await source.list(signal, token);
+    for (const o of page.items ?? []) items.push(transform(o));
+    // Every page carries the version of the first one's snapshot.
+    version = page.metadata?.resourceVersion ?? version;
+    token = page.metadata?.continue;
+  } while (token !== undefined && token !== '');
+  return { items, version };
+}
+
 /** Lists and watches until the signal aborts; resolves then. Never throws for API or stream failures. */
 export async function runInformer<T extends KubeObject>(
   opts: InformerOptions<T>,
@@ -59,21 +88,25 @@ export async function runInformer<T extends KubeObject>(
 ): Promise<void> {
   const { source, log, what } = opts;
   const maxEventBytes = opts.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
-  const items = new Map<string, T>();
+  const transform = opts.transform ?? ((o: T) => o);
+  // The current set, for onSync after each event; with onEvent the caller keeps its own.
+  const items = opts.onEvent === undefined ? new Map<string, T>() : undefined;
   const backoff = new Backoff();
   const limiter = new LogLimiter();
-  const emit = (): void => opts.onSync([...items.values()]);
   let version: string | undefined;
   /** Set when a relist follows an expiry; a second expiry before any event waits a backoff. */
   let relisted = false;
   while (!signal.aborted) {
     try {
       if (version === undefined) {
-        const list = await source.list(signal);
-        items.clear();
-        for (const o of list.items ?? []) items.set(keyOf(o), o);
-        version = list.metadata?.resourceVersion ?? '';
-        emit();
+        const list = await listPages(source, transform, signal);
+        version = list.version;
+        if (items === undefined) opts.onSync(list.items);
+        else {
+          items.clear();
+          for (const o of list.items) items.set(keyOf(o), o);
+          opts.onSync([...items.values()]);
+        }
       }
       const started = Date.now();
       let events = 0;
@@ -85,14 +118,16 @@ export async function runInformer<T extends KubeObject>(
           if (type === 'ERROR') throw statusError(object);
           events++;
           relisted = false;
-          const o = object as T;
-          version = o.metadata?.resourceVersion ?? version;
+          version = (object as T).metadata?.resourceVersion ?? version;
           if (type === 'BOOKMARK') continue;
-          if (type === 'DELETED') items.delete(keyOf(o));
-          else items.set(keyOf(o), o);
+          const o = transform(object as T);
           backoff.reset();
-          if (opts.onEvent !== undefined) opts.onEvent(type, o);
-          else emit();
+          if (items === undefined) opts.onEvent?.(type, o);
+          else {
+            if (type === 'DELETED') items.delete(keyOf(o));
+            else items.set(keyOf(o), o);
+            opts.onSync([...items.values()]);
+          }
         }
       } finally {
         stream.destroy();
